@@ -1,0 +1,9 @@
+"""lsdense: LSNet, LOLViT and LiSANet backbones for dense prediction.
+
+``import lsdense`` registers the backbones with timm. Framework adapters live
+in ``lsdense.mmdet``, ``lsdense.mmseg`` and ``lsdense.yolo`` and import their
+framework only when imported themselves.
+"""
+from . import models  # noqa: F401  (registers the timm models)
+
+__version__ = "0.1.0"

@@ -1,0 +1,137 @@
+"""``load_checkpoint``: the one weight loader every adapter uses.
+
+It unwraps ``{'model': ...}`` / ``{'state_dict': ...}`` files, strips
+``module.`` and ``backbone.`` prefixes, lets the model's family adapt the
+keys (``checkpoint_filter``: drop buffers, fold distilled heads, resize
+resolution-dependent tensors) and reports missing / unexpected keys by name.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+from typing import Dict, List, NamedTuple, Union
+
+import torch
+import torch.nn as nn
+
+logger = logging.getLogger("lsdense")
+
+_WRAPPER_KEYS = ("state_dict", "model", "model_state", "module")
+_PREFIXES = ("module.", "backbone.")
+
+
+class LoadResult(NamedTuple):
+    """What :func:`load_checkpoint` did, key by key."""
+
+    missing_keys: List[str]
+    unexpected_keys: List[str]
+    resized_keys: List[str]
+    dropped_keys: List[str]
+
+
+def read_checkpoint(path: Union[str, Path], trusted: bool = False) -> dict:
+    """Read a checkpoint file safely (``weights_only``), with clear errors.
+
+    Official LSNet files carry an ``argparse.Namespace`` of training args; it is
+    allow-listed. Anything else that needs full unpickling requires ``trusted=True``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"Checkpoint not found: {path}. Give the path of a .pth/.pt "
+                                f"file (official LSNet weights: see README 'Official weights').")
+    if trusted:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    try:
+        with torch.serialization.safe_globals([argparse.Namespace]):
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # UnpicklingError or a custom class in the file
+        raise ValueError(f"Could not read {path} with torch.load(weights_only=True): {err}\n"
+                         f"If you trust this file, call load_checkpoint(..., trusted=True).") from err
+
+
+def unwrap_state_dict(obj) -> Dict[str, torch.Tensor]:
+    """Return the tensor dict inside a raw / ``model`` / ``state_dict`` wrapped checkpoint."""
+    while isinstance(obj, dict) and not _is_tensor_dict(obj):
+        for key in _WRAPPER_KEYS:
+            if key in obj and isinstance(obj[key], dict):
+                obj = obj[key]
+                break
+        else:
+            raise ValueError(f"Checkpoint holds no state dict: top-level keys are "
+                             f"{sorted(obj)[:10]}; expected tensors or one of {_WRAPPER_KEYS}.")
+    if not isinstance(obj, dict):
+        raise TypeError(f"Checkpoint must be a dict of tensors, got {type(obj).__name__}.")
+    return {k: v for k, v in obj.items() if isinstance(v, torch.Tensor)}
+
+
+def _is_tensor_dict(d: dict) -> bool:
+    return len(d) > 0 and sum(isinstance(v, torch.Tensor) for v in d.values()) > len(d) // 2
+
+
+def strip_prefixes(state_dict: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+    """Remove ``module.``; keep only ``backbone.*`` (stripped) when a detector file is given."""
+    sd = {k[len("module."):] if k.startswith("module.") else k: v for k, v in state_dict.items()}
+    if any(k.startswith("backbone.") for k in sd):
+        # neck/head keys of a detector file stay and are reported as unexpected
+        sd = {(k[len("backbone."):] if k.startswith("backbone.") else k): v for k, v in sd.items()}
+    return sd
+
+
+def load_checkpoint(model: nn.Module, path_or_state_dict: Union[str, Path, dict],
+                    strict: bool = False, trusted: bool = False) -> LoadResult:
+    """Load weights into an lsdense model and report what matched.
+
+    Args:
+        model: an lsdense model (classification or dense backbone), or a timm
+            ``features_only`` wrapper around one.
+        path_or_state_dict: a file path, or an already loaded (possibly wrapped) dict.
+        strict: raise if any key is missing or unexpected.
+        trusted: allow full unpickling of the file (only for files you trust).
+
+    Returns:
+        :class:`LoadResult` with missing, unexpected, resized and dropped key names.
+
+    Raises:
+        ValueError: when no key of the checkpoint matches the model, or ``strict``
+        and keys differ.
+    """
+    target = getattr(model, "model", model) if not hasattr(model, "checkpoint_filter") else model
+    obj = read_checkpoint(path_or_state_dict, trusted) if isinstance(path_or_state_dict, (str, Path)) \
+        else path_or_state_dict
+    sd = strip_prefixes(unwrap_state_dict(obj))
+    own = target.state_dict()
+    dropped: List[str] = []
+    resized: List[str] = []
+    filt = getattr(target, "checkpoint_filter", None)
+    if filt is not None:
+        sd, dropped, resized = filt(sd, own)
+
+    matched = {k: v for k, v in sd.items() if k in own and v.shape == own[k].shape}
+    bad_shape = [k for k, v in sd.items() if k in own and v.shape != own[k].shape]
+    unexpected = sorted(k for k in sd if k not in own) + sorted(bad_shape)
+    missing = sorted(k for k in own if k not in matched and not k.endswith("num_batches_tracked"))
+    name = type(target).__name__
+    if not matched:
+        raise ValueError(
+            f"Checkpoint matches no key of {name}: it has {len(sd)} tensors "
+            f"(e.g. {list(sd)[:3]}), the model expects e.g. {list(own)[:3]}. "
+            f"Is it the right family/variant, or a detector file whose backbone keys "
+            f"are under another prefix?")
+    for k in bad_shape:
+        logger.warning("%s: shape mismatch for %s: checkpoint %s vs model %s (not loaded)",
+                       name, k, tuple(sd[k].shape), tuple(own[k].shape))
+    if strict and (missing or unexpected):
+        raise ValueError(f"{name}: strict loading failed; missing keys: {missing}; "
+                         f"unexpected keys: {unexpected}")
+    target.load_state_dict(matched, strict=False)
+    logger.info("%s: loaded %d/%d tensors", name, len(matched), len(own))
+    if missing:
+        logger.warning("%s: missing keys (left at init): %s", name, ", ".join(missing))
+    if unexpected:
+        logger.warning("%s: unexpected keys (ignored): %s", name, ", ".join(unexpected))
+    if resized:
+        logger.info("%s: resized to this resolution: %s", name, ", ".join(resized))
+    if dropped:
+        logger.info("%s: dropped: %s", name, ", ".join(dropped))
+    return LoadResult(missing, unexpected, resized, dropped)
