@@ -1,1 +1,424 @@
-"""Placeholder: being written."""
+"""LSNet: "See Large, Focus Small" (Wang, Chen, Lin, Han, Ding; CVPR 2025).
+
+LS convolution = large-kernel perception (LKP: pw -> dw 7x7 -> pw -> per-pixel
+3x3 kernels) + small-kernel aggregation (SKA: a dynamic grouped 3x3 conv, see
+``ska.py``). Stages 1-3 alternate RepVGG depth-wise + SE blocks with LS-conv
+blocks; stage 4 replaces LS conv by multi-head self-attention with a learned
+relative-position bias.
+
+Module and parameter names follow the official implementation so that its
+ImageNet and dense-prediction checkpoints load unchanged; the spec
+(``shared/specs/lsnet.md``) lists the facts this file reproduces, and the test
+suite checks the outputs against golden outputs of the official code.
+
+Dense backbone: the official detection/segmentation backbone is built for a
+14x14 stage-4 grid and, at every forward, resizes the (heads, N0, N0) bias
+*matrix* bicubically to the actual (heads, N, N); ``attn_bias_mode='matrix'``
+(default) reproduces that, cached per input size in eval mode.
+``attn_bias_mode='table'`` instead resizes the (|dy|, |dx|) offset table to the
+actual grid and indexes it: the better-founded alternative.
+"""
+from __future__ import annotations
+
+import itertools
+from typing import Dict, List, Sequence, Tuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from timm.layers import DropPath, SqueezeExcite, trunc_normal_
+from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
+
+from .layers import Conv2d_BN, DenseBackboneMixin, resize_hw
+from .registry import register_variants
+from .ska import SKA
+
+__all__ = ["LSNet"]
+
+
+class BN_Linear(nn.Sequential):
+    """BatchNorm1d (``bn``) + Linear (``l``): the official classifier head."""
+
+    def __init__(self, in_features: int, out_features: int, std: float = 0.02):
+        super().__init__()
+        self.add_module("bn", nn.BatchNorm1d(in_features))
+        self.add_module("l", nn.Linear(in_features, out_features))
+        trunc_normal_(self.l.weight, std=std)
+        nn.init.constant_(self.l.bias, 0)
+
+
+class Residual(nn.Module):
+    """``x + drop_path(m(x))``; the wrapped module is ``m`` (official name)."""
+
+    def __init__(self, m: nn.Module, drop_path: float = 0.0):
+        super().__init__()
+        self.m = m
+        self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.drop_path(self.m(x))
+
+
+class FFN(nn.Module):
+    """Pointwise feed-forward: Conv2d_BN -> ReLU -> Conv2d_BN (zero-initialised BN)."""
+
+    def __init__(self, ed: int, hidden: int):
+        super().__init__()
+        self.pw1 = Conv2d_BN(ed, hidden)
+        self.act = nn.ReLU()
+        self.pw2 = Conv2d_BN(hidden, ed, bn_weight_init=0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.pw2(self.act(self.pw1(x)))
+
+
+class RepVGGDW(nn.Module):
+    """Depth-wise 3x3 + depth-wise 1x1 + identity; ``fuse()`` makes one 3x3 conv."""
+
+    def __init__(self, ed: int):
+        super().__init__()
+        self.conv = Conv2d_BN(ed, ed, 3, 1, 1, groups=ed)
+        self.conv1 = Conv2d_BN(ed, ed, 1, 1, 0, groups=ed)
+        self.dim = ed
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x) + self.conv1(x) + x
+
+    @torch.no_grad()
+    def fuse(self) -> nn.Conv2d:
+        conv = self.conv.fuse()
+        conv1 = self.conv1.fuse()
+        identity = torch.zeros_like(conv1.weight)
+        identity[:, :, 0, 0] = 1
+        conv.weight += F.pad(conv1.weight + identity, (1, 1, 1, 1))
+        conv.bias += conv1.bias
+        return conv
+
+
+class LKP(nn.Module):
+    """Large-kernel perception: per-pixel 3x3 kernels for SKA from a 7x7 context."""
+
+    def __init__(self, dim: int, lks: int = 7, sks: int = 3, groups: int = 8):
+        super().__init__()
+        self.cv1 = Conv2d_BN(dim, dim // 2)
+        self.act = nn.ReLU()
+        self.cv2 = Conv2d_BN(dim // 2, dim // 2, lks, padding=(lks - 1) // 2, groups=dim // 2)
+        self.cv3 = Conv2d_BN(dim // 2, dim // 2)
+        self.cv4 = nn.Conv2d(dim // 2, sks ** 2 * dim // groups, kernel_size=1)
+        self.norm = nn.GroupNorm(num_groups=dim // groups, num_channels=sks ** 2 * dim // groups)
+        self.sks = sks
+        self.groups = groups
+        self.dim = dim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.act(self.cv3(self.cv2(self.act(self.cv1(x)))))
+        w = self.norm(self.cv4(x))
+        b, _, h, wd = w.shape
+        return w.view(b, self.dim // self.groups, self.sks ** 2, h, wd)
+
+
+class LSConv(nn.Module):
+    """LS convolution: ``bn(ska(x, lkp(x))) + x`` (paper Sec. "LS convolution")."""
+
+    def __init__(self, dim: int, ska_impl: str = "auto"):
+        super().__init__()
+        self.lkp = LKP(dim, lks=7, sks=3, groups=8)
+        self.ska = SKA(ska_impl)
+        self.bn = nn.BatchNorm2d(dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.bn(self.ska(x, self.lkp(x))) + x
+
+
+def _offset_index(h: int, w: int) -> torch.Tensor:
+    """(h*w, h*w) index of the |dy|, |dx| offset between every token pair (row-major table)."""
+    ys, xs = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
+    ys, xs = ys.flatten(), xs.flatten()
+    return (ys[:, None] - ys[None]).abs() * w + (xs[:, None] - xs[None]).abs()
+
+
+class Attention(nn.Module):
+    """Stage-4 multi-head self-attention with a learned relative-position bias.
+
+    Queries get a depth-wise 3x3 conv; no softmax scaling beyond ``key_dim**-0.5``.
+    ``attention_biases`` is the official (heads, resolution**2) offset table; for
+    other grid sizes the bias is resized (see module docstring).
+    """
+
+    def __init__(self, dim: int, key_dim: int, num_heads: int = 8, attn_ratio: float = 4,
+                 resolution: int = 14, attn_bias_mode: str = "matrix"):
+        super().__init__()
+        if attn_bias_mode not in ("matrix", "table"):
+            raise ValueError(f"attn_bias_mode must be 'matrix' or 'table', got {attn_bias_mode!r}")
+        self.num_heads = num_heads
+        self.scale = key_dim ** -0.5
+        self.key_dim = key_dim
+        self.nh_kd = key_dim * num_heads
+        self.d = int(attn_ratio * key_dim)
+        self.dh = self.d * num_heads
+        self.resolution = resolution
+        self.attn_bias_mode = attn_bias_mode
+        self.qkv = Conv2d_BN(dim, self.dh + self.nh_kd * 2)
+        self.proj = nn.Sequential(nn.ReLU(), Conv2d_BN(self.dh, dim, bn_weight_init=0))
+        self.dw = Conv2d_BN(self.nh_kd, self.nh_kd, 3, 1, 1, groups=self.nh_kd)
+        self.attention_biases = nn.Parameter(torch.zeros(num_heads, resolution * resolution))
+        self.register_buffer("attention_bias_idxs", _offset_index(resolution, resolution),
+                             persistent=False)
+        self._bias_cache: Dict[tuple, torch.Tensor] = {}
+
+    def train(self, mode: bool = True):
+        self._bias_cache.clear()
+        return super().train(mode)
+
+    def _bias(self, h: int, w: int) -> torch.Tensor:
+        """(heads, h*w, h*w) bias for an h x w grid (cached in eval mode)."""
+        key = (h, w, self.attention_biases.device, self.attention_biases.dtype,
+               self.attention_biases._version)
+        if not self.training and key in self._bias_cache:
+            return self._bias_cache[key]
+        r, n = self.resolution, h * w
+        if self.attn_bias_mode == "table" and (h, w) != (r, r):
+            table = resize_hw(self.attention_biases.view(-1, r, r), (h, w)).flatten(1)
+            bias = table[:, _offset_index(h, w).to(table.device)]
+        else:
+            bias = self.attention_biases[:, self.attention_bias_idxs]
+            if n != r * r:  # official dense backbone: resize the bias matrix itself
+                bias = F.interpolate(bias.unsqueeze(0), size=(n, n), mode="bicubic",
+                                     align_corners=False).squeeze(0)
+        if not self.training:
+            self._bias_cache = {key: bias.detach()}
+        return bias
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, _, h, w = x.shape
+        n = h * w
+        q, k, v = self.qkv(x).split([self.nh_kd, self.nh_kd, self.dh], dim=1)
+        q = self.dw(q)
+        q = q.view(b, self.num_heads, -1, n)
+        k = k.view(b, self.num_heads, -1, n)
+        v = v.view(b, self.num_heads, -1, n)
+        attn = (q.transpose(-2, -1) @ k) * self.scale + self._bias(h, w)
+        attn = attn.softmax(dim=-1)
+        x = (v @ attn.transpose(-2, -1)).reshape(b, -1, h, w)
+        return self.proj(x)
+
+
+class Block(nn.Module):
+    """LSNet block: ``ffn(se(mixer(x)))``; even index RepVGGDW + SE, odd LS conv / attention."""
+
+    def __init__(self, ed: int, kd: int, nh: int, ar: float, resolution: int, stage: int,
+                 depth: int, drop_path: float = 0.0, ska_impl: str = "auto",
+                 attn_bias_mode: str = "matrix"):
+        super().__init__()
+        if depth % 2 == 0:
+            self.mixer = RepVGGDW(ed)
+            self.se = SqueezeExcite(ed, 0.25)
+        else:
+            self.se = nn.Identity()
+            if stage == 3:
+                self.mixer = Residual(Attention(ed, kd, nh, ar, resolution, attn_bias_mode))
+            else:
+                self.mixer = LSConv(ed, ska_impl)
+        self.ffn = Residual(FFN(ed, 2 * ed), drop_path)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.ffn(self.se(self.mixer(x)))
+
+
+class LSNet(DenseBackboneMixin, nn.Module):
+    """LSNet for classification (``dense=False``) or as a dense backbone (``dense=True``).
+
+    Args:
+        embed_dim: channels of the four stages.
+        depth: blocks per stage (stage 1 may be empty: LSNet-T).
+        num_heads: heads per stage (only stage 4 uses attention).
+        key_dim: attention key width per head.
+        img_size: input size the attention bias table is built for
+            (224 -> 4x4 stage-4 grid; the dense backbone uses 896 -> 14x14).
+        num_classes: classifier classes (0: no classifier); ignored when dense.
+        distillation: add the ``head_dist`` classifier of the distilled models.
+        in_chans: input channels.
+        dense: return the stage maps (strides 8, 16, 32, 64) instead of logits.
+        out_indices, frozen_stages, norm_eval: backbone contract (see layers.py).
+        drop_path_rate: stochastic depth on the FFN residuals (0 in the paper).
+        ska_impl: 'auto' | 'fast' | 'reference' SKA implementation.
+        attn_bias_mode: 'matrix' (official) or 'table' bias resizing.
+    """
+
+    def __init__(self, embed_dim: Sequence[int] = (64, 128, 256, 384),
+                 depth: Sequence[int] = (0, 2, 8, 10), num_heads: Sequence[int] = (3, 3, 3, 4),
+                 key_dim: Sequence[int] = (16, 16, 16, 16), img_size: int = 224,
+                 num_classes: int = 1000, distillation: bool = False, in_chans: int = 3,
+                 dense: bool = False, out_indices: Sequence[int] | None = None,
+                 frozen_stages: int = -1, norm_eval: bool = False, drop_path_rate: float = 0.0,
+                 ska_impl: str = "auto", attn_bias_mode: str = "matrix", **kwargs):
+        super().__init__()
+        if kwargs:
+            raise TypeError(f"LSNet got unexpected arguments: {sorted(kwargs)}")
+        self.in_chans = in_chans
+        self.dense = dense
+        self.num_classes = 0 if dense else num_classes
+        self.num_features = embed_dim[-1]
+        self.distillation = distillation and not dense
+        e0 = embed_dim[0]
+        self.patch_embed = nn.Sequential(
+            Conv2d_BN(in_chans, e0 // 4, 3, 2, 1), nn.ReLU(),
+            Conv2d_BN(e0 // 4, e0 // 2, 3, 2, 1), nn.ReLU(),
+            Conv2d_BN(e0 // 2, e0, 3, 2, 1))
+        resolution = img_size // 8
+        dpr = torch.linspace(0, drop_path_rate, sum(depth)).tolist()
+        stages = []
+        for i, (ed, kd, d, nh) in enumerate(zip(embed_dim, key_dim, depth, num_heads)):
+            stage = nn.Sequential()
+            if i > 0:  # downsample: dw 3x3 stride 2, then pw to the new width
+                stage.append(Conv2d_BN(embed_dim[i - 1], embed_dim[i - 1], 3, 2, 1,
+                                       groups=embed_dim[i - 1]))
+                stage.append(Conv2d_BN(embed_dim[i - 1], ed, 1))
+                resolution = (resolution - 1) // 2 + 1
+            ar = ed / (kd * nh)
+            for j in range(d):
+                stage.append(Block(ed, kd, nh, ar, resolution, i, j, dpr.pop(0), ska_impl,
+                                   attn_bias_mode))
+            stages.append(stage)
+        self.blocks1, self.blocks2, self.blocks3, self.blocks4 = stages
+        self.feature_info = [dict(num_chs=c, reduction=8 * 2 ** i, module=f"blocks{i + 1}")
+                             for i, c in enumerate(embed_dim)]
+        self.head = self.head_dist = None
+        self.reset_classifier(self.num_classes)
+        self._setup_dense(out_indices, frozen_stages, norm_eval)
+
+    # --- backbone contract --------------------------------------------------------
+    def _freeze_units(self) -> List[nn.Module]:
+        return [self.patch_embed, self.blocks1, self.blocks2, self.blocks3, self.blocks4]
+
+    def _forward_levels(self, x: torch.Tensor) -> List[torch.Tensor]:
+        x = self.patch_embed(x)
+        outs = []
+        for stage in (self.blocks1, self.blocks2, self.blocks3, self.blocks4):
+            x = stage(x)
+            outs.append(x)
+        return outs
+
+    # --- classifier (timm API) ----------------------------------------------------
+    def get_classifier(self) -> nn.Module:
+        return self.head
+
+    def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
+        self.num_classes = num_classes
+        make = (lambda: BN_Linear(self.num_features, num_classes)) if num_classes > 0 else nn.Identity
+        self.head = make()
+        self.head_dist = make() if self.distillation and num_classes > 0 else None
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        x = F.adaptive_avg_pool2d(x, 1).flatten(1)
+        if pre_logits:
+            return x
+        if self.head_dist is None:
+            return self.head(x)
+        y, y_dist = self.head(x), self.head_dist(x)
+        return (y, y_dist) if self.training else (y + y_dist) / 2
+
+    # --- checkpoints --------------------------------------------------------------
+    def checkpoint_filter(self, state_dict: Dict[str, torch.Tensor],
+                          own: Dict[str, torch.Tensor]) -> Tuple[dict, List[str], List[str]]:
+        """Adapt an official LSNet state dict to this model (see ``checkpoint_filter_fn``)."""
+        return _filter_state_dict(state_dict, own)
+
+
+def _filter_state_dict(sd: Dict[str, torch.Tensor], own: Dict[str, torch.Tensor]):
+    out, dropped, resized = {}, [], []
+    heads = {k: v for k, v in sd.items() if k.startswith(("head.", "head_dist."))}
+    for k, v in sd.items():
+        if k.endswith("attention_bias_idxs") or k in heads:
+            if k.endswith("attention_bias_idxs"):
+                dropped.append(k)
+            continue
+        if k.endswith("attention_biases") and k in own and v.shape != own[k].shape:
+            s1, s2 = int(v.shape[1] ** 0.5), int(own[k].shape[1] ** 0.5)
+            v = resize_hw(v.view(-1, s1, s1), (s2, s2)).flatten(1)
+            resized.append(k)
+        out[k] = v
+    has_head = any(k.startswith("head.") for k in own)
+    has_dist = any(k.startswith("head_dist.") for k in own)
+    if not has_head:
+        dropped += sorted(heads)
+    elif has_dist or not any(k.startswith("head_dist.") for k in heads):
+        out.update(heads)
+    else:  # distilled checkpoint into a single-head model: fold exactly (eval mode)
+        out.update(_fold_distilled_heads(heads))
+        dropped += sorted(k for k in heads if k.startswith("head_dist."))
+    return out, dropped, resized
+
+
+def _bn_linear_affine(sd: Dict[str, torch.Tensor], prefix: str):
+    """The eval-mode affine map ``l(bn(x)) = W x + b`` of a BN_Linear state dict."""
+    scale = sd[prefix + "bn.weight"] / (sd[prefix + "bn.running_var"] + 1e-5).sqrt()
+    shift = sd[prefix + "bn.bias"] - sd[prefix + "bn.running_mean"] * scale
+    w = sd[prefix + "l.weight"] * scale[None]
+    return w, sd[prefix + "l.bias"] + sd[prefix + "l.weight"] @ shift
+
+
+def _fold_distilled_heads(heads: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+    """Average ``head`` and ``head_dist`` into one BN_Linear (identity BN), exact in eval."""
+    w1, b1 = _bn_linear_affine(heads, "head.")
+    w2, b2 = _bn_linear_affine(heads, "head_dist.")
+    c = w1.shape[1]
+    return {"head.bn.weight": torch.ones(c), "head.bn.bias": torch.zeros(c),
+            "head.bn.running_mean": torch.zeros(c), "head.bn.running_var": torch.full((c,), 1 - 1e-5),
+            "head.l.weight": (w1 + w2) / 2, "head.l.bias": (b1 + b2) / 2}
+
+
+def checkpoint_filter_fn(state_dict: dict, model: LSNet) -> Dict[str, torch.Tensor]:
+    """timm ``pretrained_filter_fn``: unwrap and adapt an official checkpoint."""
+    from .checkpoint import strip_prefixes, unwrap_state_dict
+    sd = strip_prefixes(unwrap_state_dict(state_dict))
+    sd, _, _ = model.checkpoint_filter(sd, model.state_dict())
+    return sd
+
+
+def _cfg(**kwargs) -> dict:
+    return dict(num_classes=1000, input_size=(3, 224, 224), pool_size=(4, 4), crop_pct=0.875,
+                interpolation="bicubic", mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225),
+                first_conv="patch_embed.0.c", classifier="head.l", license="mit",
+                paper_ids="arXiv:2503.23135", **kwargs)
+
+
+_HF = "https://huggingface.co/jameslahm/lsnet/resolve/main/"
+default_cfgs = generate_default_cfgs({
+    f"lsnet_{v}.{tag}": _cfg(hf_hub_id=f"jameslahm/lsnet_{v}{suffix}", url=f"{_HF}lsnet_{v}{suffix}.pth")
+    for v in ("t", "s", "b") for tag, suffix in (("in1k_distill", "_distill"), ("in1k", ""))
+})
+
+# Variants are data: the official numbers (spec table).
+MODEL_ARGS = {
+    "lsnet_t": dict(embed_dim=(64, 128, 256, 384), depth=(0, 2, 8, 10), num_heads=(3, 3, 3, 4)),
+    "lsnet_s": dict(embed_dim=(96, 192, 320, 448), depth=(1, 2, 8, 10), num_heads=(3, 3, 3, 4)),
+    "lsnet_b": dict(embed_dim=(128, 256, 384, 512), depth=(4, 6, 8, 10), num_heads=(3, 3, 3, 4)),
+}
+# The official dense backbone is built for a 14x14 stage-4 grid (896 input).
+DENSE_ARGS = dict(img_size=896)
+
+
+def _create_lsnet(variant: str, pretrained: bool = False, **kwargs) -> LSNet:
+    return build_model_with_cfg(
+        LSNet, variant, pretrained, pretrained_filter_fn=checkpoint_filter_fn,
+        feature_cfg=dict(feature_cls="getter", out_indices=(0, 1, 2, 3)),
+        **dict(MODEL_ARGS[variant], **kwargs))
+
+
+@register_model
+def lsnet_t(pretrained: bool = False, **kwargs) -> LSNet:
+    return _create_lsnet("lsnet_t", pretrained, **kwargs)
+
+
+@register_model
+def lsnet_s(pretrained: bool = False, **kwargs) -> LSNet:
+    return _create_lsnet("lsnet_s", pretrained, **kwargs)
+
+
+@register_model
+def lsnet_b(pretrained: bool = False, **kwargs) -> LSNet:
+    return _create_lsnet("lsnet_b", pretrained, **kwargs)
+
+
+register_variants("lsnet", LSNet, MODEL_ARGS, DENSE_ARGS)

@@ -1,0 +1,122 @@
+"""Small-kernel aggregation (SKA), the dynamic 3x3 convolution of LSNet.
+
+``out[b, c, h, w] = sum_{i,j} x[b, c, h+i-1, w+j-1] * wgt[b, c % G, 3i+j, h, w]``
+with zero padding and ``G = C / 8`` weight groups. The groups are
+*interleaved*: channel ``c`` uses weight group ``c mod G`` (official LSNet),
+so a ``(B, C, H, W)`` map is viewed as ``(B, C/G, G, H, W)`` and the weights
+broadcast over the second axis.
+
+Two implementations:
+
+* :func:`ska_reference`: ``F.unfold`` plus a weighted sum; short and
+  obviously correct, autograd does the backward.
+* :func:`ska_fast`: nine shifted multiply-adds over a padded view, with a
+  hand-written backward (:class:`_SKAFunction`). No ``(B, 9C, H, W)`` unfold
+  buffer, about a ninth of the memory traffic. Works on CPU and CUDA.
+
+:func:`ska` picks the fast path and falls back to the reference for inputs it
+does not cover (tests check the two agree in values and gradients).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+__all__ = ["ska", "ska_reference", "ska_fast", "SKA"]
+
+_TAPS = [(i, j) for i in range(3) for j in range(3)]
+
+
+def _check(x: torch.Tensor, w: torch.Tensor) -> int:
+    if x.dim() != 4 or w.dim() != 5:
+        raise ValueError(f"SKA expects x (B, C, H, W) and weights (B, G, 9, H, W); got "
+                         f"{tuple(x.shape)} and {tuple(w.shape)}.")
+    b, c, h, wd = x.shape
+    if w.shape[0] != b or w.shape[2] != 9 or w.shape[3:] != (h, wd) or c % w.shape[1]:
+        raise ValueError(f"SKA weights {tuple(w.shape)} do not fit x {tuple(x.shape)}: need "
+                         f"(B, G, 9, H, W) with C divisible by G.")
+    return c // w.shape[1]
+
+
+def ska_reference(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """Plain PyTorch SKA via ``F.unfold`` (the reference the fast path must match)."""
+    r = _check(x, w)
+    b, c, h, wd = x.shape
+    g = w.shape[1]
+    cols = F.unfold(x, kernel_size=3, padding=1).view(b, r, g, 9, h, wd)
+    return (cols * w.unsqueeze(1)).sum(dim=3).view(b, c, h, wd)
+
+
+def _shifted(xp: torch.Tensor, i: int, j: int, h: int, wd: int) -> torch.Tensor:
+    return xp[..., i:i + h, j:j + wd]
+
+
+class _SKAFunction(torch.autograd.Function):
+    """Shift-and-accumulate SKA with its own backward (no unfold buffer)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        r = _check(x, w)
+        b, c, h, wd = x.shape
+        g = w.shape[1]
+        xp = F.pad(x, (1, 1, 1, 1)).view(b, r, g, h + 2, wd + 2)
+        wv = w.unsqueeze(1)  # (B, 1, G, 9, H, W): broadcast over the interleaved groups
+        out = _shifted(xp, 0, 0, h, wd) * wv[:, :, :, 0]
+        for k in range(1, 9):
+            i, j = _TAPS[k]
+            out.addcmul_(_shifted(xp, i, j, h, wd), wv[:, :, :, k])
+        ctx.save_for_backward(xp, w)
+        return out.view(b, c, h, wd)
+
+    @staticmethod
+    def backward(ctx, grad_out: torch.Tensor):
+        xp, w = ctx.saved_tensors
+        b, r, g, hp, wp = xp.shape
+        h, wd = hp - 2, wp - 2
+        go = grad_out.contiguous().view(b, r, g, h, wd)
+        wv = w.unsqueeze(1)
+        grad_x = grad_w = None
+        if ctx.needs_input_grad[0]:
+            gxp = torch.zeros_like(xp)
+            for k, (i, j) in enumerate(_TAPS):
+                gxp[..., i:i + h, j:j + wd].addcmul_(go, wv[:, :, :, k])
+            grad_x = gxp[..., 1:h + 1, 1:wd + 1].reshape(b, r * g, h, wd)
+        if ctx.needs_input_grad[1]:
+            grad_w = torch.stack([(go * _shifted(xp, i, j, h, wd)).sum(dim=1) for i, j in _TAPS],
+                                 dim=2)
+        return grad_x, grad_w
+
+
+def ska_fast(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """Fast SKA: nine shifted multiply-adds, custom backward."""
+    return _SKAFunction.apply(x, w)
+
+
+def _fast_supported(x: torch.Tensor, w: torch.Tensor) -> bool:
+    return (x.dtype == w.dtype and x.device == w.device and x.dtype in
+            (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+            and not torch.jit.is_scripting() and not torch.jit.is_tracing())
+
+
+def ska(x: torch.Tensor, w: torch.Tensor, impl: str = "auto") -> torch.Tensor:
+    """SKA with implementation choice: ``'auto'`` (fast, else reference), ``'fast'``, ``'reference'``."""
+    if impl == "reference" or (impl == "auto" and not _fast_supported(x, w)):
+        return ska_reference(x, w)
+    if impl not in ("auto", "fast"):
+        raise ValueError(f"Unknown SKA impl {impl!r}; use 'auto', 'fast' or 'reference'.")
+    return ska_fast(x, w)
+
+
+class SKA(nn.Module):
+    """Module wrapper around :func:`ska` (no parameters; ``impl`` selects the path)."""
+
+    def __init__(self, impl: str = "auto"):
+        super().__init__()
+        self.impl = impl
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        return ska(x, w, self.impl)
+
+    def extra_repr(self) -> str:
+        return f"impl={self.impl!r}"
