@@ -1,0 +1,22 @@
+# lsdense: two commands do all set-up (see README).
+#   make demo   the quickstart (installs first)
+#   make test   the test suite (installs first)
+PY := .venv/bin/python
+export PYTHONUNBUFFERED := 1
+
+.PHONY: install test demo benchmark clean
+
+install:
+	bash scripts/install.sh
+
+test: install
+	$(PY) -m pytest -q tests
+
+demo: install
+	$(PY) tools/demo.py
+
+benchmark: install
+	$(PY) tools/benchmark.py --models all --sizes 224 640 --fused both --markdown docs/benchmarks_table.md
+
+clean:
+	rm -rf .venv work_dirs runs
