@@ -1,1 +1,728 @@
-"""Placeholder: being written."""
+"""LiSANet, HyLiSANet and LiSANet-I: backbones built on Lightweight Structure-aware Attention.
+
+Paper: `Lightweight Structure-Aware Attention for Visual Understanding`
+(Kwon, Castro, Marin-Jimenez, Guil, Alahari). No official code is public; this
+file follows the project spec (``specs/lisa.md``), which reconstructs the
+equations (lost from the paper's text) from its prose, its parameter tables and
+the authors' earlier Relational Self-Attention.
+
+The operator, per head, on an H x W token grid (N = H * W), ``dk`` channels per
+head, ``D`` structural patterns:
+
+    q, k, v   = split(conv1x1(x)),  q_hat, k_hat = L2-normalised over channels
+    s[i, d]   = sum_c q_hat[i, c] * (R1[d, c] (*) k_hat[:, c])[i]      (Eq. 11/12)
+    y[i, c]   = sum_d s[i, d]     * (R2[d]    (*) v[:, c])[i]          (Eq. 10/12)
+
+with ``(*)`` a circular 2-D convolution over the whole grid, computed as
+``irfft2(rfft2(x) * rfft2(kernel))`` (Eq. 13/14). :func:`lisa_reference`
+evaluates the same equations directly (O(N^2), Hadamard correlation times
+circulant RPE matrices) and the tests check the two agree.
+
+Decisions (spec = taken by ``specs/lisa.md``; ours = taken here):
+    * (spec) ``R1`` is ``dk * D`` kernels of N taps shared by all heads and ``R2``
+      ``D`` kernels shared by all channels and heads: ``(dk + 1) * N * D``
+      parameters per layer, which reproduces the paper's D ablation exactly.
+    * (spec) no softmax; q and k L2-normalised with ``eps`` inside the sqrt
+      (ours: ``eps = 1e-6``). The paper's extra projection of the D-vector
+      (Eq. 10) is not part of the spec's operator and is left out.
+    * (spec) kernels are stored in the spatial domain, centred (zero offset at
+      index ``(H0 // 2, W0 // 2)``) at the training grid (224 input: 56, 28, 14,
+      7; LiSANet-I: 14). For another grid the centred kernel is resized bicubic
+      and shifted back (``ifftshift``). Ours: the resize maps zero offset to zero
+      offset exactly (``grid_sample`` on explicit offsets, periodic wrap for the
+      border taps, since the kernels are circular) and multiplies by
+      ``H0 * W0 / (H * W)`` so the kernel sum (its DC gain) is kept, as GFNet's
+      frequency-domain interpolation keeps it; without this a kernel stretched
+      to an 800 x 1333 image would scale ``s`` and ``y`` by ~20x each.
+    * (ours) spectra of the resized kernels are cached per (H, W, device, dtype)
+      in eval mode only, validated against the parameters' ``_version`` (any
+      in-place update, e.g. ``load_state_dict`` or an optimiser step), cleared by
+      ``train()``, at most ``LiSA.cache_size`` grids per layer.
+    * (ours) the FFT path runs in float32 at least (half-precision FFTs only
+      support power-of-two sizes on CUDA); kernels init ``trunc_normal(0.02)``.
+    * (spec) LiSA block: conv position embedding (dw 3x3, residual), LN -> LiSA
+      -> residual, LN -> conv-MLP (1x1, dw 3x3, GELU, 1x1) -> residual, DropPath.
+      MLP ratios 4, 4, 3, 3; D = 8 (hierarchical), 16 (isotropic).
+    * (ours, PVTv2 as the paper cites it) overlapping patch embeddings: conv 7x7
+      stride 4 then conv 3x3 stride 2 (padding k // 2, so every level has
+      ``ceil(H / stride)`` rows for any input), each followed by LayerNorm; a
+      LayerNorm closes every stage (the dense outputs are normalised); head =
+      global average pooling + Linear.
+    * (spec: pw -> dw -> pw, residual; ours: the rest) HyLiSANet conv block =
+      BN -> pw (C -> 6C) -> GELU -> dw 3x3 -> GELU -> pw (6C -> C), residual, an
+      inverted bottleneck with MobileNetV2's expansion 6. The width is set from the
+      paper's FLOPs: LiSANet-S/-B, counted like the paper (convolutions and
+      matmuls only), give 3.90 / 10.41 GMACs against 3.9 / 10.4, which pins the
+      shared layout; HyLiSANet's remaining gap then asks ~12.4-12.8 C^2 MACs per
+      token per conv block, i.e. expansion 6 (12 C^2). ``fuse()`` folds the BN
+      into the first pw conv.
+    * (spec) LiSANet-I: patch 16, learnable absolute position embedding (bicubic
+      resized for other grids), 12 blocks with a plain MLP, final LayerNorm; the
+      input is zero-padded to a multiple of 16 so it follows the dense contract
+      as one stride-16 level.
+    * (ours) drop path defaults to 0 (timm convention); the paper uses 0.1 / 0.4
+      (LiSANet-S / -B, ImageNet), 0.1 (Mask R-CNN), 0.15 (Semantic FPN).
+
+FLOPs: ``FlopCounterMode`` sees the convolutions and the head but not the FFTs
+nor the LiSA weighted sums; :func:`lisa_extra_flops` adds them (formula in
+:meth:`LiSA.extra_flops`: ``2.5 N log2 N`` real flops per real 2-D FFT).
+"""
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
+from timm.layers import DropPath, LayerNorm2d, to_2tuple, trunc_normal_
+from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
+
+from .layers import DenseBackboneMixin, drop_path_rates, resize_hw
+from .registry import register_variants
+
+__all__ = ["LiSA", "LiSANet", "LiSANetI", "lisa_fft", "lisa_reference", "lisa_extra_flops",
+           "resize_kernel", "MODEL_ARGS"]
+
+_KERNEL_SUFFIXES = (".attn.r1", ".attn.r2")
+
+
+# --- the operator -------------------------------------------------------------------
+
+def resize_kernel(kernel: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
+    """Resize centred circular kernels ``(..., H0, W0)`` to ``(..., H, W)`` (bicubic).
+
+    Offset ``u`` (in tokens) of the new grid samples offset ``u * H0 / H`` of the
+    old one, so zero offset stays at index ``(H // 2, W // 2)`` and the kernel
+    keeps covering the same fraction of the image. Border taps read wrapped
+    values (the kernels are circular). The result is scaled by ``H0 W0 / (H W)``
+    to keep the kernel sum. Returns ``kernel`` itself when the size matches.
+    """
+    (h0, w0), (h, w) = kernel.shape[-2:], tuple(size)
+    if (h0, w0) == (h, w):
+        return kernel
+    x = kernel.reshape(1, -1, h0, w0).repeat(1, 1, 3, 3)  # periodic copy around the kernel
+
+    def src(n: int, n0: int) -> torch.Tensor:
+        offset = torch.arange(n, device=kernel.device, dtype=kernel.dtype) - n // 2
+        index = offset * (n0 / n) + n0 // 2 + n0  # index into the 3x tiled kernel
+        return index * (2.0 / (3 * n0 - 1)) - 1.0  # align_corners=True normalisation
+
+    gy, gx = torch.meshgrid(src(h, h0), src(w, w0), indexing="ij")
+    grid = torch.stack((gx, gy), dim=-1)[None]
+    out = F.grid_sample(x, grid, mode="bicubic", padding_mode="border", align_corners=True)
+    return out.reshape(*kernel.shape[:-2], h, w) * (h0 * w0 / (h * w))
+
+
+def _l2_normalise(x: torch.Tensor, eps: float) -> torch.Tensor:
+    # eps inside the sqrt (spec), channels are dim 2 of (B, heads, dk, H, W)
+    return x * torch.rsqrt(x.pow(2).sum(2, keepdim=True) + eps)
+
+
+def lisa_spectral(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, r1_hat: torch.Tensor,
+                  r2_hat: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """LiSA from kernel spectra (Eq. 13/14): the fast path :class:`LiSA` runs.
+
+    Args:
+        q, k, v: ``(B, heads, dk, H, W)``.
+        r1_hat: ``rfft2`` of the circular R1 kernels, ``(D, dk, H, W // 2 + 1)``.
+        r2_hat: ``rfft2`` of the circular R2 kernels, ``(D, H, W // 2 + 1)``.
+        eps: added inside the sqrt of the q/k L2 norms.
+
+    Returns:
+        ``(B, heads, dk, H, W)``.
+    """
+    size = q.shape[-2:]
+    q, k = _l2_normalise(q, eps), _l2_normalise(k, eps)
+    k_conv = torch.fft.irfft2(torch.fft.rfft2(k).unsqueeze(2) * r1_hat, s=size)  # R1[d,c] (*) k_c
+    s = (q.unsqueeze(2) * k_conv).sum(3)  # (B, heads, D, H, W) structural patterns
+    v_conv = torch.fft.irfft2(torch.fft.rfft2(v).unsqueeze(2) * r2_hat[:, None], s=size)
+    return (s.unsqueeze(3) * v_conv).sum(2)
+
+
+def lisa_fft(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, r1: torch.Tensor,
+             r2: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """LiSA with FFT circular convolutions, from spatial kernels.
+
+    Args:
+        q, k, v: ``(B, heads, dk, H, W)``.
+        r1: ``(D, dk, H, W)`` circular kernels, zero offset at index ``[0, 0]``.
+        r2: ``(D, H, W)`` circular kernels, zero offset at index ``[0, 0]``.
+        eps: added inside the sqrt of the q/k L2 norms.
+
+    Returns:
+        ``(B, heads, dk, H, W)``, equal to :func:`lisa_reference` up to rounding.
+    """
+    return lisa_spectral(q, k, v, torch.fft.rfft2(r1), torch.fft.rfft2(r2), eps)
+
+
+def lisa_reference(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, r1: torch.Tensor,
+                   r2: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """Direct O(N^2) LiSA (Eq. 11 and 10 with circulant RPE matrices): the test oracle.
+
+    Same arguments and result as :func:`lisa_fft`. ``P[i, j] = R[(i - j) mod grid]``
+    is the circulant matrix of a kernel; the Hadamard query-key correlation
+    ``A[c, i, j] = q_hat[i, c] k_hat[j, c]`` is weighted by ``P1`` and summed over
+    ``j`` and ``c`` to give ``s``, and ``y[i] = sum_d s[i, d] sum_j P2[d, i, j] v[j]``.
+    """
+    b, heads, dk, h, w = q.shape
+    yy, xx = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
+    yy, xx = yy.flatten(), xx.flatten()
+    dy, dx = (yy[:, None] - yy[None, :]) % h, (xx[:, None] - xx[None, :]) % w
+    p1, p2 = r1[..., dy, dx], r2[..., dy, dx]  # (D, dk, N, N), (D, N, N)
+    q = _l2_normalise(q, eps).flatten(-2)
+    k = _l2_normalise(k, eps).flatten(-2)
+    corr = q[..., :, None] * k[..., None, :]  # (B, heads, dk, N, N) Hadamard correlation
+    s = torch.einsum("bhcij,dcij->bhdi", corr, p1)
+    v_conv = torch.einsum("dij,bhcj->bhdci", p2, v.flatten(-2))
+    return torch.einsum("bhdi,bhdci->bhci", s, v_conv).reshape(b, heads, dk, h, w)
+
+
+def _fft_flops(n: int) -> float:
+    return 2.5 * n * math.log2(n) if n > 1 else 0.0
+
+
+class LiSA(nn.Module):
+    """Lightweight Structure-aware Attention on NCHW maps (qkv 1x1 -> LiSA -> proj 1x1).
+
+    Args:
+        dim: channels in and out.
+        num_heads: heads; ``dim // num_heads`` channels each.
+        num_patterns: ``D``, structural patterns.
+        grid_size: token grid the kernels are stored (and trained) at.
+        stride: input pixels per token (for :func:`lisa_extra_flops`).
+        eps: added inside the sqrt of the q/k L2 norms.
+        qkv_bias: bias in the qkv projection.
+    """
+
+    cache_size = 4  # kernel spectra kept per layer in eval mode (distinct grids)
+
+    def __init__(self, dim: int, num_heads: int, num_patterns: int = 8,
+                 grid_size: Tuple[int, int] = (14, 14), stride: int = 16, eps: float = 1e-6,
+                 qkv_bias: bool = True):
+        super().__init__()
+        assert dim % num_heads == 0, f"dim={dim} is not divisible by num_heads={num_heads}"
+        self.num_heads = num_heads
+        self.head_dim = dim // num_heads
+        self.num_patterns = num_patterns
+        self.grid_size = tuple(grid_size)
+        self.stride = stride
+        self.eps = eps
+        self.qkv = nn.Conv2d(dim, 3 * dim, 1, bias=qkv_bias)
+        # centred spatial kernels, shared across heads (spec: (dk + 1) * N * D parameters)
+        self.r1 = nn.Parameter(torch.empty(num_patterns, self.head_dim, *self.grid_size))
+        self.r2 = nn.Parameter(torch.empty(num_patterns, *self.grid_size))
+        self.proj = nn.Conv2d(dim, dim, 1)
+        trunc_normal_(self.r1, std=0.02)
+        trunc_normal_(self.r2, std=0.02)
+        self._cache: "OrderedDict[tuple, tuple]" = OrderedDict()
+
+    def kernels(self, size: Tuple[int, int]) -> Tuple[torch.Tensor, torch.Tensor]:
+        """R1 and R2 for a ``size`` grid, circular layout (zero offset at ``[0, 0]``)."""
+        return tuple(torch.fft.ifftshift(resize_kernel(r, size), dim=(-2, -1))
+                     for r in (self.r1, self.r2))
+
+    def _compute_spectra(self, size: Tuple[int, int], dtype: torch.dtype):
+        return tuple(torch.fft.rfft2(r.to(dtype)) for r in self.kernels(size))
+
+    def spectra(self, size: Tuple[int, int], device: torch.device, dtype: torch.dtype):
+        """``rfft2`` of the kernels at ``size``; cached in eval mode when no gradient is needed."""
+        needs_grad = torch.is_grad_enabled() and (self.r1.requires_grad or self.r2.requires_grad)
+        if self.training or needs_grad:
+            return self._compute_spectra(size, dtype)
+        # inference-mode tensors must not reach a graph built outside inference mode
+        key = (tuple(size), device, dtype, torch.is_inference_mode_enabled())
+        version = tuple((r._version, r.data_ptr()) for r in (self.r1, self.r2))
+        hit = self._cache.get(key)
+        if hit is not None and hit[0] == version:
+            self._cache.move_to_end(key)
+            return hit[1]
+        spectra = self._compute_spectra(size, dtype)
+        self._cache[key] = (version, spectra)
+        self._cache.move_to_end(key)
+        while len(self._cache) > self.cache_size:
+            self._cache.popitem(last=False)
+        return spectra
+
+    def train(self, mode: bool = True):
+        self._cache.clear()
+        return super().train(mode)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, c, h, w = x.shape
+        # FFTs in float32 at least: half-precision cuFFT only takes power-of-two sizes
+        dtype = x.dtype if x.dtype in (torch.float32, torch.float64) else torch.float32
+        q, k, v = self.qkv(x).to(dtype).reshape(b, 3, self.num_heads, self.head_dim, h, w).unbind(1)
+        r1_hat, r2_hat = self.spectra((h, w), x.device, dtype)
+        y = lisa_spectral(q, k, v, r1_hat, r2_hat, self.eps)
+        return self.proj(y.reshape(b, c, h, w).to(x.dtype))
+
+    def extra_flops(self, h: int, w: int, elementwise: bool = False) -> int:
+        """Real FLOPs ``FlopCounterMode`` does not see, per image on an ``h x w`` grid.
+
+        With ``C`` channels, ``D`` patterns, ``N = h w`` and ``fft(N) = 2.5 N log2 N``
+        real flops per real 2-D transform:
+        ``(2 C + 2 C D) fft(N)`` (rfft2 of k and v, irfft2 of every channel-pattern
+        pair) ``+ 4 C D N`` (the weighted sums over c and over d, 2 flops per
+        multiply-add: the contractions an einsum form would show the counter).
+        Element-wise products are not counted, as the counter counts none anywhere
+        (LN, GELU, residuals); ``elementwise=True`` adds the complex spectral
+        products, ``12 C D h (w // 2 + 1)``. Kernel spectra are weights (cached in
+        eval) and are not counted.
+        """
+        c, d = self.num_heads * self.head_dim, self.num_patterns
+        n = h * w
+        flops = (2 * c + 2 * c * d) * _fft_flops(n) + 4 * c * d * n
+        if elementwise:
+            flops += 12 * c * d * h * (w // 2 + 1)
+        return int(round(flops))
+
+
+def lisa_extra_flops(model: nn.Module, input_size: Sequence[int], elementwise: bool = False) -> int:
+    """LiSA FLOPs (FFTs and weighted sums) that a ``FlopCounterMode`` count misses.
+
+    Args:
+        model: any module containing :class:`LiSA` layers (a timm features wrapper too).
+        input_size: ``(H, W)``, ``(C, H, W)`` or ``(B, C, H, W)`` of the input images.
+        elementwise: also count the complex spectral products (see :meth:`LiSA.extra_flops`).
+
+    Returns:
+        Real FLOPs for the whole batch (add to ``FlopCounterMode().get_total_flops()``).
+    """
+    size = tuple(input_size)
+    batch = size[0] if len(size) == 4 else 1
+    h, w = size[-2:]
+    return batch * sum(m.extra_flops(-(-h // m.stride), -(-w // m.stride), elementwise)
+                       for m in model.modules() if isinstance(m, LiSA))
+
+
+# --- blocks ------------------------------------------------------------------------
+
+class DwConvMlp(nn.Module):
+    """1x1 -> (depth-wise 3x3) -> GELU -> 1x1 (the conv-MLP of PVTv2; plain MLP without dw)."""
+
+    def __init__(self, dim: int, hidden_dim: int, depthwise: bool = True):
+        super().__init__()
+        self.fc1 = nn.Conv2d(dim, hidden_dim, 1)
+        self.dw = nn.Conv2d(hidden_dim, hidden_dim, 3, padding=1, groups=hidden_dim) \
+            if depthwise else nn.Identity()
+        self.act = nn.GELU()
+        self.fc2 = nn.Conv2d(hidden_dim, dim, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(self.act(self.dw(self.fc1(x))))
+
+
+class LiSABlock(nn.Module):
+    """[conv position embedding] -> LN, LiSA, residual -> LN, (conv-)MLP, residual."""
+
+    def __init__(self, dim: int, num_heads: int, grid_size: Tuple[int, int], stride: int,
+                 mlp_ratio: float = 4.0, num_patterns: int = 8, drop_path: float = 0.0,
+                 conv_pos: bool = True, conv_mlp: bool = True, eps: float = 1e-6):
+        super().__init__()
+        self.pos_embed = nn.Conv2d(dim, dim, 3, padding=1, groups=dim) if conv_pos else None
+        self.norm1 = LayerNorm2d(dim)
+        self.attn = LiSA(dim, num_heads, num_patterns, grid_size, stride, eps)
+        self.drop_path1 = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+        self.norm2 = LayerNorm2d(dim)
+        self.mlp = DwConvMlp(dim, int(dim * mlp_ratio), depthwise=conv_mlp)
+        self.drop_path2 = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.pos_embed is not None:
+            x = x + self.pos_embed(x)
+        x = x + self.drop_path1(self.attn(self.norm1(x)))
+        return x + self.drop_path2(self.mlp(self.norm2(x)))
+
+
+@torch.no_grad()
+def _fold_bn_into_conv1x1(bn: nn.BatchNorm2d, conv: nn.Conv2d) -> None:
+    """In place: ``conv(bn(x))`` becomes ``conv'(x)`` (exact for a 1x1, ungrouped conv)."""
+    scale = bn.weight / (bn.running_var + bn.eps).sqrt()
+    shift = bn.bias - bn.running_mean * scale
+    w = conv.weight[:, :, 0, 0]
+    bias = conv.bias if conv.bias is not None else torch.zeros_like(w[:, 0])
+    conv.bias = nn.Parameter(bias + w @ shift)
+    conv.weight.mul_(scale[None, :, None, None])
+
+
+class ConvBlock(nn.Module):
+    """HyLiSANet conv block (Fig. 5): BN, pw (C -> eC), GELU, dw, GELU, pw (eC -> C); residual."""
+
+    def __init__(self, dim: int, expansion: float = 6.0, kernel_size: int = 3,
+                 drop_path: float = 0.0):
+        super().__init__()
+        hidden = int(dim * expansion)
+        self.norm = nn.BatchNorm2d(dim)
+        self.pw1 = nn.Conv2d(dim, hidden, 1)
+        self.act1 = nn.GELU()
+        self.dw = nn.Conv2d(hidden, hidden, kernel_size, padding=kernel_size // 2, groups=hidden)
+        self.act2 = nn.GELU()
+        self.pw2 = nn.Conv2d(hidden, dim, 1)
+        self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.pw2(self.act2(self.dw(self.act1(self.pw1(self.norm(x))))))
+        return x + self.drop_path(y)
+
+    @torch.no_grad()
+    def fuse(self) -> "ConvBlock":
+        """Fold the BatchNorm into the 1x1 conv after it (call in eval mode); returns self."""
+        if isinstance(self.norm, nn.BatchNorm2d):
+            _fold_bn_into_conv1x1(self.norm, self.pw1)
+            self.norm = nn.Identity()
+        return self
+
+
+class OverlapPatchEmbed(nn.Module):
+    """Strided conv with ``kernel_size > stride`` (padding ``k // 2``), then LayerNorm."""
+
+    def __init__(self, in_chs: int, out_chs: int, kernel_size: int, stride: int):
+        super().__init__()
+        self.proj = nn.Conv2d(in_chs, out_chs, kernel_size, stride, kernel_size // 2)
+        self.norm = LayerNorm2d(out_chs)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.norm(self.proj(x))
+
+
+class PatchEmbedAbs(nn.Module):
+    """Non-overlapping patches (input zero-padded to a multiple of the patch) + absolute PE."""
+
+    def __init__(self, in_chs: int, dim: int, patch_size: int, grid_size: Tuple[int, int]):
+        super().__init__()
+        self.patch_size = patch_size
+        self.proj = nn.Conv2d(in_chs, dim, patch_size, patch_size)
+        self.pos_embed = nn.Parameter(torch.zeros(1, dim, *grid_size))
+        trunc_normal_(self.pos_embed, std=0.02)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        p = self.patch_size
+        x = self.proj(F.pad(x, (0, -x.shape[-1] % p, 0, -x.shape[-2] % p)))
+        pos = self.pos_embed
+        if pos.shape[-2:] != x.shape[-2:]:
+            pos = resize_hw(pos, tuple(x.shape[-2:]))
+        return x + pos
+
+
+class LiSAStage(nn.Module):
+    """[Overlapping patch embedding, stride 2] -> blocks -> LayerNorm.
+
+    Args:
+        in_dim: input channels (of the previous stage).
+        dim: channels of this stage.
+        depth: number of blocks.
+        block_type: ``'lisa'`` or ``'conv'`` (HyLiSANet's early stages).
+        num_heads: LiSA heads (unused by conv blocks).
+        grid_size: token grid of the training resolution (LiSA kernel size).
+        stride: total stride of this stage's tokens.
+        downsample: start with a stride-2 overlapping patch embedding.
+        drop_path: per-block stochastic depth rates.
+        conv_expansion, conv_kernel: conv block hidden width (x dim) and dw kernel.
+        conv_pos, conv_mlp: LiSA block options (off for LiSANet-I).
+    """
+
+    def __init__(self, in_dim: int, dim: int, depth: int, block_type: str = "lisa",
+                 num_heads: Optional[int] = None, grid_size: Tuple[int, int] = (14, 14),
+                 stride: int = 16, mlp_ratio: float = 4.0, num_patterns: int = 8,
+                 downsample: bool = True, drop_path: Sequence[float] = (),
+                 conv_expansion: float = 6.0, conv_kernel: int = 3, conv_pos: bool = True,
+                 conv_mlp: bool = True, eps: float = 1e-6):
+        super().__init__()
+        assert block_type in ("lisa", "conv"), \
+            f"block_type must be 'lisa' or 'conv', got {block_type!r}"
+        drop_path = list(drop_path) or [0.0] * depth
+        self.downsample = OverlapPatchEmbed(in_dim, dim, 3, 2) if downsample else nn.Identity()
+        if block_type == "lisa":
+            blocks = [LiSABlock(dim, num_heads, grid_size, stride, mlp_ratio, num_patterns, dp,
+                                conv_pos, conv_mlp, eps) for dp in drop_path]
+        else:
+            blocks = [ConvBlock(dim, conv_expansion, conv_kernel, dp) for dp in drop_path]
+        self.blocks = nn.Sequential(*blocks)
+        self.norm = LayerNorm2d(dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.norm(self.blocks(self.downsample(x)))
+
+
+# --- models ------------------------------------------------------------------------
+
+def _init_weights(m: nn.Module) -> None:
+    if isinstance(m, (nn.Conv2d, nn.Linear)):
+        trunc_normal_(m.weight, std=0.02)
+        if m.bias is not None:
+            nn.init.zeros_(m.bias)
+
+
+class _LiSAHeadMixin(DenseBackboneMixin):
+    """Classifier head, weight filter and FLOP helper shared by both model classes."""
+
+    num_features: int
+    global_pool: str
+    head_drop: nn.Module
+    head: nn.Module
+
+    def _build_head(self, num_classes: int, global_pool: str, drop_rate: float) -> None:
+        assert global_pool in ("avg", ""), f"global_pool must be 'avg' or '', got {global_pool!r}"
+        self.num_classes = 0 if self.dense else num_classes
+        self.global_pool = global_pool
+        self.head_drop = nn.Dropout(drop_rate)
+        self.head = nn.Linear(self.num_features, self.num_classes) if self.num_classes > 0 \
+            else nn.Identity()
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        """Average pooling, dropout, Linear (``pre_logits``: stop before the Linear)."""
+        if self.global_pool == "avg":
+            x = x.mean((2, 3))
+        x = self.head_drop(x)
+        return x if pre_logits else self.head(x)
+
+    def get_classifier(self) -> nn.Module:
+        return self.head
+
+    def reset_classifier(self, num_classes: int, global_pool: Optional[str] = None) -> None:
+        """Replace the Linear head (``num_classes=0``: no head)."""
+        if global_pool is not None:
+            assert global_pool in ("avg", ""), \
+                f"global_pool must be 'avg' or '', got {global_pool!r}"
+            self.global_pool = global_pool
+        self.num_classes = num_classes
+        self.head = nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
+
+    def extra_flops(self, h: int, w: int) -> int:
+        """FLOPs ``FlopCounterMode`` misses for one ``h x w`` image (:func:`lisa_extra_flops`)."""
+        return lisa_extra_flops(self, (h, w))
+
+    def checkpoint_filter(self, state_dict: Dict[str, torch.Tensor],
+                          own_state_dict: Dict[str, torch.Tensor]):
+        """Adapt a state dict to this model (used by ``load_checkpoint``).
+
+        Drops classifier keys this model has no slot for (dense mode, ``num_classes=0``),
+        resizes LiSA kernels (centred bicubic, :func:`resize_kernel`) and the absolute
+        position embedding stored at another grid size.
+
+        Returns:
+            ``(state_dict, dropped_keys, resized_keys)``.
+        """
+        out, dropped, resized = {}, [], []
+        for key, value in state_dict.items():
+            own = own_state_dict.get(key)
+            if own is None and key.startswith("head."):
+                dropped.append(key)
+                continue
+            if own is not None and value.shape != own.shape and value.dim() >= 2 \
+                    and value.shape[:-2] == own.shape[:-2]:
+                if key.endswith(_KERNEL_SUFFIXES):
+                    value = resize_kernel(value.float(), tuple(own.shape[-2:])).to(value.dtype)
+                    resized.append(key)
+                elif key.endswith("pos_embed"):
+                    value = resize_hw(value.float(), tuple(own.shape[-2:])).to(value.dtype)
+                    resized.append(key)
+            out[key] = value
+        return out, dropped, resized
+
+
+class LiSANet(_LiSAHeadMixin, nn.Module):
+    """Hierarchical LiSANet / HyLiSANet: four stages at strides 4, 8, 16, 32.
+
+    Args:
+        embed_dims: channels per stage.
+        depths: blocks per stage.
+        num_heads: LiSA heads per stage (``None`` for conv stages).
+        block_types: ``'lisa'`` or ``'conv'`` per stage.
+        mlp_ratios: MLP expansion per stage.
+        num_patterns: ``D``, structural patterns of every LiSA layer.
+        conv_expansion: hidden width of the conv blocks, in multiples of the stage width.
+        conv_kernel: depth-wise kernel of the conv blocks.
+        num_classes: classifier outputs (ignored when ``dense``).
+        in_chans: input channels.
+        dense: build a backbone for dense prediction (no classifier; ``forward``
+            returns the ``out_indices`` maps).
+        out_indices: levels ``forward`` returns in dense mode (default all four).
+        frozen_stages: -1 none, 0 the stem, k the stem and stages 1..k.
+        norm_eval: keep BatchNorm layers (HyLiSANet conv blocks) in eval mode.
+        drop_rate: dropout before the classifier.
+        drop_path_rate: stochastic depth, linearly increasing over all blocks.
+        img_size: training resolution; sets the grid the LiSA kernels are stored at
+            (any input size works; kernels are resized for other grids).
+        global_pool: ``'avg'`` or ``''``.
+        eps: q/k L2-normalisation epsilon.
+    """
+
+    def __init__(self, embed_dims: Sequence[int] = (64, 128, 320, 384),
+                 depths: Sequence[int] = (2, 4, 12, 4),
+                 num_heads: Sequence[Optional[int]] = (4, 8, 20, 24),
+                 block_types: Sequence[str] = ("lisa", "lisa", "lisa", "lisa"),
+                 mlp_ratios: Sequence[float] = (4, 4, 3, 3), num_patterns: int = 8,
+                 conv_expansion: float = 6.0, conv_kernel: int = 3, num_classes: int = 1000,
+                 in_chans: int = 3,
+                 dense: bool = False, out_indices: Optional[Sequence[int]] = None,
+                 frozen_stages: int = -1, norm_eval: bool = False, drop_rate: float = 0.0,
+                 drop_path_rate: float = 0.0, img_size: Union[int, Tuple[int, int]] = 224,
+                 global_pool: str = "avg", eps: float = 1e-6):
+        super().__init__()
+        n = len(depths)
+        per_stage = (embed_dims, num_heads, block_types, mlp_ratios)
+        assert n == 4 and all(len(a) == n for a in per_stage), \
+            "embed_dims, depths, num_heads, block_types and mlp_ratios need one entry per stage (4)"
+        self.dense = dense
+        self.in_chans = in_chans
+        self.num_features = embed_dims[-1]
+        img_h, img_w = to_2tuple(img_size)
+        self.stem = OverlapPatchEmbed(in_chans, embed_dims[0], 7, 4)
+        dpr = drop_path_rates(depths, drop_path_rate)
+        stages, self.feature_info = [], []
+        for i in range(n):
+            stride = 4 * 2 ** i
+            stages.append(LiSAStage(
+                embed_dims[i - 1] if i else embed_dims[0], embed_dims[i], depths[i], block_types[i],
+                num_heads[i], (-(-img_h // stride), -(-img_w // stride)), stride, mlp_ratios[i],
+                num_patterns, downsample=i > 0, drop_path=dpr[i], conv_expansion=conv_expansion,
+                conv_kernel=conv_kernel, eps=eps))
+            self.feature_info.append(
+                dict(num_chs=embed_dims[i], reduction=stride, module=f"stages.{i}"))
+        self.stages = nn.Sequential(*stages)
+        self._build_head(num_classes, global_pool, drop_rate)
+        self.apply(_init_weights)
+        self._setup_dense(out_indices, frozen_stages, norm_eval)
+
+    def _freeze_units(self) -> List[nn.Module]:
+        return [self.stem, *self.stages]
+
+    def _forward_levels(self, x: torch.Tensor) -> List[torch.Tensor]:
+        x = self.stem(x)
+        levels = []
+        for stage in self.stages:
+            x = stage(x)
+            levels.append(x)
+        return levels
+
+
+class LiSANetI(_LiSAHeadMixin, nn.Module):
+    """Isotropic LiSANet-I: patch 16, absolute position embedding, one stage of LiSA blocks.
+
+    As a dense backbone it has one level (stride 16; the input is zero-padded to a
+    multiple of 16). Arguments as :class:`LiSANet`, plus ``embed_dim``, ``depth``,
+    ``num_heads``, ``patch_size`` and ``mlp_ratio`` of the single stage.
+    """
+
+    def __init__(self, embed_dim: int = 192, depth: int = 12, num_heads: int = 12,
+                 num_patterns: int = 16, patch_size: int = 16, mlp_ratio: float = 4.0,
+                 num_classes: int = 1000, in_chans: int = 3, dense: bool = False,
+                 out_indices: Optional[Sequence[int]] = None, frozen_stages: int = -1,
+                 norm_eval: bool = False, drop_rate: float = 0.0, drop_path_rate: float = 0.0,
+                 img_size: Union[int, Tuple[int, int]] = 224, global_pool: str = "avg",
+                 eps: float = 1e-6):
+        super().__init__()
+        self.dense = dense
+        self.in_chans = in_chans
+        self.num_features = embed_dim
+        img_h, img_w = to_2tuple(img_size)
+        grid = (-(-img_h // patch_size), -(-img_w // patch_size))
+        self.stem = PatchEmbedAbs(in_chans, embed_dim, patch_size, grid)
+        self.stages = nn.Sequential(LiSAStage(
+            embed_dim, embed_dim, depth, "lisa", num_heads, grid, patch_size, mlp_ratio,
+            num_patterns, downsample=False, drop_path=drop_path_rates([depth], drop_path_rate)[0],
+            conv_pos=False, conv_mlp=False, eps=eps))
+        self.feature_info = [dict(num_chs=embed_dim, reduction=patch_size, module="stages.0")]
+        self._build_head(num_classes, global_pool, drop_rate)
+        self.apply(_init_weights)
+        trunc_normal_(self.stem.pos_embed, std=0.02)
+        self._setup_dense(out_indices, frozen_stages, norm_eval)
+
+    def _freeze_units(self) -> List[nn.Module]:
+        return [self.stem, *self.stages]
+
+    def _forward_levels(self, x: torch.Tensor) -> List[torch.Tensor]:
+        return [self.stages(self.stem(x))]
+
+
+def checkpoint_filter_fn(state_dict: dict, model: nn.Module) -> Dict[str, torch.Tensor]:
+    """timm's pretrained filter: unwrap, strip ``module.``, resize kernels / position embedding."""
+    state_dict = state_dict.get("model", state_dict.get("state_dict", state_dict))
+    state_dict = {k[len("module."):] if k.startswith("module.") else k: v
+                  for k, v in state_dict.items()}
+    return model.checkpoint_filter(state_dict, model.state_dict())[0]
+
+
+# --- configs and entry points ------------------------------------------------------
+
+def _cfg(url: str = "", **kwargs) -> dict:
+    return {
+        "url": url, "num_classes": 1000, "input_size": (3, 224, 224), "pool_size": (7, 7),
+        "crop_pct": 0.9, "interpolation": "bicubic", "mean": IMAGENET_DEFAULT_MEAN,
+        "std": IMAGENET_DEFAULT_STD, "first_conv": "stem.proj", "classifier": "head",
+        "paper_ids": "LiSA", **kwargs,
+    }
+
+
+default_cfgs = generate_default_cfgs({
+    "lisanet_s": _cfg(),
+    "lisanet_b": _cfg(),
+    "hylisanet_s": _cfg(),
+    "hylisanet_b": _cfg(),
+    "lisanet_i": _cfg(pool_size=(14, 14)),
+})
+
+_LISA4, _HYBRID = ("lisa",) * 4, ("conv", "conv", "lisa", "lisa")
+
+# Paper Tab. 2 / Tab. A.2; heads of 16 channels; D = 8 (hierarchical), 16 (isotropic).
+MODEL_ARGS: Dict[str, dict] = {
+    "lisanet_s": dict(embed_dims=(64, 128, 320, 384), depths=(2, 4, 12, 4),
+                      num_heads=(4, 8, 20, 24), block_types=_LISA4),
+    "lisanet_b": dict(embed_dims=(96, 192, 384, 576), depths=(4, 8, 18, 3),
+                      num_heads=(6, 12, 24, 36), block_types=_LISA4),
+    "hylisanet_s": dict(embed_dims=(64, 128, 320, 384), depths=(3, 6, 12, 4),
+                        num_heads=(None, None, 20, 24), block_types=_HYBRID),
+    "hylisanet_b": dict(embed_dims=(96, 192, 384, 576), depths=(3, 12, 18, 3),
+                        num_heads=(None, None, 24, 36), block_types=_HYBRID),
+    "lisanet_i": dict(embed_dim=192, depth=12, num_heads=12, num_patterns=16, patch_size=16),
+}
+
+
+def _create_lisanet(variant: str, pretrained: bool = False, model_cls: type = LiSANet,
+                    **kwargs) -> nn.Module:
+    out_indices = (0,) if model_cls is LiSANetI else (0, 1, 2, 3)
+    return build_model_with_cfg(
+        model_cls, variant, pretrained, pretrained_filter_fn=checkpoint_filter_fn,
+        feature_cfg=dict(feature_cls="getter", out_indices=out_indices), **kwargs)
+
+
+@register_model
+def lisanet_s(pretrained: bool = False, **kwargs) -> LiSANet:
+    """LiSANet-S (paper: 25 M parameters, 3.9 GFLOPs at 224)."""
+    return _create_lisanet("lisanet_s", pretrained, **dict(MODEL_ARGS["lisanet_s"], **kwargs))
+
+
+@register_model
+def lisanet_b(pretrained: bool = False, **kwargs) -> LiSANet:
+    """LiSANet-B (paper: 51 M parameters, 10.4 GFLOPs at 224)."""
+    return _create_lisanet("lisanet_b", pretrained, **dict(MODEL_ARGS["lisanet_b"], **kwargs))
+
+
+@register_model
+def hylisanet_s(pretrained: bool = False, **kwargs) -> LiSANet:
+    """HyLiSANet-S (paper: 24 M parameters, 4.5 GFLOPs at 224)."""
+    return _create_lisanet("hylisanet_s", pretrained, **dict(MODEL_ARGS["hylisanet_s"], **kwargs))
+
+
+@register_model
+def hylisanet_b(pretrained: bool = False, **kwargs) -> LiSANet:
+    """HyLiSANet-B (paper: 50 M parameters, 11.7 GFLOPs at 224)."""
+    return _create_lisanet("hylisanet_b", pretrained, **dict(MODEL_ARGS["hylisanet_b"], **kwargs))
+
+
+@register_model
+def lisanet_i(pretrained: bool = False, **kwargs) -> LiSANetI:
+    """LiSANet-I (paper: 6.36 M parameters, 1.21 GFLOPs at 224)."""
+    return _create_lisanet("lisanet_i", pretrained, LiSANetI,
+                           **dict(MODEL_ARGS["lisanet_i"], **kwargs))
+
+
+register_variants("lisanet", LiSANet, {k: MODEL_ARGS[k] for k in ("lisanet_s", "lisanet_b")},
+                  dense_args={})
+register_variants("lisanet", LiSANetI, {"lisanet_i": MODEL_ARGS["lisanet_i"]}, dense_args={})
+register_variants("hylisanet", LiSANet, {k: MODEL_ARGS[k] for k in ("hylisanet_s", "hylisanet_b")},
+                  dense_args={})

@@ -1,0 +1,279 @@
+"""LiSANet / HyLiSANet / LiSANet-I: operator, resolution handling, variants and contract."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import timm
+import torch
+import torch.nn as nn
+from torch.utils.flop_counter import FlopCounterMode
+
+import lsdense  # noqa: F401  (registers the timm models)
+from lsdense.models import create_backbone, list_backbones, load_checkpoint
+from lsdense.models import lisanet as L
+
+# paper Tab. 2 / Tab. 5 / Tab. 3(c): (params in M, GFLOPs at 224)
+TARGETS = {
+    "lisanet_s": (25.0, 3.9),
+    "lisanet_b": (51.0, 10.4),
+    "hylisanet_s": (24.0, 4.5),
+    "hylisanet_b": (50.0, 11.7),
+    "lisanet_i": (6.36, 1.21),
+}
+VARIANTS = sorted(TARGETS)
+DENSE = [n for n in list_backbones() if n in TARGETS]
+
+
+@pytest.fixture(autouse=True)
+def _few_threads():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def _num_params(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def _qkv_kernels(b=2, heads=2, dk=3, d=4, h=5, w=7, dtype=torch.float64, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    q, k, v = (torch.randn(b, heads, dk, h, w, generator=g, dtype=dtype) for _ in range(3))
+    r1 = torch.randn(d, dk, h, w, generator=g, dtype=dtype)
+    r2 = torch.randn(d, h, w, generator=g, dtype=dtype)
+    return [t.requires_grad_() for t in (q, k, v, r1, r2)]
+
+
+# --- the operator -------------------------------------------------------------------
+
+@pytest.mark.parametrize("h, w", [(5, 7), (4, 6), (1, 3)])
+def test_lisa_fft_matches_direct_reference(h, w):
+    inputs = _qkv_kernels(h=h, w=w)
+    fast, ref = L.lisa_fft(*inputs), L.lisa_reference(*inputs)
+    torch.testing.assert_close(fast, ref, rtol=1e-10, atol=1e-12)
+    grad_out = torch.randn_like(ref)
+    g_fast = torch.autograd.grad((fast * grad_out).sum(), inputs)
+    g_ref = torch.autograd.grad((ref * grad_out).sum(), inputs)
+    for a, b in zip(g_fast, g_ref):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+
+
+def test_lisa_module_matches_reference_with_resized_kernels():
+    torch.manual_seed(0)
+    attn = L.LiSA(8, num_heads=2, num_patterns=3, grid_size=(6, 5)).double().eval()
+    x = torch.randn(2, 8, 7, 9, dtype=torch.float64)
+    q, k, v = attn.qkv(x).reshape(2, 3, 2, 4, 7, 9).unbind(1)
+    expected = attn.proj(L.lisa_reference(q, k, v, *attn.kernels((7, 9))).reshape(2, 8, 7, 9))
+    torch.testing.assert_close(attn(x), expected, rtol=1e-10, atol=1e-12)
+
+
+# --- resolution ---------------------------------------------------------------------
+
+def test_resize_kernel_identity_centre_and_sum():
+    w = torch.randn(3, 2, 6, 6)
+    assert L.resize_kernel(w, (6, 6)) is w  # training grid: the parameter itself
+    delta = torch.zeros(1, 6, 6)
+    delta[0, 3, 3] = 1.0
+    for size in [(9, 11), (12, 12), (4, 3)]:
+        out = L.resize_kernel(delta, size)
+        assert out.shape == (1, *size)
+        peak = divmod(int(out.flatten().argmax()), size[1])
+        assert peak == (size[0] // 2, size[1] // 2)  # zero offset stays at zero offset
+    const = torch.full((2, 6, 6), 0.5)
+    out = L.resize_kernel(const, (12, 9))
+    torch.testing.assert_close(out.sum((-2, -1)), const.sum((-2, -1)))  # kernel sum kept
+
+
+def test_kernel_spectra_cached_in_eval_only(monkeypatch):
+    attn = L.LiSA(8, num_heads=2, num_patterns=2, grid_size=(6, 6))
+    calls = []
+    original = L.LiSA._compute_spectra
+
+    def counting(self, size, dtype):
+        calls.append(tuple(size))
+        return original(self, size, dtype)
+
+    monkeypatch.setattr(L.LiSA, "_compute_spectra", counting)
+    x = torch.randn(1, 8, 9, 11)
+    r1_train_grid = attn.kernels((6, 6))[0]
+    torch.testing.assert_close(r1_train_grid, torch.fft.ifftshift(attn.r1, dim=(-2, -1)))
+
+    attn.eval()
+    with torch.no_grad():
+        y1 = attn(x)
+        y2 = attn(x)
+        assert calls == [(9, 11)]  # second call reused the cache
+        attn(x[..., :6, :6])
+        assert calls == [(9, 11), (6, 6)]  # one entry per grid
+        torch.testing.assert_close(y1, y2)
+        attn.r1.add_(0.1)  # in-place weight change invalidates
+        y3 = attn(x)
+        assert calls[-1] == (9, 11) and len(calls) == 3
+        assert not torch.allclose(y1, y3)
+
+    attn.train()
+    assert not attn._cache
+    attn(x)
+    attn(x)
+    assert len(calls) == 5  # training recomputes every call (and keeps the graph)
+    attn.eval()
+    attn(x).sum().backward()  # eval with gradients: not cached, kernels still get grads
+    assert len(calls) == 6 and attn.r1.grad is not None and not attn._cache
+
+
+# --- variants -----------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", VARIANTS)
+def test_params_and_flops_within_10pct(name):
+    model = timm.create_model(name).eval()
+    params_m, gflops = TARGETS[name]
+    assert abs(_num_params(model) / 1e6 / params_m - 1) < 0.10
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(torch.zeros(1, 3, 224, 224))
+    macs = (counter.get_total_flops() + L.lisa_extra_flops(model, (1, 3, 224, 224))) / 2
+    assert abs(macs / 1e9 / gflops - 1) < 0.10
+    assert model.extra_flops(224, 224) == L.lisa_extra_flops(model, (224, 224)) > 0
+
+
+def test_extra_flops_formula():
+    attn = L.LiSA(32, num_heads=2, num_patterns=4, grid_size=(8, 8))
+    c, d, n = 32, 4, 8 * 8
+    assert attn.extra_flops(8, 8) == round((2 * c + 2 * c * d) * 2.5 * n * math.log2(n)
+                                           + 4 * c * d * n)
+    assert attn.extra_flops(8, 8, elementwise=True) == attn.extra_flops(8, 8) + 12 * c * d * 8 * 5
+
+
+@pytest.mark.parametrize("d, kernel_params", [(1, 39_984), (4, 159_936), (8, 319_872),
+                                              (16, 639_744)])
+def test_lisanet_i_pattern_ablation(d, kernel_params):
+    """Tab. 3(c): 5.72 M without R1/R2, +(dk + 1) N D per layer: 5.76 / 5.88 / 6.04 / 6.36 M."""
+    model = L.LiSANetI(num_patterns=d)
+    kernels = sum(p.numel() for n, p in model.named_parameters() if n.endswith((".r1", ".r2")))
+    assert kernels == kernel_params == (16 + 1) * 14 * 14 * d * 12
+    assert round((_num_params(model) - kernels) / 1e6, 2) == 5.72
+    assert round(_num_params(model) / 1e6, 2) == {1: 5.76, 4: 5.88, 8: 6.04, 16: 6.36}[d]
+
+
+@pytest.mark.parametrize("name", VARIANTS)
+def test_backward_every_parameter_gets_a_gradient(name):
+    model = timm.create_model(name, num_classes=7, drop_path_rate=0.1).train()
+    out = model(torch.randn(2, 3, 40, 56))
+    assert out.shape == (2, 7) and torch.isfinite(out).all()
+    out.sum().backward()
+    assert [n for n, p in model.named_parameters() if p.grad is None] == []
+
+
+def test_lisanet_s_dense_odd_size():
+    model = create_backbone("lisanet_s").eval()
+    with torch.no_grad():
+        outs = model(torch.randn(1, 3, 333, 517))
+    assert isinstance(outs, tuple) and len(outs) == 4
+    for out, info in zip(outs, model.feature_info):
+        s = info["reduction"]
+        assert out.shape == (1, info["num_chs"], -(-333 // s), -(-517 // s))
+    assert model.out_channels == [64, 128, 320, 384] and model.out_strides == [4, 8, 16, 32]
+
+
+@pytest.mark.parametrize("name", DENSE)
+def test_dense_shapes_every_variant(name):
+    model = create_backbone(name).eval()
+    with torch.no_grad():
+        outs = model(torch.randn(2, 3, 65, 97))
+    assert len(outs) == len(model.feature_info)
+    for out, info in zip(outs, model.feature_info):
+        s = info["reduction"]
+        assert out.shape == (2, info["num_chs"], -(-65 // s), -(-97 // s))
+    assert not hasattr(model.get_classifier(), "weight")  # no classifier in dense mode
+
+
+def test_timm_features_only():
+    model = timm.create_model("hylisanet_s", features_only=True, out_indices=(1, 2, 3)).eval()
+    with torch.no_grad():
+        outs = model(torch.randn(1, 3, 96, 72))
+    assert model.feature_info.channels() == [128, 320, 384]
+    assert model.feature_info.reduction() == [8, 16, 32]
+    assert [tuple(o.shape) for o in outs] == [(1, 128, 12, 9), (1, 320, 6, 5), (1, 384, 3, 3)]
+
+
+# --- contract -----------------------------------------------------------------------
+
+def test_frozen_stages_and_norm_eval():
+    model = create_backbone("hylisanet_s", frozen_stages=2, norm_eval=True)
+    model.train()
+    units = model._freeze_units()
+    for unit in units[:3]:
+        assert not unit.training and all(not p.requires_grad for p in unit.parameters())
+    for unit in units[3:]:
+        assert unit.training and all(p.requires_grad for p in unit.parameters())
+    assert all(not m.training for m in model.modules() if isinstance(m, nn.BatchNorm2d))
+    outs = model(torch.randn(1, 3, 64, 64))
+    sum(o.sum() for o in outs).backward()
+    assert all(p.grad is None for p in units[1].parameters())
+    assert all(p.grad is not None for p in units[4].parameters())
+
+
+@pytest.mark.parametrize("kwargs", [dict(out_indices=(4,)), dict(out_indices=(1, 1)),
+                                    dict(frozen_stages=5), dict(frozen_stages=-2)])
+def test_bad_arguments_raise(kwargs):
+    with pytest.raises(ValueError):
+        create_backbone("lisanet_s", **kwargs)
+
+
+def test_fuse_hybrid_matches():
+    model = timm.create_model("hylisanet_s", num_classes=10).eval()
+    torch.manual_seed(0)
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.uniform_(-1, 1)
+            m.running_var.uniform_(0.5, 2)
+            nn.init.uniform_(m.weight, 0.5, 2)
+            nn.init.uniform_(m.bias, -1, 1)
+    x = torch.randn(1, 3, 64, 96)
+    with torch.no_grad():
+        before = model(x)
+        model.fuse()
+        after = model(x)
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in model.modules())
+    assert any(isinstance(m, nn.LayerNorm) or "LayerNorm" in type(m).__name__
+               for m in model.modules())
+    torch.testing.assert_close(after, before, rtol=1e-4, atol=1e-5)
+
+
+def test_checkpoint_round_trip_with_kernel_resize(tmp_path):
+    source = timm.create_model("lisanet_s", img_size=256).eval()
+    path = tmp_path / "lisanet_s_256.pth"
+    torch.save({"model": {f"module.{k}": v for k, v in source.state_dict().items()}}, path)
+
+    target = create_backbone("lisanet_s")  # kernels at the 224 grid (56, 28, 14, 7)
+    result = load_checkpoint(target, path)
+    kernel_keys = sorted(k for k in source.state_dict() if k.endswith((".r1", ".r2")))
+    assert len(kernel_keys) == 2 * (2 + 4 + 12 + 4)
+    assert sorted(result.resized_keys) == kernel_keys
+    assert sorted(result.dropped_keys) == ["head.bias", "head.weight"]
+    assert result.missing_keys == [] and result.unexpected_keys == []
+    key = "stages.0.blocks.0.attn.r1"
+    assert source.state_dict()[key].shape[-2:] == (64, 64)
+    torch.testing.assert_close(target.state_dict()[key],
+                               L.resize_kernel(source.state_dict()[key], (56, 56)))
+
+    # same grid: exact round trip, same outputs as the classifier's feature maps
+    same = create_backbone("lisanet_s", img_size=256).eval()
+    result = load_checkpoint(same, path)
+    assert result.resized_keys == [] and result.missing_keys == []
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(same(x)[-1], source.forward_features(x))
+
+
+def test_lisanet_i_pos_embed_resize_and_padding():
+    source = L.LiSANetI(img_size=160)
+    target = L.LiSANetI(img_size=224)
+    result = load_checkpoint(target, source.state_dict())
+    assert "stem.pos_embed" in result.resized_keys
+    assert target.stem.pos_embed.shape[-2:] == (14, 14)
+    assert len(result.resized_keys) == 1 + 2 * 12
+    dense = create_backbone("lisanet_i").eval()
+    with torch.no_grad():
+        (out,) = dense(torch.randn(1, 3, 50, 70))
+    assert out.shape == (1, 192, 4, 5)
