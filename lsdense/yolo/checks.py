@@ -1,0 +1,96 @@
+"""Up-front checks with clear errors: dataset YAML paths and YOLO label rows.
+
+Ultralytics drops an image whose label file is malformed with a warning (and
+tries to download a dataset whose paths are missing); lsdense entry points call
+these checks first so that such data fails loudly, naming the file and line.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable, List, Optional, Union
+
+import yaml
+
+__all__ = ["check_data_yaml", "check_label_file", "check_label_dir", "parse_label_rows"]
+
+
+def check_data_yaml(data: Union[str, Path, dict], keys: Iterable[str] = ("train", "val")) -> dict:
+    """Load a dataset YAML and check that its split paths exist.
+
+    Stock names that Ultralytics can download (a ``download`` key, e.g. ``coco.yaml``)
+    are not checked. Returns the dict with ``path`` resolved.
+
+    Raises:
+        ValueError: the YAML is missing, lacks a split key, or names paths that do not exist.
+    """
+    if isinstance(data, dict):
+        d, base = dict(data), Path.cwd()
+    else:
+        p = Path(data)
+        if not p.is_file():
+            from ultralytics.utils.checks import check_yaml
+
+            try:
+                p = Path(check_yaml(str(data)))  # stock dataset YAML shipped with Ultralytics
+            except Exception:
+                raise ValueError(f"Dataset YAML {data!r} not found.") from None
+        d, base = yaml.safe_load(p.read_text()) or {}, p.parent
+    if d.get("download"):
+        return d
+    root = Path(d.get("path") or ".")
+    root = root if root.is_absolute() else (base / root).resolve()
+    missing = []
+    for k in keys:
+        if k not in d:
+            missing.append(f"{k}: (key missing)")
+            continue
+        for v in d[k] if isinstance(d[k], list) else [d[k]]:
+            q = Path(v) if Path(v).is_absolute() else root / v
+            if not q.exists():
+                missing.append(f"{k}: {q}")
+    if missing:
+        raise ValueError(f"Dataset YAML {data if not isinstance(data, dict) else '(dict)'} names "
+                         f"paths that do not exist:\n  " + "\n  ".join(missing) +
+                         f"\n(relative paths are resolved against path: {root}). Fix 'path' or "
+                         f"the split entries.")
+    d["path"] = str(root)
+    return d
+
+
+def parse_label_rows(text: str, file: Union[str, Path], nc: Optional[int] = None) -> List[List[float]]:
+    """Parse YOLO ``cls cx cy w h`` rows, raising ValueError with file:line for a bad row."""
+    rows = []
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        parts = line.split()
+        problem = None
+        try:
+            vals = [float(x) for x in parts]
+        except ValueError:
+            vals, problem = [], "non-numeric value"
+        if problem is None and len(vals) != 5:
+            problem = f"{len(vals)} values, expected 5 (class cx cy w h)"
+        elif problem is None and (vals[0] != int(vals[0]) or vals[0] < 0 or (nc and vals[0] >= nc)):
+            problem = f"class {parts[0]} is not an integer in 0..{(nc or 1) - 1 if nc else 'nc-1'}"
+        elif problem is None and not all(0.0 <= v <= 1.0 for v in vals[1:]):
+            problem = "coordinates must be normalised to 0..1"
+        elif problem is None and (vals[3] <= 0 or vals[4] <= 0):
+            problem = "box width and height must be > 0"
+        if problem:
+            raise ValueError(f"{file}:{n}: bad label row {line.strip()!r}: {problem}.")
+        rows.append(vals)
+    return rows
+
+
+def check_label_file(path: Union[str, Path], nc: Optional[int] = None) -> List[List[float]]:
+    """Read and check one YOLO label file (see :func:`parse_label_rows`)."""
+    return parse_label_rows(Path(path).read_text(), path, nc)
+
+
+def check_label_dir(label_dir: Union[str, Path], nc: Optional[int] = None) -> int:
+    """Check every ``*.txt`` label file under a directory; returns the number of files."""
+    files = sorted(Path(label_dir).rglob("*.txt"))
+    for f in files:
+        check_label_file(f, nc)
+    return len(files)

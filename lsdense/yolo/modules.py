@@ -1,0 +1,199 @@
+"""Modules an Ultralytics model YAML can name once ``lsdense.yolo`` is imported.
+
+Backbones (one per family, first argument ``arch``) return their multi-scale
+maps as a list; ``Index`` rows pick the maps and declare their channels, the
+pattern Ultralytics recommends for multi-output backbones (as with
+``TorchVision``)::
+
+    backbone:
+      - [-1, 1, LOLViTBackbone, [s]]   # 0: list of 5 maps, strides 2..32
+      - [0, 1, Index, [64, 2]]         # 1-P3/8
+      - [0, 1, Index, [96, 3]]         # 2-P4/16
+      - [0, 1, Index, [128, 4]]        # 3-P5/32
+
+``AConcat`` and ``SegHead`` are the A-YOLOM neck/head pieces.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional, Sequence, Union
+
+import torch
+import torch.nn as nn
+
+from lsdense.models import create_backbone
+from lsdense.models.registry import get_variant, list_backbones, variant_by_arch
+
+__all__ = ["LSDenseBackbone", "LSNetBackbone", "LOLViTBackbone", "LiSANetBackbone",
+           "HyLiSANetBackbone", "KeepBatchNorm2d", "AConcat", "SegHead", "BACKBONE_MODULES"]
+
+
+class KeepBatchNorm2d(nn.BatchNorm2d):
+    """BatchNorm2d that keeps its pretrained eps and momentum inside Ultralytics models.
+
+    Ultralytics' ``initialize_weights`` sets eps=1e-3 and momentum=0.03 on every
+    module whose type *is* ``nn.BatchNorm2d``; backbone norms are re-typed to this
+    subclass (same state dict) so their statistics and eps stay as trained.
+    """
+
+
+def _resolve_variant(family: str, arch: object) -> str:
+    if not isinstance(arch, str):
+        raise ValueError(
+            f"{family} backbone: arch must be a string such as "
+            f"{', '.join(repr(n.split('_', 1)[1]) for n in list_backbones(family)) or 'a registered arch'}"
+            f", got {arch!r} ({type(arch).__name__}). Ultralytics replaces YAML strings that name "
+            f"one of its local variables (e.g. 't'), so keep the backbone at row 0 or write "
+            f"the full name, e.g. '{family}_t'.")
+    if arch.startswith(f"{family}_"):
+        return get_variant(arch).name
+    return variant_by_arch(family, arch).name
+
+
+class LSDenseBackbone(nn.Module):
+    """An lsdense backbone as one Ultralytics layer that returns a list of maps.
+
+    Args:
+        arch: the variant's arch (``'t'``, ``'s'`` ...) or full name (``'lsnet_t'``).
+        pretrained: optional checkpoint path, loaded with ``lsdense.models.load_checkpoint``.
+        out_indices: levels to return (default: all, see ``feature_info``).
+        **kwargs: passed to ``create_backbone`` (e.g. ``drop_path_rate``).
+
+    Levels after the last one returned are replaced by ``nn.Identity`` so that
+    unused stages neither cost FLOPs nor hold gradient-less parameters.
+    """
+
+    family: str = ""
+
+    def __init__(self, arch: str, pretrained: Optional[Union[str, Path]] = None,
+                 out_indices: Optional[Sequence[int]] = None, **kwargs):
+        super().__init__()
+        self.variant = _resolve_variant(self.family, arch)
+        self.body = create_backbone(self.variant, out_indices=out_indices, pretrained=pretrained,
+                                    **kwargs)
+        self.feature_info = [dict(f) for f in self.body.feature_info]
+        self._prune_unused_stages()
+        for m in self.body.modules():
+            if type(m) is nn.BatchNorm2d:
+                m.__class__ = KeepBatchNorm2d
+
+    @property
+    def out_channels(self) -> List[int]:
+        """Channels of the returned maps, in order (the numbers ``Index`` rows declare)."""
+        return list(self.body.out_channels)
+
+    @property
+    def out_strides(self) -> List[int]:
+        """Strides of the returned maps."""
+        return list(self.body.out_strides)
+
+    def _prune_unused_stages(self) -> None:
+        units = self.body._freeze_units()  # stem, then one unit per level (backbone contract)
+        last = max(self.body.out_indices) + 1
+        if last + 1 >= len(units):
+            return
+        names = {id(m): n for n, m in self.body.named_children()}
+        pruned = {}
+        for unit in units[last + 1:]:
+            if id(unit) in names:
+                pruned[names[id(unit)]] = unit
+                setattr(self.body, names[id(unit)], nn.Identity())
+        try:  # keep the pruning only if the family's forward still works without those stages
+            size = self.body.min_input_size
+            with torch.no_grad():
+                self.body.eval()(torch.zeros(1, self.body.in_chans, size, size))
+            self.body.train()
+        except Exception:
+            for name, unit in pruned.items():
+                setattr(self.body, name, unit)
+
+    def forward(self, x: torch.Tensor) -> List[torch.Tensor]:
+        """Return the selected feature maps (for ``Index`` rows)."""
+        return list(self.body(x))
+
+    def fuse(self) -> "LSDenseBackbone":
+        """Fold Conv-BN pairs of the backbone for inference (see ``lsdense`` ``fuse()``)."""
+        self.body.fuse()
+        return self
+
+
+class LSNetBackbone(LSDenseBackbone):
+    """LSNet (CVPR 2025) backbone: levels at strides 8, 16, 32, 64."""
+
+    family = "lsnet"
+
+
+class LOLViTBackbone(LSDenseBackbone):
+    """LOLViT backbone: five levels at strides 2, 4, 8, 16, 32."""
+
+    family = "lolvit"
+
+
+class LiSANetBackbone(LSDenseBackbone):
+    """LiSANet backbone: levels at strides 4, 8, 16, 32."""
+
+    family = "lisanet"
+
+
+class HyLiSANetBackbone(LSDenseBackbone):
+    """HyLiSANet (hybrid LiSANet) backbone: levels at strides 4, 8, 16, 32."""
+
+    family = "hylisanet"
+
+
+BACKBONE_MODULES = {cls.__name__: cls for cls in
+                    (LSNetBackbone, LOLViTBackbone, LiSANetBackbone, HyLiSANetBackbone)}
+
+
+class AConcat(nn.Module):
+    """A-YOLOM adaptive concatenation: ``conv1x1(cat(x0, g * x1, ...))`` back to ``x0``'s width.
+
+    The gate ``g = sigmoid(w)`` (w initialised to 5, so g ~ 0.99) lets training
+    turn the skip input down. A-YOLOM thresholds the gate (skip when g < 0.5),
+    which gives it no gradient; here it is a soft, differentiable gate.
+
+    Args:
+        dimension: concatenation dimension (1).
+        ch: input channels, filled in by the multi-task model's parser.
+    """
+
+    def __init__(self, dimension: int = 1, ch: Sequence[int] = ()):
+        super().__init__()
+        if len(ch) < 2:
+            raise ValueError(f"AConcat needs at least two inputs, got channels {list(ch)}.")
+        self.d = dimension
+        self.gate = nn.Parameter(torch.full((len(ch) - 1,), 5.0))
+        self.conv = nn.Conv2d(sum(ch), ch[0], 1)
+
+    def forward(self, x: List[torch.Tensor]) -> torch.Tensor:
+        """Concatenate the gated inputs and project to the first input's channels."""
+        g = self.gate.sigmoid()
+        return self.conv(torch.cat([x[0]] + [xi * g[i] for i, xi in enumerate(x[1:])], self.d))
+
+
+class SegHead(nn.Module):
+    """A-YOLOM segmentation head: conv 3x3 -> transposed conv x2 -> conv 3x3 -> conv 1x1.
+
+    Takes the stride-2 neck map and returns ``nc + 1`` (background first) logits at
+    input resolution.
+
+    Args:
+        nc: foreground classes (1 for drivable area / lane line).
+        ch: input channels (one map), filled in by the multi-task model's parser.
+    """
+
+    def __init__(self, nc: int = 1, ch: Sequence[int] = ()):
+        super().__init__()
+        from ultralytics.nn.modules import Conv
+
+        c1 = ch[0]
+        self.nc = nc
+        self.cv1 = Conv(c1, 32, 3)
+        self.up = nn.ConvTranspose2d(32, 16, 2, 2)
+        self.cv2 = Conv(16, 8, 3)
+        self.cv3 = nn.Conv2d(8, nc + 1, 1)
+
+    def forward(self, x: Union[torch.Tensor, List[torch.Tensor]]) -> torch.Tensor:
+        """Per-pixel logits, shape (B, nc + 1, 2H, 2W)."""
+        x = x[0] if isinstance(x, (list, tuple)) else x
+        return self.cv3(self.cv2(self.up(self.cv1(x))))

@@ -1,0 +1,114 @@
+"""``python tools/train.py configs/yolo/<file>.yaml [key=value ...]``: train through Ultralytics.
+
+Two kinds of YAML are accepted:
+
+* a train-setting YAML (``model:`` + Ultralytics train arguments, e.g.
+  ``configs/yolo/lolvit_s-coco.yaml``), the counterpart of an mm config;
+* a model YAML (``backbone:`` + ``head:``); then ``data=...`` must be given.
+
+``task: multitask`` (or a model YAML with ``SegHead`` rows) trains A-YOLOM.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
+
+import yaml
+
+__all__ = ["main", "load_train_config", "build_model", "guess_task"]
+
+
+def _parse_overrides(items: List[str]) -> Dict[str, Any]:
+    out = {}
+    for it in items:
+        if "=" not in it:
+            raise ValueError(f"Expected key=value, got {it!r} (e.g. epochs=1 imgsz=128).")
+        k, v = it.split("=", 1)
+        out[k.lstrip("-")] = yaml.safe_load(v)
+    return out
+
+
+def guess_task(model: str) -> str:
+    """'multitask' for a YAML or checkpoint of an A-YOLOM model, else 'detect'."""
+    if str(model).endswith((".yaml", ".yml")) and Path(model).is_file():
+        d = yaml.safe_load(Path(model).read_text())
+        rows = d.get("backbone", []) + d.get("head", [])
+        return "multitask" if any(r[2] == "SegHead" for r in rows) else "detect"
+    return "detect"
+
+
+def load_train_config(path: str, overrides: Optional[List[str]] = None) -> Tuple[str, str, dict]:
+    """Return ``(model, task, train_kwargs)`` from a YAML path and ``key=value`` overrides."""
+    p = Path(path)
+    if not p.is_file():
+        raise ValueError(f"Config {path!r} not found.")
+    d = yaml.safe_load(p.read_text()) or {}
+    if "backbone" in d and "head" in d:  # a model YAML
+        cfg: Dict[str, Any] = {"model": str(p)}
+    else:
+        cfg = dict(d)
+        if "model" not in cfg:
+            raise ValueError(f"{path}: a train-setting YAML needs 'model:' (a model YAML or .pt).")
+        m = Path(cfg["model"])
+        if not m.is_absolute() and not m.exists() and (p.parent / m).exists():
+            cfg["model"] = str(p.parent / m)
+        if "data" in cfg and not Path(str(cfg["data"])).exists() and (p.parent / str(cfg["data"])).exists():
+            cfg["data"] = str(p.parent / str(cfg["data"]))
+    cfg.update(_parse_overrides(overrides or []))
+    model = str(cfg.pop("model"))
+    task = cfg.pop("task", None) or guess_task(model)
+    if "data" not in cfg:
+        raise ValueError(f"{path}: no dataset; pass data=path/to/data.yaml.")
+    return model, task, cfg
+
+
+def build_model(model: str, task: str = "detect"):
+    """An Ultralytics ``YOLO`` (detect) or lsdense ``AYOLOM`` (multitask) model object."""
+    import lsdense.yolo  # noqa: F401  (registers the modules)
+
+    if task == "multitask":
+        from .multitask import AYOLOM
+
+        return AYOLOM(model)
+    from ultralytics import YOLO
+
+    return YOLO(model, task=task)
+
+
+def _check_detect_data(data: str) -> None:
+    from ultralytics.data.utils import img2label_paths
+
+    from .checks import check_data_yaml, check_label_dir
+
+    d = check_data_yaml(data)
+    if d.get("download"):
+        return
+    nc = len(d["names"]) if isinstance(d.get("names"), (list, dict)) else d.get("nc")
+    for k in ("train", "val"):
+        for v in d[k] if isinstance(d[k], list) else [d[k]]:
+            img_dir = Path(d["path"]) / v
+            label_dir = Path(img2label_paths([str(img_dir / "x.jpg")])[0]).parent
+            if label_dir.is_dir():
+                check_label_dir(label_dir, nc)
+
+
+def main(argv: Optional[List[str]] = None) -> Any:
+    """Train from a YAML: ``main(['configs/yolo/lolvit_s-voc.yaml', 'epochs=1'])``; returns metrics."""
+    import sys
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in {"-h", "--help"}:
+        print(__doc__)
+        return None
+    model, task, cfg = load_train_config(argv[0], argv[1:])
+    os.environ.setdefault("YOLO_VERBOSE", "True")
+    if task == "detect":
+        _check_detect_data(str(cfg["data"]))
+    yolo = build_model(model, task)
+    yolo.train(**cfg)
+    return getattr(yolo.trainer, "metrics", None)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
