@@ -1,1 +1,509 @@
-"""Placeholder: being written."""
+"""LOLViT: "Lightweight Backbone Networks Only Require Adaptive Lightweight
+Self-Attention Mechanisms" (Li, Zheng, Fang, Lan, Liang, Zhang, Si; arXiv 2508.01385).
+
+A GhostNet-based hybrid with five levels (strides 2, 4, 8, 16, 32). Levels 1-2
+are pure CNN (Ghost bottlenecks); levels 3-5 each end in a LOLViTBlock, a
+MobileViT-like block whose transformer uses Fast Window Attention (FWA, Sec. 4):
+
+    out = DReLu(Q FWA_K^T / sqrt(d)) FWA_V                      (Eq. 2)
+    DReLu(x) = ReLU(x) / ((DP + eps) * L)                          (Eq. 3)
+
+where FWA_K, FWA_V = Split(Conv(FAWA(Token))) come from a short key sequence
+that FAWA (Eq. 4) builds by summing the row-major token sequence over its rows
+(chunks of length F = map width) and then over groups of adjacent columns, so
+the number of keys follows the input width (no preset pooled size). Layers
+2..L of a block reuse layer 1's FAWA tokens (key-sequence cache, Eq. 5).
+
+No official code exists. The design follows the paper and our spec
+(``shared/specs/lolvit.md``, authoritative); the CNN part reproduces every row
+of the paper's parameter tables 16/17 exactly. Decisions the paper leaves open:
+
+* Ghost bottleneck: timm GhostNet shape (expansion 2, SE with ratio 0.25 on the
+  expanded width, stride-2 depth-wise 3x3), with Ultralytics' ``GhostConv`` as
+  ghost module (cheap depth-wise **5x5**); the only shape that matches tables
+  16/17. Activation: **SiLU** (the Ultralytics ``Conv`` default the paper's
+  code base, ultralytics 8.1.45, uses); the SE keeps GhostNet's ReLU and
+  hard-sigmoid gate.
+* LOLViTBlock: depth-wise 3x3 ConvBNAct (local features) -> 1x1 conv up to the
+  transformer width ``embed_dim`` -> L FWA layers (pre-norm, MLP ratio 2) ->
+  LayerNorm -> 1x1 ConvBNAct projection -> FeatureFusion. ``embed_dim`` per
+  block is the variant's data, chosen so that every block lands within 5 % of
+  its table row (see ``docs/lolvit.md``).
+* The initial projection gives two sequences, Query and Token (Sec. 4); layers
+  2..L have a Query projection only.
+* ``Split(Conv(.))``: a 1x1 conv on the key sequence (an ``nn.Linear`` on
+  tokens), no norm, no activation, output order K then V.
+* FAWA normalisation: divide each key by the number of tokens summed into it
+  (a mean), then LayerNorm.
+* FAWA window: groups of ``Pl * Fold`` adjacent columns, ``Pl`` = the patch
+  size (the paper's Pw x Pl). Widths not divisible by ``Pl * Fold`` use
+  **ceil**: the last group is partial and averaged over its real tokens.
+* Patch size p > 1: MobileViT's unfolding of p x p patches into the batch
+  dimension; the map is resized (bilinear, as MobileViT) to a multiple of p
+  and back.
+* FeatureFusion inputs: the block input and the projected transformer output,
+  concatenated -> 1x1 ConvBNAct (2C -> C) -> sum of a 3x3 ConvBNAct (the
+  bottleneck) and a parallel branch of depth-wise 5x5 and 7x7 ConvBN layers.
+* DReLu: one learnable DP per FWA layer (init 0.5, Table 10), eps 1e-6, L the
+  key-sequence length of the current input.
+* Levels and freezing: level 1 = stem + Ghost 1 (stride 2), level 2 = Ghost 2-3,
+  level 3 = Ghost 4 + LOLViTBlock 1, level 4 = Ghost 5 + LOLViTBlock 2,
+  level 5 = Ghost 6 + LOLViTBlock 3. Freeze units: the stem conv, then each
+  level without the stem (``frozen_stages`` -1..5).
+* Classifier: global average pool + Linear (not counted by the paper's tables).
+"""
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Type
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from timm.layers import DropPath, Mlp, SqueezeExcite, trunc_normal_
+from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
+
+from .layers import DenseBackboneMixin, fuse_conv_bn
+from .registry import register_variants
+
+__all__ = ["LOLViT", "FAWA", "DReLu", "FWAttention", "LOLViTBlock", "GhostBottleneck"]
+
+
+# --- CNN part ---------------------------------------------------------------------
+
+class ConvBNAct(nn.Module):
+    """Conv2d (no bias, 'same' padding) + BatchNorm2d + optional activation.
+
+    ``fuse()`` folds the BatchNorm into the conv (in place) for inference.
+    """
+
+    def __init__(self, in_chs: int, out_chs: int, kernel_size: int = 1, stride: int = 1,
+                 groups: int = 1, act_layer: Optional[Type[nn.Module]] = None):
+        super().__init__()
+        self.conv = nn.Conv2d(in_chs, out_chs, kernel_size, stride, kernel_size // 2,
+                              groups=groups, bias=False)
+        self.bn = nn.BatchNorm2d(out_chs)
+        self.act = act_layer() if act_layer is not None else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(self.bn(self.conv(x)))
+
+    @torch.no_grad()
+    def fuse(self) -> "ConvBNAct":
+        if isinstance(self.bn, nn.BatchNorm2d):
+            self.conv = fuse_conv_bn(self.conv, self.bn)
+            self.bn = nn.Identity()
+        return self
+
+
+class GhostModule(nn.Module):
+    """Ghost module (Ultralytics ``GhostConv``): 1x1 primary conv to half the
+    output width, cheap depth-wise 5x5 conv on it, concatenated."""
+
+    def __init__(self, in_chs: int, out_chs: int, act_layer: Optional[Type[nn.Module]] = None,
+                 dw_size: int = 5):
+        super().__init__()
+        assert out_chs % 2 == 0, f"GhostModule needs an even output width, got {out_chs}"
+        init_chs = out_chs // 2
+        self.primary_conv = ConvBNAct(in_chs, init_chs, 1, act_layer=act_layer)
+        self.cheap_operation = ConvBNAct(init_chs, init_chs, dw_size, groups=init_chs,
+                                         act_layer=act_layer)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.primary_conv(x)
+        return torch.cat([x, self.cheap_operation(x)], dim=1)
+
+
+class GhostBottleneck(nn.Module):
+    """Ghost bottleneck of the timm GhostNet shape (spec, 'Solved: the CNN part').
+
+    ghost(in -> 2*in, act) -> [dw 3x3 stride s + BN] -> [SE] -> ghost(2*in -> out),
+    plus an identity shortcut, or dw 3x3 (stride s) + BN -> 1x1 + BN when the
+    shape changes.
+    """
+
+    def __init__(self, in_chs: int, out_chs: int, stride: int = 1, use_se: bool = False,
+                 act_layer: Type[nn.Module] = nn.SiLU):
+        super().__init__()
+        mid_chs = 2 * in_chs
+        self.ghost1 = GhostModule(in_chs, mid_chs, act_layer)
+        self.conv_dw = ConvBNAct(mid_chs, mid_chs, 3, stride, groups=mid_chs) if stride > 1 \
+            else nn.Identity()
+        # GhostNet's SE: reduced width rounded to a multiple of 4, hard-sigmoid gate
+        self.se = SqueezeExcite(mid_chs, rd_ratio=0.25, rd_divisor=4, gate_layer="hard_sigmoid") \
+            if use_se else nn.Identity()
+        self.ghost2 = GhostModule(mid_chs, out_chs, act_layer=None)
+        if in_chs == out_chs and stride == 1:
+            self.shortcut = nn.Identity()
+        else:
+            self.shortcut = nn.Sequential(ConvBNAct(in_chs, in_chs, 3, stride, groups=in_chs),
+                                          ConvBNAct(in_chs, out_chs, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.ghost2(self.se(self.conv_dw(self.ghost1(x))))
+        return y + self.shortcut(x)
+
+
+# --- Fast Window Attention ----------------------------------------------------------
+
+class DReLu(nn.Module):
+    """Dynamic sequence length ReLU (Eq. 3): ``ReLU(x) / ((DP + eps) * L)``.
+
+    Replaces SoftMax on the attention logits; ``L`` is the key-sequence length
+    of the current input (the last dim of ``x``), ``DP`` a learnable scalar.
+    """
+
+    def __init__(self, dp_init: float = 0.5, eps: float = 1e-6):
+        super().__init__()
+        self.dp = nn.Parameter(torch.tensor(float(dp_init)))  # Table 10: 0.5 is best
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(x) / ((self.dp + self.eps) * x.shape[-1])
+
+
+class FAWA(nn.Module):
+    """Full-scene Adaptive Window Aggregation (Eq. 4): key tokens from the sequence.
+
+    The row-major sequence of an ``h x w`` token map is chunked into rows of
+    length ``F = w``, the chunks are summed position-wise, then groups of
+    ``window * fold`` adjacent positions are summed, giving
+    ``ceil(w / (window * fold))`` keys: their number follows the input width.
+    Each key is divided by the number of tokens summed into it (a partial last
+    group counts only its real tokens), then LayerNorm'ed.
+
+    Args:
+        dim: token width.
+        window: ``Pl``, adjacent positions summed per key (the patch length).
+        fold: further compression of the key sequence by this factor.
+    """
+
+    def __init__(self, dim: int, window: int = 1, fold: int = 1):
+        super().__init__()
+        self.window = window
+        self.fold = fold
+        self.norm = nn.LayerNorm(dim)
+
+    def num_keys(self, width: int) -> int:
+        """Key-sequence length for a token map of this width (ceil)."""
+        return -(-width // (self.window * self.fold))
+
+    def forward(self, x: torch.Tensor, hw: Tuple[int, int]) -> torch.Tensor:
+        """(B, h*w, D) tokens -> (B, ceil(w / (window * fold)), D) key tokens."""
+        b, _, d = x.shape
+        h, w = hw
+        g = self.window * self.fold
+        n = self.num_keys(w)
+        x = x.reshape(b, h, w, d).sum(1)  # sum the chunks of length F = w position-wise
+        if n * g != w:  # width not divisible by Pl * Fold: ceil, zero-pad the last group
+            x = F.pad(x, (0, 0, 0, n * g - w))
+        x = x.reshape(b, n, g, d).sum(2)
+        count = (w - torch.arange(n, device=x.device) * g).clamp(max=g) * h
+        return self.norm(x / count.to(x.dtype)[:, None])
+
+
+class FWAttention(nn.Module):
+    """Fast Window Attention (Eq. 2, 5) with the key-sequence cache.
+
+    The first layer of a block projects tokens to Query and Token, builds the
+    key sequence ``FAWA(Token)`` and returns it as the cache; later layers only
+    project a Query and reuse the cache. Each layer has its own 1x1 conv
+    (``kv``) that maps the key sequence to K and V (``Split(Conv(.))``).
+    """
+
+    def __init__(self, dim: int, num_heads: int = 4, window: int = 1, fold: int = 1,
+                 first: bool = True):
+        super().__init__()
+        assert dim % num_heads == 0, f"dim {dim} must be divisible by num_heads {num_heads}"
+        self.num_heads = num_heads
+        self.head_dim = dim // num_heads
+        self.scale = self.head_dim ** -0.5
+        self.first = first
+        if first:
+            self.qt = nn.Linear(dim, 2 * dim)  # Query and Token (Sec. 4)
+            self.fawa = FAWA(dim, window, fold)
+        else:
+            self.q = nn.Linear(dim, dim)
+        self.kv = nn.Linear(dim, 2 * dim)  # Split(Conv(.)): 1x1, no norm/act, order K, V
+        self.drelu = DReLu()
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, x: torch.Tensor, hw: Tuple[int, int],
+                cache: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Return ``(output, key-sequence cache)`` for tokens ``x`` of an ``hw`` map."""
+        b, n, c = x.shape
+        if self.first:
+            q, tok = self.qt(x).chunk(2, dim=-1)
+            cache = self.fawa(tok, hw)
+        else:
+            assert cache is not None, "layers 2..L need the key sequence of layer 1"
+            q = self.q(x)
+        k, v = self.kv(cache).chunk(2, dim=-1)
+        q = q.reshape(b, n, self.num_heads, self.head_dim).transpose(1, 2)
+        k = k.reshape(b, -1, self.num_heads, self.head_dim).transpose(1, 2)
+        v = v.reshape(b, -1, self.num_heads, self.head_dim).transpose(1, 2)
+        attn = self.drelu((q @ k.transpose(-2, -1)) * self.scale)
+        x = (attn @ v).transpose(1, 2).reshape(b, n, c)
+        return self.proj(x), cache
+
+
+class FWALayer(nn.Module):
+    """Pre-norm transformer layer: ``x + FWA(LN(x))``, then ``x + MLP(LN(x))``."""
+
+    def __init__(self, dim: int, num_heads: int, window: int, fold: int, first: bool,
+                 mlp_ratio: float = 2.0, act_layer: Type[nn.Module] = nn.SiLU,
+                 drop_path: float = 0.0):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim)
+        self.attn = FWAttention(dim, num_heads, window, fold, first)
+        self.drop_path1 = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+        self.norm2 = nn.LayerNorm(dim)
+        self.mlp = Mlp(dim, int(dim * mlp_ratio), act_layer=act_layer)
+        self.drop_path2 = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+
+    def forward(self, x: torch.Tensor, hw: Tuple[int, int],
+                cache: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, torch.Tensor]:
+        y, cache = self.attn(self.norm1(x), hw, cache)
+        x = x + self.drop_path1(y)
+        x = x + self.drop_path2(self.mlp(self.norm2(x)))
+        return x, cache
+
+
+class FeatureFusion(nn.Module):
+    """Global-local fusion (Appendix A) of the block input and the transformer output.
+
+    ``cat(x, y)`` -> 1x1 ConvBNAct (2C -> C) -> a 3x3 ConvBNAct (the bottleneck)
+    summed with a small parallel branch of depth-wise 5x5 and 7x7 convs.
+    """
+
+    def __init__(self, dim: int, act_layer: Type[nn.Module] = nn.SiLU):
+        super().__init__()
+        self.reduce = ConvBNAct(2 * dim, dim, 1, act_layer=act_layer)
+        self.conv = ConvBNAct(dim, dim, 3, act_layer=act_layer)
+        self.local = nn.Sequential(ConvBNAct(dim, dim, 5, groups=dim, act_layer=act_layer),
+                                   ConvBNAct(dim, dim, 7, groups=dim))
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        z = self.reduce(torch.cat([x, y], dim=1))
+        return self.conv(z) + self.local(z)
+
+
+class LOLViTBlock(nn.Module):
+    """LOLViTBlock (Fig. 2): local conv -> 1x1 up to ``embed_dim`` -> L FWA layers
+    -> 1x1 projection back to ``dim`` -> FeatureFusion with the block input.
+
+    Args:
+        dim: block input/output channels.
+        embed_dim: transformer width.
+        depth: transformer layers L (layers 2..L reuse layer 1's key sequence).
+        num_heads: attention heads.
+        fold: FAWA key-sequence compression factor.
+        patch_size: p; p > 1 unfolds p x p patches into the batch dimension.
+        mlp_ratio: transformer MLP hidden width / ``embed_dim``.
+        act_layer: activation of convs and MLP.
+        drop_path: stochastic depth per transformer layer.
+    """
+
+    def __init__(self, dim: int, embed_dim: int, depth: int = 1, num_heads: int = 4,
+                 fold: int = 1, patch_size: int = 1, mlp_ratio: float = 2.0,
+                 act_layer: Type[nn.Module] = nn.SiLU, drop_path: Sequence[float] = ()):
+        super().__init__()
+        self.patch_size = patch_size
+        dpr = list(drop_path) or [0.0] * depth
+        self.conv_local = ConvBNAct(dim, dim, 3, groups=dim, act_layer=act_layer)
+        self.conv_expand = nn.Conv2d(dim, embed_dim, 1, bias=False)
+        self.transformer = nn.ModuleList([
+            FWALayer(embed_dim, num_heads, patch_size, fold, i == 0, mlp_ratio, act_layer, dpr[i])
+            for i in range(depth)])
+        self.norm = nn.LayerNorm(embed_dim)
+        self.conv_proj = ConvBNAct(embed_dim, dim, 1, act_layer=act_layer)
+        self.fusion = FeatureFusion(dim, act_layer)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv_expand(self.conv_local(x))
+        b, d, h, w = y.shape
+        p = self.patch_size
+        nh, nw = -(-h // p), -(-w // p)
+        resize = (nh * p, nw * p) != (h, w)
+        if resize:  # MobileViT: resize to a multiple of the patch size, and back at the end
+            y = F.interpolate(y, size=(nh * p, nw * p), mode="bilinear", align_corners=False)
+        # (B, D, nh*p, nw*p) -> (B*p*p, nh*nw, D): each pixel offset of a patch is a sequence
+        t = y.reshape(b, d, nh, p, nw, p).permute(0, 3, 5, 2, 4, 1).reshape(b * p * p, nh * nw, d)
+        cache = None
+        for layer in self.transformer:
+            t, cache = layer(t, (nh, nw), cache)
+        t = self.norm(t)
+        y = t.reshape(b, p, p, nh, nw, d).permute(0, 5, 3, 1, 4, 2).reshape(b, d, nh * p, nw * p)
+        if resize:
+            y = F.interpolate(y, size=(h, w), mode="bilinear", align_corners=False)
+        return self.fusion(x, self.conv_proj(y))
+
+
+# --- model ------------------------------------------------------------------------
+
+class LOLViT(DenseBackboneMixin, nn.Module):
+    """LOLViT for classification (``dense=False``) or as a dense backbone (``dense=True``).
+
+    Args:
+        stem_chs: channels of the 3x3 stride-2 conv stem.
+        widths: output channels of Ghost bottlenecks 1..6 (tables 16/17).
+        embed_dims: transformer widths of LOLViTBlocks 1..3.
+        depths: transformer layers L per LOLViTBlock (paper default 1-1-1).
+        num_heads: heads per LOLViTBlock (Table 12: 4-4-4).
+        folds: FAWA Fold per LOLViTBlock (1-2-4).
+        patch_sizes: patch size per LOLViTBlock (1-1-1).
+        mlp_ratio: transformer MLP hidden width / embed dim.
+        ghost_strides: strides of Ghost bottlenecks 1..6.
+        ghost_se: squeeze-excite in Ghost bottlenecks 1..6.
+        act_layer: activation (SiLU, see the module docstring).
+        num_classes: classifier classes (0: no classifier); ignored when dense.
+        in_chans: input channels.
+        dense: return the five level maps (strides 2..32) instead of logits.
+        out_indices, frozen_stages, norm_eval: backbone contract (see layers.py);
+            freeze units are the stem conv, then one per level.
+        drop_rate: dropout before the classifier.
+        drop_path_rate: stochastic depth over all transformer layers.
+    """
+
+    def __init__(self, stem_chs: int = 32, widths: Sequence[int] = (32, 64, 64, 96, 128, 192),
+                 embed_dims: Sequence[int] = (120, 160, 208), depths: Sequence[int] = (1, 1, 1),
+                 num_heads: Sequence[int] = (4, 4, 4), folds: Sequence[int] = (1, 2, 4),
+                 patch_sizes: Sequence[int] = (1, 1, 1), mlp_ratio: float = 2.0,
+                 ghost_strides: Sequence[int] = (1, 2, 1, 2, 2, 2),
+                 ghost_se: Sequence[bool] = (False, False, False, True, True, True),
+                 act_layer: Type[nn.Module] = nn.SiLU, num_classes: int = 1000, in_chans: int = 3,
+                 dense: bool = False, out_indices: Optional[Sequence[int]] = None,
+                 frozen_stages: int = -1, norm_eval: bool = False, drop_rate: float = 0.0,
+                 drop_path_rate: float = 0.0, **kwargs):
+        super().__init__()
+        if kwargs:
+            raise TypeError(f"LOLViT got unexpected arguments: {sorted(kwargs)}")
+        assert len(widths) == 6 and len(ghost_strides) == 6 and len(ghost_se) == 6, \
+            "LOLViT has six Ghost bottlenecks: give six widths / strides / SE flags"
+        assert all(len(a) == 3 for a in (embed_dims, depths, num_heads, folds, patch_sizes)), \
+            "LOLViT has three LOLViTBlocks: give three embed_dims/depths/heads/folds/patches"
+        self.in_chans = in_chans
+        self.dense = dense
+        self.num_classes = 0 if dense else num_classes
+        self.num_features = widths[-1]
+        self.drop_rate = drop_rate
+
+        self.stem = ConvBNAct(in_chans, stem_chs, 3, 2, act_layer=act_layer)
+        ghosts, chs = [], stem_chs
+        for i, (c, s, se) in enumerate(zip(widths, ghost_strides, ghost_se)):
+            ghosts.append((f"ghost{i + 1}", GhostBottleneck(chs, c, s, se, act_layer)))
+            chs = c
+        dpr = torch.linspace(0, drop_path_rate, sum(depths)).tolist()
+        vits = []
+        for i in range(3):
+            rates, dpr = dpr[:depths[i]], dpr[depths[i]:]
+            vits.append((f"lolvit{i + 1}", LOLViTBlock(
+                widths[3 + i], embed_dims[i], depths[i], num_heads[i], folds[i], patch_sizes[i],
+                mlp_ratio, act_layer, rates)))
+        # levels (strides 2, 4, 8, 16, 32): [G1], [G2, G3], [G4, V1], [G5, V2], [G6, V3]
+        levels = [ghosts[:1], ghosts[1:3], [ghosts[3], vits[0]], [ghosts[4], vits[1]],
+                  [ghosts[5], vits[2]]]
+        self.stages = nn.Sequential(*[nn.Sequential(OrderedDict(lv)) for lv in levels])
+        level_chs = [widths[0], widths[2], widths[3], widths[4], widths[5]]
+        self.feature_info = [dict(num_chs=c, reduction=2 ** (i + 1), module=f"stages.{i}")
+                             for i, c in enumerate(level_chs)]
+        self.head_drop = nn.Dropout(drop_rate)
+        self.head: nn.Module = nn.Identity()
+        self.reset_classifier(self.num_classes)
+        self.apply(self._init_weights)
+        self._setup_dense(out_indices, frozen_stages, norm_eval)
+
+    @staticmethod
+    def _init_weights(m: nn.Module) -> None:
+        if isinstance(m, nn.Linear):
+            trunc_normal_(m.weight, std=0.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+
+    def named_blocks(self) -> Iterator[Tuple[str, nn.Module]]:
+        """The modules of the paper's tables 16/17, in order: stem, ghost1, ..., lolvit3."""
+        yield "stem", self.stem
+        for stage in self.stages:
+            yield from stage.named_children()
+
+    # --- backbone contract --------------------------------------------------------
+    def _freeze_units(self) -> List[nn.Module]:
+        return [self.stem, *self.stages]
+
+    def _forward_levels(self, x: torch.Tensor) -> List[torch.Tensor]:
+        x = self.stem(x)
+        outs = []
+        for stage in self.stages:
+            x = stage(x)
+            outs.append(x)
+        return outs
+
+    # --- classifier (timm API) ----------------------------------------------------
+    def get_classifier(self) -> nn.Module:
+        return self.head
+
+    def reset_classifier(self, num_classes: int, global_pool: Optional[str] = None) -> None:
+        self.num_classes = num_classes
+        self.head = nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
+        if num_classes > 0:
+            self._init_weights(self.head)
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        x = F.adaptive_avg_pool2d(x, 1).flatten(1)
+        x = self.head_drop(x)
+        return x if pre_logits else self.head(x)
+
+    # --- checkpoints --------------------------------------------------------------
+    def checkpoint_filter(self, state_dict: Dict[str, torch.Tensor],
+                          own: Dict[str, torch.Tensor]) -> Tuple[dict, List[str], List[str]]:
+        """Drop classifier keys the model has no use for; nothing depends on resolution."""
+        dropped = [k for k in state_dict if k.startswith("head.")
+                   and (k not in own or own[k].shape != state_dict[k].shape)]
+        return {k: v for k, v in state_dict.items() if k not in dropped}, dropped, []
+
+
+def checkpoint_filter_fn(state_dict: dict, model: LOLViT) -> Dict[str, torch.Tensor]:
+    """timm ``pretrained_filter_fn``: unwrap, strip prefixes, drop unusable head keys."""
+    from .checkpoint import strip_prefixes, unwrap_state_dict
+    sd = strip_prefixes(unwrap_state_dict(state_dict))
+    sd, _, _ = model.checkpoint_filter(sd, model.state_dict())
+    return sd
+
+
+def _cfg(**kwargs) -> dict:
+    return dict(num_classes=1000, input_size=(3, 224, 224), test_input_size=(3, 384, 384),
+                pool_size=(7, 7), crop_pct=0.875, interpolation="bicubic",
+                mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225), first_conv="stem.conv",
+                classifier="head", paper_ids="arXiv:2508.01385", **kwargs)
+
+
+# No official weights exist: no URLs.
+default_cfgs = generate_default_cfgs({"lolvit_s": _cfg(), "lolvit_x": _cfg()})
+
+# Variants are data. The CNN widths reproduce tables 16/17 exactly (spec); the
+# transformer widths are chosen to land within 5 % of each LOLViTBlock row.
+MODEL_ARGS = {
+    "lolvit_s": dict(stem_chs=16, widths=(32, 48, 48, 64, 96, 128), embed_dims=(104, 136, 160)),
+    "lolvit_x": dict(stem_chs=32, widths=(32, 64, 64, 96, 128, 192), embed_dims=(120, 160, 208)),
+}
+
+
+def _create_lolvit(variant: str, pretrained: bool = False, **kwargs) -> LOLViT:
+    return build_model_with_cfg(
+        LOLViT, variant, pretrained, pretrained_filter_fn=checkpoint_filter_fn,
+        feature_cfg=dict(feature_cls="getter", out_indices=(0, 1, 2, 3, 4)),
+        **dict(MODEL_ARGS[variant], **kwargs))
+
+
+@register_model
+def lolvit_s(pretrained: bool = False, **kwargs) -> LOLViT:
+    return _create_lolvit("lolvit_s", pretrained, **kwargs)
+
+
+@register_model
+def lolvit_x(pretrained: bool = False, **kwargs) -> LOLViT:
+    return _create_lolvit("lolvit_x", pretrained, **kwargs)
+
+
+register_variants("lolvit", LOLViT, MODEL_ARGS, dense_args={})

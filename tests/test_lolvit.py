@@ -1,0 +1,289 @@
+"""LOLViT: parameter counts vs the paper, FAWA / DReLu / FWA vs literal loops,
+key-sequence cache, any input size, dense / timm feature APIs, fuse, freezing."""
+import math
+
+import pytest
+import timm
+import torch
+import torch.nn as nn
+
+from lsdense.models import create_backbone, list_backbones, load_checkpoint
+from lsdense.models.lolvit import DReLu, FAWA, FWAttention, LOLViT, LOLViTBlock, MODEL_ARGS
+
+VARIANTS = sorted(MODEL_ARGS)
+
+# Tables 16 / 17 of the paper (parameters per module, no classifier).
+PAPER = {
+    "lolvit_s": dict(stem=464, ghost1=2448, ghost2=6872, ghost3=6696, ghost4=17208,
+                     lolvit1=163927, ghost5=30288, lolvit2=295703, ghost6=60528,
+                     lolvit3=472535),
+    "lolvit_x": dict(stem=928, ghost1=3440, ghost2=8160, ghost3=10976, ghost4=30288,
+                     lolvit1=269943, ghost5=60528, lolvit2=468439, ghost6=109728,
+                     lolvit3=900279),
+}
+PAPER_TOTAL = {"lolvit_s": 1_056_669, "lolvit_x": 1_862_709}
+
+
+def _numel(m: nn.Module) -> int:
+    return sum(p.numel() for p in m.parameters())
+
+
+def _randomize_bn(model: nn.Module) -> None:
+    g = torch.Generator().manual_seed(0)
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            c = m.num_features
+            m.running_mean.copy_(torch.randn(c, generator=g) * 0.1)
+            m.running_var.copy_(torch.rand(c, generator=g) + 0.5)
+            m.weight.data.copy_(torch.rand(c, generator=g) + 0.5)
+            m.bias.data.copy_(torch.randn(c, generator=g) * 0.1)
+
+
+def test_registered():
+    assert list_backbones("lolvit") == VARIANTS
+    assert all(v in timm.list_models("lolvit*") for v in VARIANTS)
+
+
+# --- parameter counts (tables 16 / 17) --------------------------------------------
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_param_counts(variant):
+    model = LOLViT(**MODEL_ARGS[variant], num_classes=0)
+    blocks = dict(model.named_blocks())
+    assert list(blocks) == list(PAPER[variant])
+    for name, target in PAPER[variant].items():
+        n = _numel(blocks[name])
+        assert abs(n - target) / target < 0.05, f"{variant}.{name}: {n} vs paper {target}"
+        if not name.startswith("lolvit"):  # the CNN part matches the tables exactly
+            assert n == target, f"{variant}.{name}: {n} vs paper {target}"
+    total = _numel(model)
+    assert total == sum(_numel(m) for m in blocks.values())
+    assert abs(total - PAPER_TOTAL[variant]) / PAPER_TOTAL[variant] < 0.02
+
+
+# --- FAWA / DReLu / FWA against literal loops (Eq. 2-4) ---------------------------
+
+def _layer_norm_loop(vec, ln: nn.LayerNorm):
+    mean = sum(vec) / len(vec)
+    var = sum((v - mean) ** 2 for v in vec) / len(vec)
+    return [(v - mean) / math.sqrt(var + ln.eps) * ln.weight[k].item() + ln.bias[k].item()
+            for k, v in enumerate(vec)]
+
+
+def _fawa_loop(seq, F, Pl, fold, ln):
+    """Eq. 4 written out: w_i = sum_{j=i*Pl}^{(i+1)*Pl-1} sum_t d_{t*F+j}, then Fold,
+    then divide by the number of summed tokens and LayerNorm."""
+    N, D = len(seq), len(seq[0])
+    windows = []  # (sum vector, token count) per Eq. 4 window
+    for i in range(-(-F // Pl)):
+        acc, cnt = [0.0] * D, 0
+        for j in range(i * Pl, min((i + 1) * Pl, F)):
+            for t in range(N // F):
+                for k in range(D):
+                    acc[k] += seq[t * F + j][k]
+                cnt += 1
+        windows.append((acc, cnt))
+    keys = []
+    for i in range(0, len(windows), fold):  # compress the key sequence by Fold
+        acc, cnt = [0.0] * D, 0
+        for s, c in windows[i:i + fold]:
+            acc = [a + b for a, b in zip(acc, s)]
+            cnt += c
+        keys.append(_layer_norm_loop([a / cnt for a in acc], ln))
+    return keys
+
+
+@pytest.mark.parametrize("h,w,window,fold", [(3, 8, 1, 1), (3, 7, 1, 2), (2, 9, 2, 2),
+                                             (4, 5, 1, 4), (1, 3, 2, 4)])
+def test_fawa_matches_loop(h, w, window, fold):
+    torch.manual_seed(0)
+    b, d = 2, 6
+    fawa = FAWA(d, window, fold)
+    with torch.no_grad():
+        fawa.norm.weight.uniform_(0.5, 1.5)
+        fawa.norm.bias.normal_()
+    x = torch.randn(b, h * w, d, dtype=torch.float64)
+    out = fawa.double()(x, (h, w))
+    assert out.shape == (b, -(-w // (window * fold)), d) and out.shape[1] == fawa.num_keys(w)
+    for i in range(b):
+        ref = torch.tensor(_fawa_loop(x[i].tolist(), w, window, fold, fawa.norm),
+                           dtype=torch.float64)
+        torch.testing.assert_close(out[i], ref, rtol=1e-6, atol=1e-6)
+
+
+def test_drelu_matches_loop():
+    torch.manual_seed(0)
+    act = DReLu()
+    assert act.dp.item() == 0.5  # Table 10
+    with torch.no_grad():
+        act.dp.fill_(0.37)
+    x = torch.randn(2, 3, 4, 5)
+    out = act(x)
+    L = x.shape[-1]
+    for idx in torch.cartesian_prod(*[torch.arange(s) for s in x.shape]).tolist():
+        v = x[tuple(idx)].item()
+        ref = max(v, 0.0) / ((0.37 + act.eps) * L)
+        assert abs(out[tuple(idx)].item() - ref) < 1e-6
+
+
+def test_fwa_matches_loop():
+    """Eq. 2 per query, head and key, with K, V = Split(Conv(FAWA(Token)))."""
+    torch.manual_seed(0)
+    d, heads, h, w = 8, 2, 2, 5
+    attn = FWAttention(d, heads, window=1, fold=2).double()
+    x = torch.randn(1, h * w, d, dtype=torch.float64)
+    out, cache = attn(x, (h, w))
+    q, tok = attn.qt(x)[0].chunk(2, -1)
+    keys = attn.fawa(tok[None], (h, w))[0]
+    torch.testing.assert_close(cache[0], keys)
+    k, v = attn.kv(keys).chunk(2, -1)
+    hd, n, dp = d // heads, keys.shape[0], attn.drelu.dp.item()
+    ref = torch.zeros(h * w, d, dtype=torch.float64)
+    for qi in range(h * w):
+        for hh in range(heads):
+            sl = slice(hh * hd, (hh + 1) * hd)
+            for ki in range(n):
+                s = (q[qi, sl] @ k[ki, sl]).item() / math.sqrt(hd)
+                ref[qi, sl] += max(s, 0.0) / ((dp + 1e-6) * n) * v[ki, sl]
+    torch.testing.assert_close(out[0], attn.proj(ref), rtol=1e-6, atol=1e-6)
+
+
+# --- key-sequence cache (Eq. 5) ---------------------------------------------------
+
+def test_key_sequence_cache():
+    torch.manual_seed(0)
+    block = LOLViTBlock(16, 24, depth=3, num_heads=4, fold=2)
+    layers = block.transformer
+    assert layers[0].attn.first and hasattr(layers[0].attn, "fawa")
+    assert all(not hasattr(l.attn, "fawa") and not hasattr(l.attn, "qt") for l in layers[1:])
+    calls = []
+    block.transformer[0].attn.fawa.register_forward_hook(lambda m, i, o: calls.append(o))
+    seen = []
+    for layer in layers[1:]:
+        layer.attn.kv.register_forward_hook(lambda m, i, o: seen.append(i[0]))
+    # layer 1's own K, V are zero: FAWA can only get gradient through the cache
+    with torch.no_grad():
+        layers[0].attn.kv.weight.zero_()
+        layers[0].attn.kv.bias.zero_()
+    block(torch.randn(2, 16, 5, 7)).sum().backward()
+    assert len(calls) == 1  # FAWA runs once per block forward
+    assert len(seen) == 2 and all(s is calls[0] for s in seen)  # layers 2..L reuse it
+    assert calls[0].shape == (2, 4, 24)  # ceil(7 / (1 * 2)) keys
+    assert layers[0].attn.fawa.norm.weight.grad.abs().sum() > 0
+    assert layers[0].attn.qt.weight.grad.abs().sum() > 0
+
+
+# --- shapes, gradients, APIs ------------------------------------------------------
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_any_input_size(variant):
+    model = timm.create_model(variant).eval()
+    x = torch.randn(1, 3, 333, 517)
+    with torch.no_grad():
+        levels = model._forward_levels(x)
+        logits = model(x)
+    assert logits.shape == (1, 1000) and torch.isfinite(logits).all()
+    assert len(levels) == len(model.feature_info) == 5
+    for y, info in zip(levels, model.feature_info):
+        r = info["reduction"]
+        assert y.shape == (1, info["num_chs"], -(-333 // r), -(-517 // r))
+        assert torch.isfinite(y).all()
+    assert [f["reduction"] for f in model.feature_info] == [2, 4, 8, 16, 32]
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_backward_every_param(variant):
+    torch.manual_seed(0)
+    model = timm.create_model(variant, num_classes=10).train()
+    model(torch.randn(2, 3, 64, 96)).logsumexp(-1).sum().backward()
+    no_grad = [n for n, p in model.named_parameters()
+               if p.grad is None or not p.grad.abs().sum() > 0]
+    assert not no_grad, f"parameters without gradient: {no_grad}"
+    assert all(blk.attn.drelu.dp.grad is not None for blk in
+               (dict(model.named_blocks())[f"lolvit{i}"].transformer[0] for i in (1, 2, 3)))
+
+
+def test_patch_size_and_depth():
+    """Patch p > 1 (MobileViT unfolding, resized to a multiple of p) and L > 1."""
+    torch.manual_seed(0)
+    model = LOLViT(**MODEL_ARGS["lolvit_s"], depths=(2, 2, 1), patch_sizes=(2, 2, 1),
+                   num_classes=5).train()
+    out = model(torch.randn(1, 3, 99, 77))
+    out.sum().backward()
+    assert out.shape == (1, 5) and torch.isfinite(out).all()
+    assert all(p.grad is not None for p in model.parameters())
+
+
+def test_dense_backbone():
+    model = create_backbone("lolvit_s", out_indices=(2, 3, 4))
+    assert model.out_channels == [64, 96, 128] and model.out_strides == [8, 16, 32]
+    assert isinstance(model.head, nn.Identity)
+    outs = model.eval()(torch.randn(1, 3, 333, 517))
+    assert isinstance(outs, tuple) and len(outs) == 3
+    for y, c, s in zip(outs, model.out_channels, model.out_strides):
+        assert y.shape == (1, c, -(-333 // s), -(-517 // s))
+
+
+def test_timm_features_only():
+    model = timm.create_model("lolvit_s", features_only=True, out_indices=(1, 2, 3))
+    assert model.feature_info.channels() == [48, 64, 96]
+    assert model.feature_info.reduction() == [4, 8, 16]
+    outs = model.eval()(torch.randn(1, 3, 64, 96))
+    assert [tuple(y.shape) for y in outs] == [(1, 48, 16, 24), (1, 64, 8, 12), (1, 96, 4, 6)]
+
+
+def test_checkpoint_classifier_to_dense():
+    cls = timm.create_model("lolvit_s")
+    dense = create_backbone("lolvit_s")
+    res = load_checkpoint(dense, {"model": cls.state_dict()})
+    assert not res.missing_keys and not res.unexpected_keys
+    assert sorted(res.dropped_keys) == ["head.bias", "head.weight"]
+    for k, v in dense.state_dict().items():
+        assert torch.equal(v, cls.state_dict()[k])
+
+
+# --- fuse, freezing, argument checks ---------------------------------------------
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_fuse(variant):
+    torch.manual_seed(0)
+    model = timm.create_model(variant).eval()
+    _randomize_bn(model)
+    x = torch.randn(1, 3, 64, 96)
+    with torch.no_grad():
+        ref = model(x)
+        out = model.fuse()(x)
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in model.modules())
+    assert (out - ref).abs().max() / ref.abs().max() < 1e-4
+
+
+def test_frozen_stages():
+    model = create_backbone("lolvit_s", frozen_stages=2)
+    units = model._freeze_units()
+    assert len(units) == 6  # stem conv, then one per level
+    model.train()
+    frozen = [p for u in units[:3] for p in u.parameters()]
+    assert all(not p.requires_grad for p in frozen)
+    assert all(not m.training for u in units[:3] for m in u.modules())
+    assert all(m.training for m in units[3].modules())
+    sum(y.sum() for y in model(torch.randn(1, 3, 64, 64))).backward()
+    assert all(p.grad is None for p in frozen)
+    assert all(p.grad is not None for p in units[5].parameters())
+
+
+def test_norm_eval():
+    model = create_backbone("lolvit_s", norm_eval=True).train()
+    bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+    assert bns and all(not m.training for m in bns)
+    assert model.stages[2].lolvit1.transformer[0].training
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="out_indices"):
+        create_backbone("lolvit_s", out_indices=(5,))
+    with pytest.raises(ValueError, match="frozen_stages"):
+        create_backbone("lolvit_s", frozen_stages=6)
+    with pytest.raises(TypeError, match="unexpected"):
+        LOLViT(**MODEL_ARGS["lolvit_s"], bogus=1)
+    with pytest.raises(ValueError, match="too small"):
+        create_backbone("lolvit_s")(torch.randn(1, 3, 16, 64))
