@@ -1,7 +1,7 @@
 """Ultralytics adapter: lsdense backbones in YOLO model YAMLs, and A-YOLOM multi-task.
 
 ``import lsdense.yolo`` registers the YAML modules (``LSNetBackbone``,
-``LOLViTBackbone``, ``LiSANetBackbone``, ``HyLiSANetBackbone``, ``AConcat``,
+``LOLViTBackbone``, ``LiSANetBackbone``, ``HyLiSANetBackbone``, ``AGate``,
 ``SegHead``) with Ultralytics; see ``docs/yolo.md``.
 """
 try:
@@ -10,13 +10,15 @@ except ImportError as err:  # pragma: no cover - depends on the environment
     raise ImportError("lsdense.yolo needs Ultralytics: pip install 'lsdense[yolo]' "
                       "(ultralytics>=8.4,<8.5).") from err
 
-from .modules import (AConcat, HyLiSANetBackbone, LiSANetBackbone, LOLViTBackbone,  # noqa: E402
+from .modules import (AGate, HyLiSANetBackbone, LiSANetBackbone, LOLViTBackbone,  # noqa: E402
                       LSDenseBackbone, LSNetBackbone, SegHead)
 from .register import check_model_yaml, register  # noqa: E402
 from .swap import swap_backbone  # noqa: E402
 
 register()
 
+from .multitask import AYOLOM  # noqa: E402
+
 __all__ = ["LSDenseBackbone", "LSNetBackbone", "LOLViTBackbone", "LiSANetBackbone",
-           "HyLiSANetBackbone", "AConcat", "SegHead", "register", "check_model_yaml",
-           "swap_backbone"]
+           "HyLiSANetBackbone", "AGate", "SegHead", "register", "check_model_yaml",
+           "swap_backbone", "AYOLOM"]

@@ -11,7 +11,7 @@ pattern Ultralytics recommends for multi-output backbones (as with
       - [0, 1, Index, [96, 3]]         # 2-P4/16
       - [0, 1, Index, [128, 4]]        # 3-P5/32
 
-``AConcat`` and ``SegHead`` are the A-YOLOM neck/head pieces.
+``AGate`` and ``SegHead`` are the A-YOLOM neck/head pieces.
 """
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from lsdense.models import create_backbone
 from lsdense.models.registry import get_variant, list_backbones, variant_by_arch
 
 __all__ = ["LSDenseBackbone", "LSNetBackbone", "LOLViTBackbone", "LiSANetBackbone",
-           "HyLiSANetBackbone", "KeepBatchNorm2d", "AConcat", "SegHead", "BACKBONE_MODULES"]
+           "HyLiSANetBackbone", "KeepBatchNorm2d", "AGate", "SegHead", "BACKBONE_MODULES"]
 
 
 class KeepBatchNorm2d(nn.BatchNorm2d):
@@ -145,30 +145,24 @@ BACKBONE_MODULES = {cls.__name__: cls for cls in
                     (LSNetBackbone, LOLViTBackbone, LiSANetBackbone, HyLiSANetBackbone)}
 
 
-class AConcat(nn.Module):
-    """A-YOLOM adaptive concatenation: ``conv1x1(cat(x0, g * x1, ...))`` back to ``x0``'s width.
+class AGate(nn.Module):
+    """A-YOLOM adaptive concatenation gate: ``sigmoid(w) * x`` on a skip input before ``Concat``.
 
-    The gate ``g = sigmoid(w)`` (w initialised to 5, so g ~ 0.99) lets training
-    turn the skip input down. A-YOLOM thresholds the gate (skip when g < 0.5),
-    which gives it no gradient; here it is a soft, differentiable gate.
-
-    Args:
-        dimension: concatenation dimension (1).
-        ch: input channels, filled in by the multi-task model's parser.
+    A-YOLOM's adaptive concatenation learns whether a segmentation branch uses a
+    backbone skip. Written as YAML rows it is ``[P4, 1, AGate, []]`` then
+    ``[[-2, -1], 1, Concat, [1]]`` and a ``C2f`` (whose 1x1 input conv plays the
+    part of A-YOLOM's 1x1 projection). A-YOLOM thresholds the gate at 0.5, which
+    gives it no gradient; here it is a soft, differentiable gate, initialised at
+    ``w = 5`` (gate 0.993, skip on) as in A-YOLOM.
     """
 
-    def __init__(self, dimension: int = 1, ch: Sequence[int] = ()):
+    def __init__(self, init: float = 5.0):
         super().__init__()
-        if len(ch) < 2:
-            raise ValueError(f"AConcat needs at least two inputs, got channels {list(ch)}.")
-        self.d = dimension
-        self.gate = nn.Parameter(torch.full((len(ch) - 1,), 5.0))
-        self.conv = nn.Conv2d(sum(ch), ch[0], 1)
+        self.w = nn.Parameter(torch.tensor(float(init)))
 
-    def forward(self, x: List[torch.Tensor]) -> torch.Tensor:
-        """Concatenate the gated inputs and project to the first input's channels."""
-        g = self.gate.sigmoid()
-        return self.conv(torch.cat([x[0]] + [xi * g[i] for i, xi in enumerate(x[1:])], self.d))
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Scale the skip map by the learned gate."""
+        return x * self.w.sigmoid()
 
 
 class SegHead(nn.Module):
@@ -179,14 +173,17 @@ class SegHead(nn.Module):
 
     Args:
         nc: foreground classes (1 for drivable area / lane line).
-        ch: input channels (one map), filled in by the multi-task model's parser.
+        c1: input channels; filled in by :class:`~lsdense.yolo.multitask.MultiTaskModel`
+            (Ultralytics' parser does not pass channels to plugin modules).
     """
 
-    def __init__(self, nc: int = 1, ch: Sequence[int] = ()):
+    def __init__(self, nc: int = 1, c1: int = 0):
         super().__init__()
         from ultralytics.nn.modules import Conv
 
-        c1 = ch[0]
+        if c1 <= 0:
+            raise ValueError("SegHead rows need the multi-task model, which fills in the input "
+                             "channels: build with lsdense.yolo.AYOLOM('<yaml>'), not YOLO().")
         self.nc = nc
         self.cv1 = Conv(c1, 32, 3)
         self.up = nn.ConvTranspose2d(32, 16, 2, 2)

@@ -7,7 +7,9 @@
 2. allow-lists the classes a trained lsdense ``.pt`` pickles with
    ``torch.serialization.add_safe_globals``, so ``ULTRALYTICS_SAFE_LOAD=1``
    (``weights_only`` loading) accepts them;
-3. wraps ``parse_model`` with :func:`check_model_yaml`, so that an unknown module
+3. adds the ``multitask`` task (A-YOLOM) to Ultralytics' per-task defaults
+   (``TASK2DATA``, ``TASK2METRIC``), which ``Model.train`` looks up;
+4. wraps ``parse_model`` with :func:`check_model_yaml`, so that an unknown module
    or arch and wrong ``Index`` channel counts fail with a message that names
    the fix instead of a ``KeyError`` or a convolution shape error.
 """
@@ -31,7 +33,7 @@ __all__ = ["register", "check_model_yaml", "lsdense_modules", "backbone_channels
 
 def lsdense_modules() -> Dict[str, type]:
     """Every module name a YAML may use after ``import lsdense.yolo``."""
-    return {**M.BACKBONE_MODULES, "AConcat": M.AConcat, "SegHead": M.SegHead}
+    return {**M.BACKBONE_MODULES, "AGate": M.AGate, "SegHead": M.SegHead}
 
 
 @functools.lru_cache(maxsize=None)
@@ -124,8 +126,11 @@ def _checked(parse_model):
 
 def register() -> None:
     """Register the lsdense modules with Ultralytics (safe to call repeatedly)."""
+    import ultralytics.cfg as ucfg
     import ultralytics.nn.tasks as tasks
 
+    ucfg.TASK2DATA.setdefault("multitask", "bdd100k.yaml")
+    ucfg.TASK2METRIC.setdefault("multitask", "metrics/mAP50-95(B)")
     for name, cls in lsdense_modules().items():
         if getattr(tasks, name, cls) is not cls and getattr(tasks, name).__module__ != cls.__module__:
             raise RuntimeError(f"ultralytics.nn.tasks already defines {name!r}; lsdense cannot "

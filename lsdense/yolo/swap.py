@@ -23,7 +23,7 @@ from .modules import BACKBONE_MODULES
 __all__ = ["swap_backbone", "load_model_yaml", "dump_model_yaml", "backbone_row_strides"]
 
 _FAMILY_MODULE = {cls.family: name for name, cls in BACKBONE_MODULES.items()}
-_NO_CLAMP = {"Index", "Concat", "Detect", "Segment", "Pose", "OBB", "v10Detect", "SegHead", "AConcat"}
+_NO_CLAMP = {"Index", "Concat", "Detect", "Segment", "Pose", "OBB", "v10Detect", "SegHead", "AGate"}
 
 
 def load_model_yaml(model: Union[str, Path, dict]) -> dict:

@@ -1,0 +1,44 @@
+"""A-YOLOM ("You Only Look at Once for Real-time and Generic Multi-task", Wang, Wu, Zhang;
+IEEE TVT 2024) as Ultralytics extensions: detection + drivable area + lane line.
+
+``AYOLOM('configs/yolo/ayolom-n-lolvit_s.yaml').train(data='bdd100k.yaml', ...)``
+uses :class:`MultiTaskTrainer`, :class:`MultiTaskValidator` and
+:class:`MultiTaskPredictor` (subclasses of Ultralytics' detection classes).
+"""
+from __future__ import annotations
+
+from typing import Any, Dict
+
+from ultralytics.engine.model import Model
+
+from .data import MultiTaskDataset
+from .loss import MultiTaskLoss, focal_loss, seg_loss, tversky_loss
+from .metrics import SegMetrics, balanced_accuracy, confusion, fg_iou, miou
+from .model import MultiTaskModel
+from .predictor import MultiTaskPredictor
+from .trainer import MultiTaskTrainer
+from .validator import MultiTaskValidator
+
+__all__ = ["AYOLOM", "MultiTaskModel", "MultiTaskTrainer", "MultiTaskValidator",
+           "MultiTaskPredictor", "MultiTaskDataset", "MultiTaskLoss", "SegMetrics", "tversky_loss",
+           "focal_loss", "seg_loss", "confusion", "miou", "fg_iou", "balanced_accuracy"]
+
+
+class AYOLOM(Model):
+    """Ultralytics ``Model`` for the A-YOLOM multi-task task (``task='multitask'``).
+
+    Args:
+        model: an A-YOLOM model YAML (``configs/yolo/ayolom-*.yaml``) or a trained ``.pt``.
+        verbose: print the model summary.
+    """
+
+    def __init__(self, model: str = "configs/yolo/ayolom-n.yaml", verbose: bool = False):
+        import lsdense.yolo  # noqa: F401  (registers the YAML modules)
+
+        super().__init__(model=model, task="multitask", verbose=verbose)
+
+    @property
+    def task_map(self) -> Dict[str, Dict[str, Any]]:
+        """The multi-task model, trainer, validator and predictor classes."""
+        return {"multitask": {"model": MultiTaskModel, "trainer": MultiTaskTrainer,
+                              "validator": MultiTaskValidator, "predictor": MultiTaskPredictor}}

@@ -1,0 +1,156 @@
+"""BDD100K multi-task data: detection boxes + drivable-area and lane-line masks.
+
+Dataset YAML (``configs/yolo/bdd100k.yaml``)::
+
+    path: /data/bdd100k
+    train: images/100k/train
+    val: images/100k/val
+    names: {0: vehicle}
+    layout: official          # or 'ayolom'; sets the defaults below
+    labels: labels/100k       # YOLO txt (tools/convert_bdd100k.py), <labels>/<split>/<stem>.txt
+    drivable: drivable/masks  # PNG, <drivable>/<split>/<stem>.png
+    lane: lane/masks          # PNG, <lane>/<split>/<stem>.png
+    drivable_fg: [0, 1]       # official: 0 direct, 1 alternative, 2 background
+    lane_fg: not255           # official lane masks: 255 = no lane
+    class_map: null           # optional {source id: train id}; unlisted ids are dropped
+
+``layout: ayolom`` reads A-YOLOM's converted release (``images/train2017``,
+``detection-object/labels``, ``seg-drivable-10/labels``, ``seg-lane-11/labels``,
+non-zero = foreground) and its 10-class boxes (merge with ``class_map``).
+
+Both masks travel through Ultralytics' own augmentations as one packed
+``semantic_mask`` (bit 0 drivable, bit 1 lane, 255 = padding/ignored), which
+Mosaic, RandomPerspective, flips and LetterBox already transform.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Union
+
+import cv2
+import numpy as np
+import torch
+from PIL import Image
+
+from ultralytics.data.augment import Format
+from ultralytics.data.dataset import YOLODataset
+
+from ..checks import parse_label_rows
+
+__all__ = ["MultiTaskDataset", "MultiTaskFormat", "LAYOUTS", "resolve_layout", "foreground"]
+
+LAYOUTS: Dict[str, Dict[str, Any]] = {
+    "official": dict(labels="labels/100k", drivable="drivable/masks", lane="lane/masks",
+                     drivable_fg=[0, 1], lane_fg="not255"),
+    "ayolom": dict(labels="detection-object/labels", drivable="seg-drivable-10/labels",
+                   lane="seg-lane-11/labels", drivable_fg="nonzero", lane_fg="nonzero"),
+}
+SEG_TASKS = ("drivable", "lane")
+
+
+def resolve_layout(data: dict) -> dict:
+    """Fill the layout defaults into a dataset dict (explicit keys win)."""
+    layout = data.get("layout", "official")
+    if layout not in LAYOUTS:
+        raise ValueError(f"Unknown BDD100K layout {layout!r}; use one of {sorted(LAYOUTS)}.")
+    return {**LAYOUTS[layout], **{k: v for k, v in data.items() if v is not None}}
+
+
+def foreground(mask: np.ndarray, rule: Union[str, List[int]]) -> np.ndarray:
+    """Boolean foreground of a mask: 'nonzero', 'not255', or a list of foreground values."""
+    if rule == "nonzero":
+        return mask != 0
+    if rule == "not255":
+        return mask != 255
+    if isinstance(rule, (list, tuple)):
+        return np.isin(mask, rule)
+    raise ValueError(f"Mask foreground rule {rule!r}: use 'nonzero', 'not255' or a list of values.")
+
+
+class MultiTaskFormat(Format):
+    """Ultralytics ``Format`` that also turns the packed ``semantic_mask`` into a tensor."""
+
+    def apply_semantic(self, labels: dict, params: Optional[dict] = None) -> dict:
+        """Convert the packed mask to an int64 tensor (B, H, W after collation)."""
+        mask = labels.get("semantic_mask")
+        if mask is not None:
+            labels["semantic_mask"] = torch.from_numpy(np.ascontiguousarray(mask)).long()
+        return labels
+
+
+class MultiTaskDataset(YOLODataset):
+    """YOLODataset with BDD100K paths, checked labels and the two segmentation masks.
+
+    Args:
+        *args, **kwargs: as ``YOLODataset`` (``img_path``, ``imgsz``, ``augment``, ``data`` ...).
+    """
+
+    format_class = MultiTaskFormat
+
+    def __init__(self, *args, data: dict, **kwargs):
+        self.cfg = resolve_layout(data)
+        self.root = Path(data.get("path", "."))
+        super().__init__(*args, data=data, task="detect", **kwargs)
+
+    def _sibling(self, im_file: str, key: str, suffix: str) -> str:
+        p = Path(im_file)
+        return str(self.root / self.cfg[key] / p.parent.name / (p.stem + suffix))
+
+    def get_labels(self) -> List[dict]:
+        """Read every label file (errors name file and line) and check both masks exist and fit."""
+        nc = len(self.data["names"])
+        cmap = {int(k): int(v) for k, v in (self.cfg.get("class_map") or {}).items()}
+        labels = []
+        self.label_files = [self._sibling(f, "labels", ".txt") for f in self.im_files]
+        for im_file, lb_file in zip(self.im_files, self.label_files):
+            rows = parse_label_rows(Path(lb_file).read_text(), lb_file, None if cmap else nc) \
+                if Path(lb_file).is_file() else []
+            lb = np.array(rows, dtype=np.float32).reshape(-1, 5)
+            if cmap:
+                keep = np.array([int(c) in cmap for c in lb[:, 0]], dtype=bool)
+                lb = lb[keep]
+                lb[:, 0] = [cmap[int(c)] for c in lb[:, 0]]
+            if self.single_cls:
+                lb[:, 0] = 0
+            with Image.open(im_file) as im:
+                w, h = im.size
+            masks = {}
+            for t in SEG_TASKS:
+                f = self._sibling(im_file, t, ".png")
+                if not Path(f).is_file():
+                    raise ValueError(f"{t} mask missing for {im_file}: expected {f} (dataset key "
+                                     f"'{t}: {self.cfg[t]}', layout '{self.cfg.get('layout', 'official')}').")
+                with Image.open(f) as m:
+                    if m.size != (w, h):
+                        raise ValueError(f"{t} mask {f} is {m.size[0]}x{m.size[1]} but its image "
+                                         f"{im_file} is {w}x{h}; masks must match their image size.")
+                masks[t] = f
+            labels.append(dict(im_file=im_file, shape=(h, w), cls=lb[:, :1], bboxes=lb[:, 1:],
+                               segments=[], keypoints=None, normalized=True, bbox_format="xywh",
+                               mask_files=masks))
+        if not labels:
+            raise ValueError(f"No images found for {self.img_path}.")
+        return labels
+
+    def load_packed_mask(self, index: int) -> np.ndarray:
+        """Read both masks of an image and pack them: bit 0 drivable, bit 1 lane (uint8)."""
+        files = self.labels[index]["mask_files"]
+        packed = None
+        for bit, t in enumerate(SEG_TASKS):
+            m = cv2.imread(files[t], cv2.IMREAD_GRAYSCALE)
+            if m is None:
+                raise ValueError(f"Could not read {t} mask {files[t]}.")
+            packed = np.zeros(m.shape, np.uint8) if packed is None else packed
+            packed |= foreground(m, self.cfg[f"{t}_fg"]).astype(np.uint8) << bit
+        return packed
+
+    def get_image_and_label(self, index: int) -> Dict[str, Any]:
+        """Image, boxes and the packed mask resized with the image (nearest)."""
+        label = super().get_image_and_label(index)
+        label.pop("mask_files", None)
+        h, w = label["img"].shape[:2]
+        mask = self.load_packed_mask(index)
+        if mask.shape != (h, w):
+            mask = cv2.resize(mask, (w, h), interpolation=cv2.INTER_NEAREST)
+        label["semantic_mask"] = mask
+        return label
