@@ -74,7 +74,8 @@ def check_model_yaml(d: dict) -> None:
         if m in M.BACKBONE_MODULES:
             if not args:
                 raise ValueError(f"Model YAML row {i}: {m} needs an arch argument, e.g. [{m}, [s]].")
-            kw = dict(zip(("arch", "pretrained", "out_indices"), args))
+            kw = dict(zip(("arch", "pretrained", "out_indices"),
+                          [a.strip("'\"") if isinstance(a, str) else a for a in args]))
             outs[i] = backbone_channels(m, kw["arch"], kw.get("out_indices"))
         elif m == "Index" and isinstance(f, int):
             src = f if f >= 0 else i + f
@@ -114,10 +115,24 @@ def _lsdense_classes() -> List[type]:
     return found
 
 
+def _quote_backbone_strings(d: dict) -> None:
+    """Quote the string arguments of backbone rows (arch, checkpoint path).
+
+    ``parse_model`` replaces a string argument that names one of its local
+    variables (``'t'``, ``'n'``) by that variable and ``literal_eval``s the rest,
+    which fails on a path; a quoted string survives both as itself.
+    """
+    for sec in ("backbone", "head"):
+        for row in d.get(sec, []):
+            if row[2] in M.BACKBONE_MODULES:
+                row[3] = [repr(a) if isinstance(a, str) and a[:1] not in "'\"" else a for a in row[3]]
+
+
 def _checked(parse_model):
     @functools.wraps(parse_model)
     def parse_model_checked(d, ch, verbose=True):
         check_model_yaml(d)
+        _quote_backbone_strings(d)
         return parse_model(d, ch, verbose)
 
     parse_model_checked.__lsdense_wrapped__ = parse_model
