@@ -1,0 +1,158 @@
+"""The backbone contract, checked over every registered variant (timm style)."""
+import pytest
+import timm
+import torch
+import torch.nn as nn
+
+import lsdense  # noqa: F401  (registers the timm models)
+from lsdense.models import create_backbone, list_backbones, load_checkpoint
+
+VARIANTS = list_backbones()
+TIMM_NAMES = ["lsnet_t", "lsnet_s", "lsnet_b", "lolvit_s", "lolvit_x", "lisanet_s", "lisanet_b",
+              "hylisanet_s", "hylisanet_b", "lisanet_i"]
+ODD = (2, 3, 97, 131)  # odd, non-square, not divisible by 32 or 64
+
+
+def _ceil_div(a, b):
+    return -(-a // b)
+
+
+@pytest.fixture(scope="module", params=VARIANTS)
+def backbone(request):
+    torch.manual_seed(0)
+    return request.param, create_backbone(request.param)
+
+
+def test_every_family_is_registered():
+    assert set(TIMM_NAMES) <= set(timm.list_models()), "import lsdense must register with timm"
+    assert {"lsnet_t", "lolvit_s", "lisanet_s", "hylisanet_s"} <= set(VARIANTS)
+
+
+def test_dense_forward_odd_size_matches_feature_info(backbone):
+    name, model = backbone
+    model.eval()
+    with torch.no_grad():
+        outs = model(torch.randn(ODD))
+    assert isinstance(outs, tuple) and len(outs) == len(model.feature_info)
+    for out, info in zip(outs, model.feature_info):
+        r = info["reduction"]
+        assert out.shape == (2, info["num_chs"], _ceil_div(97, r), _ceil_div(131, r)), name
+        assert torch.isfinite(out).all()
+    assert model.out_channels == [i["num_chs"] for i in model.feature_info]
+
+
+def test_batch_independence(backbone):
+    """Each sample's features depend only on that sample (eval mode, any batch size)."""
+    _, model = backbone
+    model.eval()
+    x = torch.randn(3, 3, 64, 96)
+    with torch.no_grad():
+        full = model(x)
+        single = model(x[1:2])
+    for a, b in zip(full, single):
+        torch.testing.assert_close(a[1:2], b, atol=1e-4, rtol=1e-4)
+
+
+def test_fuse_preserves_outputs(backbone):
+    name, model = backbone
+    model.eval()
+    x = torch.randn(1, 3, 96, 128)
+    fused = create_backbone(name)
+    fused.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        ref = model(x)
+        out = fused.fuse()(x)
+    assert not any(isinstance(m, nn.BatchNorm2d) and not _is_standalone_bn(fused, m)
+                   for m in fused.modules()), "Conv-BN pairs left unfused"
+    for a, b in zip(out, ref):
+        assert ((a - b).abs().max() / b.abs().max().clamp_min(1e-6)) < 1e-3, name
+
+
+def _is_standalone_bn(model, bn):
+    """BatchNorms that follow a non-conv op (e.g. LSConv's ``bn`` after SKA) cannot be folded."""
+    for mod in model.modules():
+        if getattr(mod, "bn", None) is bn and not isinstance(getattr(mod, "c", None), nn.Conv2d):
+            return True
+        for attr in ("norm", "bn1", "bn2", "pre_norm"):
+            if getattr(mod, attr, None) is bn:
+                return True
+    return not any(isinstance(getattr(mod, "c", None), nn.Conv2d) and getattr(mod, "bn", None) is bn
+                   for mod in model.modules())
+
+
+@pytest.mark.parametrize("name", VARIANTS)
+def test_frozen_stages_and_norm_eval(name):
+    k = 1 if len(create_backbone(name)._freeze_units()) > 2 else 0  # single-level: stem only
+    model = create_backbone(name, frozen_stages=k, norm_eval=True)
+    model.train()
+    units = model._freeze_units()
+    for unit in units[:k + 1]:
+        assert all(not p.requires_grad for p in unit.parameters())
+        assert not unit.training
+    trainable = [p for u in units[k + 1:] for p in u.parameters()]
+    assert trainable and all(p.requires_grad for p in trainable)
+    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    assert all(not m.training for m in bns)
+    x = torch.randn(1, 3, 64, 64)
+    sum(o.float().mean() for o in model(x)).backward()
+    for unit in units[:k + 1]:
+        assert all(p.grad is None for p in unit.parameters())
+    assert any(p.grad is not None for p in trainable)
+
+
+@pytest.mark.parametrize("name", TIMM_NAMES)
+def test_classification_backward_every_parameter(name):
+    torch.manual_seed(0)
+    model = timm.create_model(name, num_classes=7)
+    model.train()
+    out = model(torch.randn(2, 3, 64, 64))
+    out = out[0] + out[1] if isinstance(out, tuple) else out
+    assert out.shape == (2, 7) and torch.isfinite(out).all()
+    out.square().mean().backward()
+    no_grad = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
+    assert not no_grad, f"parameters without gradient: {no_grad[:5]}"
+
+
+@pytest.mark.parametrize("name", [n for n in TIMM_NAMES if n != "lisanet_i"])
+def test_timm_features_only(name):
+    model = timm.create_model(name, features_only=True, out_indices=(1, 2))
+    info = model.feature_info
+    feats = model(torch.randn(1, 3, 96, 96))
+    assert len(feats) == 2
+    assert [f.shape[1] for f in feats] == info.channels()
+    assert [_ceil_div(96, r) for r in info.reduction()] == [f.shape[-1] for f in feats]
+
+
+@pytest.mark.parametrize("name", VARIANTS)
+def test_state_dict_round_trip(name, tmp_path):
+    src = create_backbone(name)
+    path = tmp_path / "w.pth"
+    torch.save({"state_dict": {f"backbone.{k}": v for k, v in src.state_dict().items()}}, path)
+    dst = create_backbone(name, pretrained=str(path))
+    for k, v in src.state_dict().items():
+        assert torch.equal(v, dst.state_dict()[k]), k
+
+
+@pytest.mark.parametrize("bad, exc, match", [
+    (torch.randn(3, 64, 64), ValueError, "4-D"),
+    (torch.randn(1, 1, 3, 64, 64), ValueError, "4-D"),
+    (torch.randn(1, 4, 64, 64), ValueError, "in_chans"),
+    (torch.randn(1, 3, 16, 16), ValueError, "too small"),
+    (torch.zeros(1, 3, 64, 64, dtype=torch.uint8), TypeError, "floating-point"),
+    ([[1.0]], TypeError, "torch.Tensor"),
+])
+def test_bad_inputs(bad, exc, match):
+    model = create_backbone("lsnet_t")
+    with pytest.raises(exc, match=match):
+        model(bad)
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="Valid names: .*lsnet_t"):
+        create_backbone("lsnet_q")
+    with pytest.raises(ValueError, match="out of range"):
+        create_backbone("lsnet_t", out_indices=(0, 4))
+    with pytest.raises(ValueError, match="frozen_stages"):
+        create_backbone("lsnet_t", frozen_stages=9)
+    with pytest.raises(ValueError, match="matches no key"):
+        load_checkpoint(create_backbone("lsnet_t"), {"x": torch.zeros(1)})
