@@ -1,0 +1,148 @@
+"""Parameters, FLOPs and latency of lsdense backbones (library behind ``tools/benchmark.py``).
+
+FLOPs come from ``torch.utils.flop_counter.FlopCounterMode`` (convolutions,
+matrix products, attention) plus explicit formulas for the ops it does not
+see: SKA (9 multiply-adds per output element) and LiSA's FFTs and weighted sums
+(``LiSA.extra_flops``). Figures are reported as multiply-accumulates (GMACs),
+the unit the papers call "FLOPs".
+"""
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from dataclasses import asdict, dataclass
+from typing import Callable, Dict, Iterable, List, Optional, Sequence
+
+import torch
+import torch.nn as nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from .models import create_backbone, get_variant, list_backbones
+from .models.lisanet import LiSA
+from .models.ska import SKA
+
+__all__ = ["BenchResult", "count_flops", "measure_latency", "benchmark", "format_table"]
+
+# Ops FlopCounterMode cannot see: module type -> real FLOPs of one call.
+_EXTRA_FLOPS: Dict[type, Callable[[nn.Module, tuple, torch.Tensor], int]] = {
+    SKA: lambda m, inputs, out: 2 * 9 * out.numel(),
+    LiSA: lambda m, inputs, out: m.extra_flops(*inputs[0].shape[-2:]) * inputs[0].shape[0],
+}
+
+
+@dataclass
+class BenchResult:
+    """One row of the benchmark table."""
+
+    model: str
+    input_size: int
+    batch: int
+    fused: bool
+    params_m: float
+    gmacs: float
+    median_ms: float
+    min_ms: float
+    throughput: float
+    device: str
+    threads: int
+
+
+def count_flops(model: nn.Module, x: torch.Tensor) -> int:
+    """Real FLOPs (2 per multiply-add) of one forward, counter plus explicit extras."""
+    extra = [0]
+
+    def hook(mod, inputs, out):
+        extra[0] += int(_EXTRA_FLOPS[type(mod)](mod, inputs, out))
+
+    handles = [m.register_forward_hook(hook) for m in model.modules() if type(m) in _EXTRA_FLOPS]
+    try:
+        counter = FlopCounterMode(display=False)
+        with torch.no_grad(), counter:
+            model(x)
+    finally:
+        for h in handles:
+            h.remove()
+    return counter.get_total_flops() + extra[0]
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def measure_latency(fn: Callable[[], object], device: torch.device, warmup: int = 5,
+                    repeats: int = 20) -> List[float]:
+    """Wall-clock times in ms of ``fn()`` after ``warmup`` calls (device-synchronised)."""
+    for _ in range(warmup):
+        fn()
+    _sync(device)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        _sync(device)
+        times.append((time.perf_counter() - t0) * 1e3)
+    return times
+
+
+def build(name: str, fused: bool, device: torch.device) -> nn.Module:
+    """Dense backbone for timing: fused (Conv-BN folded, fast ops) or unfused (reference ops)."""
+    kwargs = {}
+    if get_variant(name).family == "lsnet" and not fused:
+        kwargs["ska_impl"] = "reference"  # the unfold SKA, as the official code on CPU
+    model = create_backbone(name, **kwargs).to(device).eval()
+    return model.fuse() if fused else model
+
+
+def benchmark(models: Iterable[str], sizes: Sequence[int], batch: int = 1, threads: int = 2,
+              device: str = "cpu", fused: Sequence[bool] = (True,), warmup: int = 5,
+              repeats: int = 20, log: Optional[Callable[[str], None]] = print) -> List[BenchResult]:
+    """Benchmark each model x size x fused setting; returns one :class:`BenchResult` each."""
+    torch.set_num_threads(threads)
+    dev = torch.device(device)
+    results = []
+    for name in models:
+        for size in sizes:
+            for f in fused:
+                model = build(name, f, dev)
+                x = torch.randn(batch, 3, size, size, device=dev)
+                params = sum(p.numel() for p in model.parameters())
+                flops = count_flops(model, x[:1])
+                with torch.inference_mode():
+                    times = measure_latency(lambda: model(x), dev, warmup, repeats)
+                med = statistics.median(times)
+                r = BenchResult(name, size, batch, f, params / 1e6, flops / 2e9, med, min(times),
+                                batch * 1e3 / med, str(dev), threads)
+                results.append(r)
+                if log:
+                    log(f"{name:12s} {size:4d}px  fused={str(f):5s} params {r.params_m:6.2f}M  "
+                        f"{r.gmacs:7.2f} GMACs  median {med:8.1f} ms  min {r.min_ms:8.1f} ms")
+    return results
+
+
+def format_table(results: Sequence[BenchResult]) -> str:
+    """Markdown table of results."""
+    head = ("| model | input | batch | fused | params (M) | GMACs | median (ms) | min (ms) | img/s |\n"
+            "|---|---|---|---|---|---|---|---|---|\n")
+    rows = [f"| {r.model} | {r.input_size} | {r.batch} | {'yes' if r.fused else 'no'} | "
+            f"{r.params_m:.2f} | {r.gmacs:.2f} | {r.median_ms:.1f} | {r.min_ms:.1f} | "
+            f"{r.throughput:.1f} |" for r in results]
+    return head + "\n".join(rows) + "\n"
+
+
+def to_json(results: Sequence[BenchResult]) -> str:
+    return json.dumps([asdict(r) for r in results], indent=2)
+
+
+def resolve_models(names: Sequence[str]) -> List[str]:
+    """Expand ``all`` / family names (``lsnet``) into variant names, validating each."""
+    out: List[str] = []
+    for n in names:
+        if n == "all":
+            out += list_backbones()
+        elif list_backbones(n):
+            out += list_backbones(n)
+        else:
+            out.append(get_variant(n).name)
+    return out
