@@ -83,8 +83,15 @@ class _SKAFunction(torch.autograd.Function):
                 gxp[..., i:i + h, j:j + wd].addcmul_(go, wv[:, :, :, k])
             grad_x = gxp[..., 1:h + 1, 1:wd + 1].reshape(b, r * g, h, wd)
         if ctx.needs_input_grad[1]:
-            grad_w = torch.stack([(go * _shifted(xp, i, j, h, wd)).sum(dim=1) for i, j in _TAPS],
-                                 dim=2)
+            # grad_w[:, g, k] = sum_r go[:, r, g] * shifted_k(x)[:, r, g]: accumulate over the
+            # R interleaved channel groups in place (no (B, R, G, H, W) temporaries)
+            grad_w = torch.empty_like(w)
+            for k, (i, j) in enumerate(_TAPS):
+                xs = _shifted(xp, i, j, h, wd)
+                gk = grad_w[:, :, k]
+                torch.mul(go[:, 0], xs[:, 0], out=gk)
+                for q in range(1, r):
+                    gk.addcmul_(go[:, q], xs[:, q])
         return grad_x, grad_w
 
 
