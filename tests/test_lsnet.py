@@ -203,3 +203,17 @@ def test_parameter_counts_match_official():
         assert sum(p.numel() for p in cls.parameters()) == cls_count
         bb = create_backbone(name)
         assert sum(p.numel() for p in bb.parameters()) == bb_count
+
+
+def test_timm_pretrained_from_local_official_file(tmp_path):
+    """timm's own pretrained path (pretrained_cfg file) with an official distilled checkpoint."""
+    import timm
+    src = LSNet(**MODEL_ARGS["lsnet_t"], distillation=True).eval()
+    path = tmp_path / "lsnet_t_distill.pth"
+    torch.save({"model": _official_like_state_dict(src), "epoch": 299}, path)
+    model = timm.create_model("lsnet_t", pretrained=True,
+                              pretrained_cfg_overlay=dict(file=str(path))).eval()
+    x = torch.randn(1, 3, 224, 224)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), src(x), atol=1e-4, rtol=1e-4)
+    assert model.pretrained_cfg["hf_hub_id"] == "jameslahm/lsnet_t_distill"
