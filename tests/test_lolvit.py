@@ -287,3 +287,30 @@ def test_bad_arguments():
         LOLViT(**MODEL_ARGS["lolvit_s"], bogus=1)
     with pytest.raises(ValueError, match="too small"):
         create_backbone("lolvit_s")(torch.randn(1, 3, 16, 64))
+
+
+# --- ONNX export ------------------------------------------------------------------
+
+@pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning")
+@pytest.mark.parametrize("hw", [(96, 128), (96, 80)])
+def test_onnx_export_parity(hw, tmp_path):
+    """TorchScript ONNX export (the path Ultralytics uses) runs in onnxruntime and matches.
+
+    96x80 has level widths 5 and 3 under FAWA groups of 2 and 4: a partial last group
+    and a width below the group size (ceil must give 3 and 1 keys, not floor/0)."""
+    pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
+    torch.manual_seed(0)
+    model = create_backbone("lolvit_s").eval()
+    _randomize_bn(model)
+    x = torch.randn(1, 3, *hw)
+    with torch.no_grad():
+        ref = model(x)
+    f = str(tmp_path / "lolvit_s.onnx")
+    torch.onnx.export(model, (x,), f, dynamo=False, opset_version=18, input_names=["x"])
+    sess = ort.InferenceSession(f, providers=["CPUExecutionProvider"])
+    outs = sess.run(None, {"x": x.numpy()})
+    assert len(outs) == len(ref) == 5
+    for r, o in zip(ref, outs):
+        assert o.shape == tuple(r.shape)
+        assert abs(torch.from_numpy(o) - r).max() / r.abs().max() < 1e-4

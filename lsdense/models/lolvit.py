@@ -147,6 +147,13 @@ class GhostBottleneck(nn.Module):
 
 # --- Fast Window Attention ----------------------------------------------------------
 
+def _ceil_div(a: int, b: int) -> int:
+    """ceil(a / b) for a >= 0, b > 0."""
+    # not -(-a // b): the TorchScript ONNX exporter maps `//` on traced sizes to a
+    # truncating Div, which turns that into floor (0 keys when a < b)
+    return (a + b - 1) // b
+
+
 class DReLu(nn.Module):
     """Dynamic sequence length ReLU (Eq. 3): ``ReLU(x) / ((DP + eps) * L)``.
 
@@ -187,7 +194,7 @@ class FAWA(nn.Module):
 
     def num_keys(self, width: int) -> int:
         """Key-sequence length for a token map of this width (ceil)."""
-        return -(-width // (self.window * self.fold))
+        return _ceil_div(width, self.window * self.fold)
 
     def forward(self, x: torch.Tensor, hw: Tuple[int, int]) -> torch.Tensor:
         """(B, h*w, D) tokens -> (B, ceil(w / (window * fold)), D) key tokens."""
@@ -196,8 +203,9 @@ class FAWA(nn.Module):
         g = self.window * self.fold
         n = self.num_keys(w)
         x = x.reshape(b, h, w, d).sum(1)  # sum the chunks of length F = w position-wise
-        if n * g != w:  # width not divisible by Pl * Fold: ceil, zero-pad the last group
-            x = F.pad(x, (0, 0, 0, n * g - w))
+        # ceil: zero-pad a partial last group; unconditional (pad 0 when Pl * Fold divides
+        # w) so that an exported graph has no `if` on sizes frozen by the trace
+        x = F.pad(x, (0, 0, 0, n * g - w))
         x = x.reshape(b, n, g, d).sum(2)
         count = (w - torch.arange(n, device=x.device) * g).clamp(max=g) * h
         return self.norm(x / count.to(x.dtype)[:, None])
@@ -324,7 +332,7 @@ class LOLViTBlock(nn.Module):
         y = self.conv_expand(self.conv_local(x))
         b, d, h, w = y.shape
         p = self.patch_size
-        nh, nw = -(-h // p), -(-w // p)
+        nh, nw = _ceil_div(h, p), _ceil_div(w, p)
         resize = (nh * p, nw * p) != (h, w)
         if resize:  # MobileViT: resize to a multiple of the patch size, and back at the end
             y = F.interpolate(y, size=(nh * p, nw * p), mode="bilinear", align_corners=False)
