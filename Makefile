@@ -4,7 +4,7 @@
 PY := .venv/bin/python
 export PYTHONUNBUFFERED := 1
 
-.PHONY: install test demo benchmark clean
+.PHONY: install test demo demo-mm demo-yolo benchmark clean
 
 install:
 	bash scripts/install.sh
@@ -14,6 +14,12 @@ test: install
 
 demo: install
 	$(PY) tools/demo.py
+
+demo-mm: install
+	$(PY) tools/demo.py --only mm
+
+demo-yolo: install
+	$(PY) tools/demo.py --only yolo
 
 benchmark: install
 	$(PY) tools/benchmark.py --models all --sizes 224 640 --fused both --markdown docs/benchmarks_table.md
