@@ -27,7 +27,11 @@ die() { echo "[install] ERROR: $*" >&2; exit 1; }
 command -v "$PY" >/dev/null || die "$PY not found. Install Python 3.11 (or set PYTHON=/path/to/python3.11)."
 [[ -d $VENV ]] || { say "creating $VENV"; "$PY" -m venv "$VENV"; }
 PIP=("$VENV/bin/python" -m pip)
-PIPI=("${PIP[@]}" install --disable-pip-version-check -c constraints.txt)
+PIPI=(quiet_pip "$VENV/bin/python" -m pip install --disable-pip-version-check -c constraints.txt)
+
+# pip warns once per package about find-links folders this machine's pip.conf names but
+# that do not exist; drop only those lines, keep every other message and pip's exit code.
+quiet_pip() { "$@" 2>&1 | { grep -v "^WARNING: Location 'file://" || true; }; return "${PIPESTATUS[0]}"; }
 
 say "base tools (setuptools<82 keeps pkg_resources for mmcv's setup.py)"
 "${PIPI[@]}" -q --upgrade pip wheel "setuptools<82" ninja
@@ -41,7 +45,7 @@ if [[ -z $MMCV_WHEEL ]]; then
     command -v g++ >/dev/null || die "g++ not found: apt-get install build-essential"
     "${PIPI[@]}" -q opencv-python pyyaml yapf addict packaging mmengine
     BUILD=$(mktemp -d)
-    "${PIP[@]}" download -q --no-deps --no-binary :all: --no-build-isolation -d "$BUILD" mmcv==2.1.0
+    quiet_pip "${PIP[@]}" download -q --no-deps --no-binary :all: --no-build-isolation -d "$BUILD" mmcv==2.1.0
     tar -xzf "$BUILD"/mmcv-2.1.0.tar.gz -C "$BUILD"
     say "patching mmcv setup.py: -std=c++1x -> -std=c++20 (torch 2.14 headers need C++20)"
     sed -i -E 's/-std=c\+\+1[47]/-std=c++20/g' "$BUILD"/mmcv-2.1.0/setup.py
