@@ -1,0 +1,34 @@
+# Semantic FPN with LOLViT-X on ADE20K. No paper number: LOLViT (Li et al., arXiv 2508.01385)
+# reports segmentation only on BDD100K with A-YOLOM heads (configs/yolo/). This config uses LSNet's
+# lightweight-backbone Semantic FPN recipe: AdamW lr 2e-4, betas (0.9, 0.999), wd 1e-4 (none on
+# DReLu's DP scalars and norms), poly schedule (power 0.9, min lr 1e-6) over 40k iterations,
+# 4 images/GPU x 8 GPUs, crop 512 x 512, scale (2048, 512). Levels 1-4 (strides 4-32).
+_base_ = ['mmseg::sem_fpn/fpn_r50_4xb4-160k_ade20k-512x512.py']
+custom_imports = dict(imports=['lsdense.mmseg'], allow_failed_imports=False)
+
+model = dict(
+    pretrained=None,  # the base's ResNet URL; weights come from backbone.init_cfg
+    backbone=dict(
+        _delete_=True,
+        type='LOLViTBackbone',
+        arch='x',
+        out_indices=(1, 2, 3, 4),
+        frozen_stages=-1,
+        norm_eval=False,
+        init_cfg=None),  # no ImageNet weights are published; see docs/mm.md
+    neck=dict(in_channels=[64, 96, 128, 192]))
+
+optim_wrapper = dict(
+    _delete_=True,
+    type='OptimWrapper',
+    optimizer=dict(type='AdamW', lr=2e-4, betas=(0.9, 0.999), weight_decay=1e-4),
+    paramwise_cfg=dict(
+        norm_decay_mult=0.0,
+        custom_keys={'drelu.dp': dict(decay_mult=0.0)}))
+param_scheduler = [
+    dict(type='PolyLR', power=0.9, eta_min=1e-6, begin=0, end=40000, by_epoch=False)
+]
+train_cfg = dict(type='IterBasedTrainLoop', max_iters=40000, val_interval=4000)
+default_hooks = dict(checkpoint=dict(by_epoch=False, interval=4000))
+train_dataloader = dict(batch_size=4)  # x 8 GPUs
+auto_scale_lr = dict(enable=False, base_batch_size=32)
