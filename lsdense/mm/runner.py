@@ -1,0 +1,182 @@
+"""``train`` / ``test`` for mmdet and mmseg configs (what ``tools/*.py`` call).
+
+Both load the config (its ``custom_imports`` register lsdense), apply the
+command-line options the way mmdet's / mmseg's own tools do, run the
+pre-flight checks of :mod:`lsdense.mm.checks` and then hand over to mmengine's
+``Runner``. Data errors during the run (an unreadable image) come back as a
+:class:`DataError` naming the file.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+import os.path as osp
+import re
+from pathlib import Path
+from typing import Dict, Iterator, Optional, Union
+
+from .checks import PreflightError, framework_of, preflight
+
+__all__ = ["DataError", "load_config", "train", "test", "build_runner"]
+
+PathLike = Union[str, Path]
+
+
+class DataError(RuntimeError):
+    """A sample of the dataset could not be read (the message names the file)."""
+
+
+def load_config(config: PathLike, cfg_options: Optional[dict] = None,
+                work_dir: Optional[PathLike] = None, launcher: str = "none"):
+    """Read ``config`` (importing its ``custom_imports``), merge options, set the work dir.
+
+    ``work_dir`` precedence as in mmdet/mmseg: argument, then the config's, then
+    ``./work_dirs/<config name>``.
+    """
+    from mmengine.config import Config
+
+    config = str(config)
+    if not osp.isfile(config):
+        raise PreflightError(f"Config file not found: {config}")
+    cfg = Config.fromfile(config)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    framework_of(cfg)
+    cfg.launcher = launcher
+    if work_dir is not None:
+        cfg.work_dir = str(work_dir)
+    elif cfg.get("work_dir") is None:
+        cfg.work_dir = osp.join("./work_dirs", osp.splitext(osp.basename(config))[0])
+    return cfg
+
+
+def build_runner(cfg):
+    """``Runner.from_cfg`` (or the config's ``runner_type``), in the config's scope."""
+    from mmengine.registry import RUNNERS
+    from mmengine.runner import Runner
+
+    if "runner_type" in cfg:
+        return RUNNERS.build(cfg)
+    return Runner.from_cfg(cfg)
+
+
+_IMAGE_ERR = re.compile(r"failed to load image: (\S+)|Could not read image (\S+)")
+
+
+@contextlib.contextmanager
+def data_errors() -> Iterator[None]:
+    """Turn an unreadable-image failure deep in a data pipeline into a :class:`DataError`."""
+    try:
+        yield
+    except (AssertionError, OSError, ValueError, RuntimeError) as err:
+        if isinstance(err, (DataError, PreflightError)):
+            raise
+        m = _IMAGE_ERR.search(str(err))
+        if m is None:
+            raise
+        path = m.group(1) or m.group(2)
+        raise DataError(f"Could not read image {path}: the file is corrupt or not an image. "
+                        f"Replace it, or remove it from the dataset's annotations.") from err
+
+
+def _apply_resume(cfg, resume: Optional[str]) -> None:
+    if resume == "auto":
+        cfg.resume = True
+        cfg.load_from = None
+    elif resume is not None:
+        if not osp.isfile(resume):
+            raise PreflightError(f"--resume checkpoint not found: {resume}")
+        cfg.resume = True
+        cfg.load_from = resume
+
+
+def _apply_amp(cfg) -> None:
+    import torch
+
+    if not torch.cuda.is_available():
+        raise PreflightError("--amp needs a CUDA GPU (mmengine's AmpOptimWrapper); "
+                             "train without --amp on CPU.")
+    if cfg.optim_wrapper.get("type", "OptimWrapper") != "AmpOptimWrapper":
+        cfg.optim_wrapper.type = "AmpOptimWrapper"
+        cfg.optim_wrapper.setdefault("loss_scale", "dynamic")
+
+
+def train(config: PathLike, work_dir: Optional[PathLike] = None, resume: Optional[str] = None,
+          amp: bool = False, auto_scale_lr: bool = False, cfg_options: Optional[dict] = None,
+          launcher: str = "none"):
+    """Train an mmdet/mmseg config; return the mmengine ``Runner`` after training.
+
+    Args:
+        config: config file path.
+        work_dir: where logs and checkpoints go.
+        resume: ``'auto'`` (latest checkpoint in ``work_dir``) or a checkpoint path.
+        amp: mixed precision (GPU).
+        auto_scale_lr: scale the lr by (total batch) / ``auto_scale_lr.base_batch_size``.
+        cfg_options: ``--cfg-options`` as a dict of dotted keys.
+        launcher: ``'none'``, ``'pytorch'`` (torchrun), ``'slurm'`` or ``'mpi'``.
+
+    Raises:
+        PreflightError: config or dataset problems, before anything is built.
+        DataError: an image of the dataset cannot be read.
+    """
+    cfg = load_config(config, cfg_options, work_dir, launcher)
+    preflight(cfg, "train", str(config))
+    _apply_resume(cfg, resume)
+    if amp:
+        _apply_amp(cfg)
+    if auto_scale_lr:
+        if "auto_scale_lr" not in cfg or "base_batch_size" not in cfg.auto_scale_lr:
+            raise PreflightError(f"{config} has no auto_scale_lr.base_batch_size; "
+                                 f"cannot scale the learning rate.")
+        cfg.auto_scale_lr.enable = True
+    runner = build_runner(cfg)
+    with data_errors():
+        runner.train()
+    return runner
+
+
+def _show(cfg, framework: str, show_dir: str) -> None:
+    """Switch the visualisation hook on and save every test image under ``show_dir``."""
+    hook = cfg.default_hooks.get("visualization")
+    if hook is None:
+        raise PreflightError("The config has no default_hooks.visualization; --show-dir needs it.")
+    hook["draw"] = True
+    if framework == "mmdet":
+        hook["test_out_dir"] = show_dir  # relative to the run's log dir unless absolute
+    else:  # mmseg's hook saves through the visualizer's backends: PNGs in show_dir/vis_data/vis_image
+        hook["interval"] = 1
+        cfg.visualizer["save_dir"] = show_dir
+        # a fresh name: the base config's fixed 'visualizer' would return an instance an
+        # earlier runner of this process created, with that run's save_dir
+        cfg.visualizer["name"] = f"lsdense_test_{osp.basename(show_dir)}_{time.time_ns()}"
+
+
+def test(config: PathLike, checkpoint: PathLike, work_dir: Optional[PathLike] = None,
+         show_dir: Optional[PathLike] = None, cfg_options: Optional[dict] = None,
+         launcher: str = "none") -> Dict[str, float]:
+    """Evaluate ``checkpoint`` with the config's test loop; return the metrics.
+
+    Args:
+        config: config file path.
+        checkpoint: an mmengine checkpoint (ours, or converted by ``tools/convert_official.py``).
+        work_dir: where the test log goes.
+        show_dir: save the visualised predictions (PNG) in this folder.
+        cfg_options: ``--cfg-options`` as a dict of dotted keys.
+        launcher: as in :func:`train`.
+    """
+    cfg = load_config(config, cfg_options, work_dir, launcher)
+    framework = framework_of(cfg)
+    preflight(cfg, "test", str(config))
+    checkpoint = str(checkpoint)
+    if not osp.isfile(checkpoint):
+        raise PreflightError(f"Checkpoint not found: {checkpoint}")
+    cfg.load_from = checkpoint
+    if show_dir is not None:
+        show_dir = osp.abspath(show_dir)
+        os.makedirs(show_dir, exist_ok=True)
+        _show(cfg, framework, show_dir)
+    runner = build_runner(cfg)
+    with data_errors():
+        metrics = runner.test()
+    return dict(metrics)
