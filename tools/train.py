@@ -1,0 +1,62 @@
+"""Train an MMDetection / MMSegmentation config, or an Ultralytics YAML, with lsdense backbones.
+
+    python tools/train.py configs/retinanet_lsnet_t_coco.py [--work-dir DIR] [--resume [CKPT]]
+           [--amp] [--auto-scale-lr] [--cfg-options KEY=VALUE ...] [--launcher pytorch]
+    python tools/train.py configs/yolo/yolov8n-lsnet_t.yaml data=coco128.yaml epochs=1
+
+The framework comes from the config: ``default_scope`` 'mmdet' or 'mmseg' for
+Python configs, Ultralytics for ``.yaml``. Multi-GPU: ``tools/dist_train.sh``.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import List, Optional
+
+
+def parse_args(argv: List[str]) -> argparse.Namespace:
+    """Parse mm-style arguments (the same flags as mmdet's / mmseg's tools/train.py)."""
+    from mmengine.config import DictAction
+
+    p = argparse.ArgumentParser(description="Train an mmdet/mmseg config with lsdense backbones.")
+    p.add_argument("config", help="config file (.py), or an Ultralytics model .yaml")
+    p.add_argument("--work-dir", help="where logs and checkpoints go")
+    p.add_argument("--resume", nargs="?", const="auto", default=None, metavar="CKPT",
+                   help="resume from CKPT, or (no value) from the latest checkpoint in the work dir")
+    p.add_argument("--amp", action="store_true", help="mixed-precision training (GPU)")
+    p.add_argument("--auto-scale-lr", action="store_true",
+                   help="scale the lr by total batch size / auto_scale_lr.base_batch_size")
+    p.add_argument("--cfg-options", nargs="+", action=DictAction, default=None,
+                   help="override config keys, e.g. train_dataloader.batch_size=4")
+    p.add_argument("--launcher", choices=["none", "pytorch", "slurm", "mpi"], default="none")
+    p.add_argument("--local_rank", "--local-rank", type=int, default=0)
+    args = p.parse_args(argv)
+    os.environ.setdefault("LOCAL_RANK", str(args.local_rank))
+    return args
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Entry point; returns the exit status (0 ok, 1 a reported config/data error)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0].endswith((".yaml", ".yml")):
+        from lsdense.yolo.train import main as yolo_main
+
+        yolo_main(argv)
+        return 0
+    args = parse_args(argv)
+    from lsdense.mm.checks import PreflightError
+    from lsdense.mm.runner import DataError, train
+
+    try:
+        train(args.config, work_dir=args.work_dir, resume=args.resume, amp=args.amp,
+              auto_scale_lr=args.auto_scale_lr, cfg_options=args.cfg_options,
+              launcher=args.launcher)
+    except (PreflightError, DataError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
