@@ -4,8 +4,10 @@
 #     the dataset's metainfo keeps those 5 classes (mmseg maps the ids) and the head predicts 5;
 #   * images ~256 x 320, random 256 x 256 crops;
 #   * backbone from scratch (no download);
-#   * schedule: AdamW lr 1e-3 (from scratch), 30-iteration warm-up, poly decay, 300 iterations of
-#     batch 8 (about 3.5 minutes on 2 CPU cores).
+#   * neck and head 64 wide instead of 256 / 128 (as in the RetinaNet quickstart: the wide ones
+#     dominate a CPU step at this size);
+#   * schedule: AdamW lr 2e-3 with gradient clipping, 30-iteration warm-up, poly decay,
+#     300 iterations of batch 8 (about 2.5 minutes on 2 CPU cores).
 _base_ = ['../fpn_lsnet_t_ade20k.py']
 
 data_root = 'data/toy/ADEChallengeData2016/'
@@ -17,7 +19,8 @@ max_iters = 300
 model = dict(
     data_preprocessor=dict(size=crop_size),
     backbone=dict(init_cfg=None),
-    decode_head=dict(num_classes=len(classes)))
+    neck=dict(out_channels=64),
+    decode_head=dict(in_channels=[64, 64, 64, 64], channels=64, num_classes=len(classes)))
 
 train_pipeline = [
     dict(type='LoadImageFromFile'),
@@ -43,7 +46,7 @@ val_dataloader = dict(
     dataset=dict(data_root=data_root, metainfo=dict(classes=classes), pipeline=test_pipeline))
 test_dataloader = val_dataloader
 
-optim_wrapper = dict(optimizer=dict(lr=1e-3))
+optim_wrapper = dict(optimizer=dict(lr=2e-3), clip_grad=dict(max_norm=10, norm_type=2))
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=30),
     dict(type='PolyLR', power=0.9, eta_min=1e-6, begin=30, end=max_iters, by_epoch=False)

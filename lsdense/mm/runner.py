@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import os
-import time
 import os.path as osp
 import re
+import time
 from pathlib import Path
 from typing import Dict, Iterator, Optional, Union
 
@@ -61,7 +61,8 @@ def build_runner(cfg):
     return Runner.from_cfg(cfg)
 
 
-_IMAGE_ERR = re.compile(r"failed to load image: (\S+)|Could not read image (\S+)")
+# mmcv's LoadImageFromFile: ``assert img is not None, f'failed to load image: {filename}'``
+_IMAGE_ERR = re.compile(r"failed to load image: ([^\n]+)")
 
 
 @contextlib.contextmanager
@@ -70,12 +71,10 @@ def data_errors() -> Iterator[None]:
     try:
         yield
     except (AssertionError, OSError, ValueError, RuntimeError) as err:
-        if isinstance(err, (DataError, PreflightError)):
-            raise
         m = _IMAGE_ERR.search(str(err))
         if m is None:
             raise
-        path = m.group(1) or m.group(2)
+        path = m.group(1).strip()
         raise DataError(f"Could not read image {path}: the file is corrupt or not an image. "
                         f"Replace it, or remove it from the dataset's annotations.") from err
 
