@@ -1,0 +1,335 @@
+"""Toy data, the quickstart through tools/train.py and tools/test.py, resume, the
+converter, and the clear errors before (and during) training. CPU, tiny toy sets."""
+from __future__ import annotations
+
+import hashlib
+import json
+import runpy
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("mmdet")
+pytest.importorskip("mmseg")
+
+import lsdense.mmdet  # noqa: E402,F401
+import lsdense.mmseg  # noqa: E402,F401
+from lsdense.mm.checks import DatasetNotFoundError, PreflightError  # noqa: E402
+from lsdense.mm.demo import QUICKSTART, toy_data_options  # noqa: E402
+from lsdense.mm.runner import DataError, train  # noqa: E402
+from lsdense.mm.runner import test as run_test  # noqa: E402
+from lsdense.toydata.ade import ADE_IDS, ADE_TOY_CLASSES, make_ade20k  # noqa: E402
+from lsdense.toydata.coco import COCO_CLASSES, make_coco  # noqa: E402
+from lsdense.toydata.voc import make_voc  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+TOOLS = ROOT / "tools"
+DET = QUICKSTART["det"]
+SEG = QUICKSTART["seg"]
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory):
+    base = tmp_path_factory.mktemp("toy")
+    make_coco(base / "coco", num_train=16, num_val=8, seed=0)
+    make_ade20k(base / "ade", num_train=8, num_val=4, seed=0)
+    make_voc(base / "voc", num_train=8, num_val=4, seed=0)
+    return base
+
+
+def _det_opts(toy, **extra):
+    opts = toy_data_options("coco", toy / "coco", workers=0)
+    opts.update({"train_cfg.max_epochs": 2, "train_cfg.val_interval": 2,
+                 "default_hooks.checkpoint.interval": 1, "default_hooks.logger.interval": 1})
+    opts.update(extra)
+    return opts
+
+
+def _tool(name):
+    return runpy.run_path(str(TOOLS / f"{name}.py"), run_name="lsdense_tool")["main"]
+
+
+# ---------------------------------------------------------------- toy data
+
+
+def _digest(root: Path) -> str:
+    h = hashlib.sha256()
+    for p in sorted(root.rglob("*")):
+        if p.is_file():
+            h.update(p.relative_to(root).as_posix().encode())
+            h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+def test_toy_data_is_deterministic(tmp_path):
+    make_coco(tmp_path / "a", 3, 2, seed=5)
+    make_coco(tmp_path / "b", 3, 2, seed=5)
+    make_coco(tmp_path / "c", 3, 2, seed=6)
+    assert _digest(tmp_path / "a") == _digest(tmp_path / "b") != _digest(tmp_path / "c")
+
+
+def test_toy_coco_format(toy):
+    from pycocotools.coco import COCO
+
+    coco = COCO(str(toy / "coco" / "annotations" / "instances_train2017.json"))
+    assert [c["name"] for c in coco.loadCats(coco.getCatIds())] == list(COCO_CLASSES)
+    assert len(coco.getImgIds()) == 16
+    anns = coco.loadAnns(coco.getAnnIds())
+    assert len(anns) >= 16
+    for ann in anns[:20]:
+        mask = coco.annToMask(ann)
+        x, y, w, h = ann["bbox"]
+        ys, xs = np.nonzero(mask)
+        # the polygon mask and the box describe the same visible pixels; polygons run through
+        # the centres of the boundary pixels (cv2.findContours), so rasterising them loses up
+        # to ~2 px on the far sides
+        assert abs(mask.sum() - ann["area"]) <= 0.25 * ann["area"] + 10
+        assert abs(xs.min() - x) <= 1 and abs(ys.min() - y) <= 1
+        assert 0 <= (x + w) - (xs.max() + 1) <= 2 and 0 <= (y + h) - (ys.max() + 1) <= 2
+    assert len({len(coco.getAnnIds(imgIds=i)) for i in coco.getImgIds()}) > 1  # varied scenes
+
+
+def test_toy_voc_and_ade_read_by_mm_datasets(toy):
+    from mmdet.datasets import VOCDataset
+    from mmseg.datasets import ADE20KDataset
+    from mmseg.datasets.transforms import LoadAnnotations
+
+    voc = VOCDataset(data_root=str(toy / "voc"), ann_file="VOC2007/ImageSets/Main/trainval.txt",
+                     data_prefix=dict(sub_data_root="VOC2007/"), metainfo=dict(classes=COCO_CLASSES),
+                     pipeline=[], test_mode=True)
+    assert len(voc) == 8
+    insts = [i for k in range(len(voc)) for i in voc.get_data_info(k)["instances"]]
+    assert insts and {i["bbox_label"] for i in insts} <= {0, 1, 2}
+    assert all(i["bbox"][2] > i["bbox"][0] for i in insts)
+    assert (toy / "voc" / "VOC2012" / "ImageSets" / "Main" / "trainval.txt").is_file()
+    assert ADE_TOY_CLASSES == ("sky", "floor", "box", "tent", "ball")
+    assert all(ADE20KDataset.METAINFO["classes"][i - 1] == n for n, i in ADE_IDS.items())
+    ade = ADE20KDataset(data_root=str(toy / "ade"), data_prefix=dict(
+        img_path="images/validation", seg_map_path="annotations/validation"),
+        metainfo=dict(classes=ADE_TOY_CLASSES), pipeline=[LoadAnnotations()])
+    assert len(ade) == 4
+    seg = ade[0]["gt_seg_map"]
+    assert set(np.unique(seg)) <= {0, 1, 2, 3, 4} and len(np.unique(seg)) >= 3
+
+
+# ---------------------------------------------------------------- train / test / resume
+
+
+def test_quickstart_retinanet_interrupted_resumes_and_tools_test_evaluates(toy, tmp_path):
+    """Training interrupted after 3 of 4 iterations resumes from the epoch-1 checkpoint with
+    --resume and ends at the same iteration count as an uninterrupted run; tools/test.py then
+    evaluates the checkpoint with CocoMetric and writes the drawn predictions."""
+    from mmengine.hooks import Hook
+    from mmengine.registry import HOOKS
+
+    @HOOKS.register_module(force=True)
+    class InterruptAfter(Hook):  # simulates a killed job
+        def __init__(self, iters):
+            self.iters = iters
+
+        def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+            if runner.iter + 1 >= self.iters:
+                raise KeyboardInterrupt
+
+    work = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        train(DET, work_dir=work, cfg_options=_det_opts(
+            toy, custom_hooks=[dict(type="InterruptAfter", iters=3)]))
+    assert (work / "epoch_1.pth").is_file() and not (work / "epoch_2.pth").exists()
+    status = _tool("train")([str(DET), "--work-dir", str(work), "--resume", "--cfg-options",
+                             *[f"{k}={v}" for k, v in _det_opts(toy).items()]])
+    assert status == 0
+    ckpt = torch.load(work / "epoch_2.pth", map_location="cpu")  # weights-only default
+    iters_per_epoch = 16 // 8
+    assert ckpt["meta"]["iter"] == 2 * iters_per_epoch and ckpt["meta"]["epoch"] == 2
+    logs = "".join(p.read_text() for p in work.rglob("*.log"))
+    assert "resumed epoch: 1, iter: 2" in logs
+
+    show = tmp_path / "show"
+    status = _tool("test")([str(DET), str(work / "epoch_2.pth"), "--work-dir", str(tmp_path / "t"),
+                            "--show-dir", str(show), "--cfg-options",
+                            *[f"{k}={v}" for k, v in toy_data_options("coco", toy / "coco", 0).items()]])
+    assert status == 0
+    assert len(list(show.glob("*.jpg"))) == 8  # every validation image drawn
+    metrics = run_test(DET, work / "epoch_2.pth", work_dir=tmp_path / "t2",
+                   cfg_options=toy_data_options("coco", toy / "coco", 0))
+    assert 0.0 <= metrics["coco/bbox_mAP"] <= 1.0 and "coco/bbox_mAP_50" in metrics
+
+
+def test_quickstart_semantic_fpn_trains_and_tests(toy, tmp_path):
+    opts = toy_data_options("ade20k", toy / "ade", workers=0)
+    opts.update({"train_cfg.max_iters": 2, "train_cfg.val_interval": 2,
+                 "default_hooks.checkpoint.interval": 2, "param_scheduler": [
+                     dict(type="PolyLR", power=0.9, eta_min=1e-6, begin=0, end=2, by_epoch=False)]})
+    runner = train(SEG, work_dir=tmp_path / "seg", cfg_options=opts)
+    assert runner.iter == 2
+    show = tmp_path / "segshow"
+    metrics = run_test(SEG, tmp_path / "seg" / "iter_2.pth", work_dir=tmp_path / "seg",
+                   show_dir=show, cfg_options=toy_data_options("ade20k", toy / "ade", 0))
+    assert {"mIoU", "aAcc"} <= set(metrics)
+    assert len(list(show.rglob("*.png"))) == 4
+
+
+# ---------------------------------------------------------------- converter
+
+
+def test_convert_official_retinanet_checkpoint(tmp_path):
+    """A synthetic checkpoint in the official layout (official LSNet-T dense backbone names
+    and shapes, attention_bias_idxs buffers, mmdet 2.x neck/head names, a 'meta' block)
+    converts, loads into our RetinaNet, and the backbone reproduces the official outputs."""
+    import sys
+
+    sys.path.insert(0, str(ROOT / "tests" / "golden"))
+    from detweights import deterministic_state_dict, fixed_input
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+    from mmdet.registry import MODELS
+
+    golden = torch.load(ROOT / "tests" / "golden" / "lsnet_t_official_outputs.pt")["t_det"]
+    backbone = deterministic_state_dict(golden["keys"])
+    for key, shape in golden["keys"]:
+        if key.endswith("attention_bias_idxs"):
+            backbone[key] = torch.zeros(shape, dtype=torch.long)
+    config = ROOT / "configs" / "retinanet_lsnet_t_coco.py"
+    cfg = Config.fromfile(str(config))
+    cfg.model.backbone.init_cfg = None
+    init_default_scope("mmdet")
+    reference = MODELS.build(cfg.model)
+    heads = {k: torch.randn_like(v) for k, v in reference.state_dict().items()
+             if not k.startswith("backbone.")}
+    official = {f"backbone.{k}": v for k, v in backbone.items()}
+    official.update(heads)
+    official["neck.unknown_conv.weight"] = torch.zeros(1)  # must be reported, not lost silently
+    src = tmp_path / "lsnet_t_retinanet.pth"
+    torch.save({"meta": {"mmdet_version": "2.25.0", "CLASSES": ("person",)},
+                "state_dict": official}, src)
+
+    dst = tmp_path / "converted.pth"
+    status = _tool("convert_official")([str(src), str(config), str(dst)])
+    assert status == 1  # one key could not be mapped
+    from lsdense.mm.convert import convert_official
+
+    res = convert_official(src, config, dst)
+    assert res.unmapped == ["neck.unknown_conv.weight (no such key in the model)"]
+    assert res.missing == []
+    assert all(k.endswith("attention_bias_idxs") for k in res.dropped) and res.dropped
+    model = MODELS.build(cfg.model)
+    state = torch.load(dst, map_location="cpu")["state_dict"]
+    model.load_state_dict(state, strict=True)
+    assert torch.equal(model.bbox_head.retina_cls.weight, heads["bbox_head.retina_cls.weight"])
+    model.eval()
+    with torch.no_grad():
+        outs = model.backbone(fixed_input(golden["input_shape"]))
+    for got, ref in zip(outs, golden["outputs"]):
+        assert (got - ref).abs().max() / ref.abs().max() < 2e-5
+
+
+# ---------------------------------------------------------------- clear errors
+
+
+def test_missing_dataset_path_names_it_and_the_fix(tmp_path):
+    missing = tmp_path / "nowhere" / "coco"
+    with pytest.raises(DatasetNotFoundError) as err:
+        train(DET, work_dir=tmp_path / "w", cfg_options=toy_data_options("coco", missing))
+    msg = str(err.value)
+    assert str(missing) in msg and "python tools/make_toy_data.py coco --out" in msg
+    status = _tool("train")([str(DET), "--work-dir", str(tmp_path / "w"), "--cfg-options",
+                             *[f"{k}={v}" for k, v in toy_data_options("coco", missing).items()]])
+    assert status == 1
+    assert not (tmp_path / "w").exists() or not list((tmp_path / "w").rglob("*.pth"))
+
+
+def test_missing_ade_path_suggests_ade_toy_data(tmp_path):
+    with pytest.raises(DatasetNotFoundError, match="make_toy_data.py ade20k"):
+        train(SEG, work_dir=tmp_path / "w", cfg_options=toy_data_options("ade20k", tmp_path / "x"))
+
+
+def test_unreadable_annotation(toy, tmp_path):
+    bad = tmp_path / "coco"
+    shutil.copytree(toy / "coco", bad)
+    ann = bad / "annotations" / "instances_train2017.json"
+    ann.write_text('{"images": [')
+    with pytest.raises(PreflightError, match="Annotation file unreadable: .*instances_train2017.json"):
+        train(DET, work_dir=tmp_path / "w", cfg_options=toy_data_options("coco", bad))
+
+
+def test_num_classes_mismatch(toy, tmp_path):
+    opts = toy_data_options("coco", toy / "coco")
+    opts["model.bbox_head.num_classes"] = 80
+    with pytest.raises(PreflightError, match=r"model\.bbox_head\.num_classes=80 but "
+                                             r"train_dataloader\.dataset has 3 classes"):
+        train(DET, work_dir=tmp_path / "w", cfg_options=opts)
+    opts = toy_data_options("coco", toy / "coco")
+    opts["train_dataloader.dataset.metainfo.classes"] = ["circle", "square", "hexagon"]
+    with pytest.raises(PreflightError, match=r"\['hexagon'\] are not categories"):
+        train(DET, work_dir=tmp_path / "w", cfg_options=opts)
+
+
+def test_unknown_arch_before_training(toy, tmp_path):
+    opts = toy_data_options("coco", toy / "coco")
+    opts["model.backbone.arch"] = "xl"
+    with pytest.raises(PreflightError, match=r"model\.backbone: Unknown arch 'xl' for lsnet"):
+        train(DET, work_dir=tmp_path / "w", cfg_options=opts)
+
+
+def test_checkpoint_matching_no_backbone_key(toy, tmp_path):
+    torch.save({"state_dict": {"decode_head.conv_seg.weight": torch.zeros(2, 2)}}, tmp_path / "x.pth")
+    opts = _det_opts(toy, **{"model.backbone.init_cfg": dict(_delete_=True, type="Pretrained",
+                                                             checkpoint=str(tmp_path / "x.pth"))})
+    with pytest.raises(ValueError, match="Checkpoint matches no key of LSNet"):
+        train(DET, work_dir=tmp_path / "w", cfg_options=opts)
+    assert not list((tmp_path / "w").rglob("*.pth"))  # nothing trained
+
+
+def test_config_forgetting_custom_imports(tmp_path):
+    cfg = tmp_path / "no_imports.py"
+    cfg.write_text(
+        "_base_ = ['mmdet::retinanet/retinanet_r50_fpn_1x_coco.py']\n"
+        "model = dict(backbone=dict(_delete_=True, type='LSNetBackbone', arch='t'),\n"
+        "             neck=dict(in_channels=[64, 128, 256, 384], start_level=0))\n")
+    with pytest.raises(PreflightError, match=r"(?s)uses LSNetBackbone but does not import "
+                                             r"lsdense\.mmdet.*custom_imports = dict\(imports="
+                                             r"\['lsdense\.mmdet'\]"):
+        train(cfg, work_dir=tmp_path / "w")
+
+
+def test_corrupt_image_reported_by_file_name(toy, tmp_path, capsys):
+    bad = tmp_path / "coco"
+    shutil.copytree(toy / "coco", bad)
+    victim = sorted((bad / "train2017").glob("*.jpg"))[3]
+    victim.write_bytes(b"\xff\xd8 this is not a jpeg")
+    opts = _det_opts(toy, **toy_data_options("coco", bad, workers=0))
+    with pytest.raises(DataError, match=f"Could not read image {victim}"):
+        train(DET, work_dir=tmp_path / "w", cfg_options=opts)
+    status = _tool("train")([str(DET), "--work-dir", str(tmp_path / "w2"), "--cfg-options",
+                             *[f"{k}={v}" for k, v in opts.items()]])
+    assert status == 1
+    err = capsys.readouterr().err
+    assert f"error: Could not read image {victim}" in err and "Traceback" not in err
+
+
+def test_empty_or_missing_image_found_before_training(toy, tmp_path):
+    bad = tmp_path / "coco"
+    shutil.copytree(toy / "coco", bad)
+    victim = sorted((bad / "val2017").glob("*.jpg"))[1]
+    victim.write_bytes(b"")
+    with pytest.raises(PreflightError, match=f"Image file is empty \\(corrupt\\): {victim}"):
+        train(DET, work_dir=tmp_path / "w", cfg_options=toy_data_options("coco", bad))
+    victim.unlink()
+    with pytest.raises(PreflightError, match=f"Image missing: {victim}"):
+        train(DET, work_dir=tmp_path / "w", cfg_options=toy_data_options("coco", bad))
+
+
+def test_make_toy_data_cli(tmp_path):
+    status = _tool("make_toy_data")(["voc", "--out", str(tmp_path / "VOCdevkit"),
+                                     "--num-train", "2", "--num-val", "1"])
+    assert status == 0
+    xml = sorted((tmp_path / "VOCdevkit" / "VOC2007" / "Annotations").glob("*.xml"))
+    assert len(xml) == 3
+    ids = (tmp_path / "VOCdevkit" / "VOC2007" / "ImageSets" / "Main" / "test.txt").read_text().split()
+    assert len(ids) == 1 and (tmp_path / "VOCdevkit" / "VOC2007" / "JPEGImages" / f"{ids[0]}.jpg").is_file()
+    data = json.dumps(sorted(p.name for p in xml))
+    assert "2007_" in data
