@@ -101,8 +101,8 @@ def _background(rng: np.random.Generator, h: int, w: int) -> Tuple[np.ndarray, n
     return img, upper
 
 
-def render_scene(rng: np.random.Generator, height: int, width: int, max_objects: int = 5,
-                 min_size: float = 18, max_size: float = 0.45) -> Scene:
+def render_scene(rng: np.random.Generator, height: int, width: int, max_objects: int = 4,
+                 min_size: float = 24, max_size: float = 0.45) -> Scene:
     """Draw one scene.
 
     Args:
