@@ -12,18 +12,12 @@ reported by name, never dropped silently.
 """
 from __future__ import annotations
 
-import re
 from pathlib import Path
-from typing import Dict, List, NamedTuple, Sequence, Tuple, Union
+from typing import Dict, List, NamedTuple, Union
 
 import torch
 
-__all__ = ["ConvertResult", "convert_state_dict", "convert_official", "RENAMES"]
-
-# (pattern, replacement) applied to non-backbone keys, in order: mmdet 2.x / mmseg 0.x names
-# that differ in 3.x / 1.x. None are needed by the RetinaNet, Mask R-CNN and FPNHead heads;
-# the hook stays for other official heads.
-RENAMES: Sequence[Tuple[str, str]] = ()
+__all__ = ["ConvertResult", "convert_state_dict", "convert_official"]
 
 
 class ConvertResult(NamedTuple):
@@ -47,12 +41,7 @@ def convert_state_dict(official: Dict[str, torch.Tensor], model: torch.nn.Module
     if filt is not None:
         backbone, dropped, resized = filt(backbone, body.state_dict())
     out: Dict[str, torch.Tensor] = {f"backbone.body.{k}": v for k, v in backbone.items()}
-    for key, value in official.items():
-        if key.startswith("backbone."):
-            continue
-        for pattern, repl in RENAMES:
-            key = re.sub(pattern, repl, key)
-        out[key] = value
+    out.update({k: v for k, v in official.items() if not k.startswith("backbone.")})
     unmapped = []
     for key in list(out):
         if key not in own:

@@ -18,8 +18,7 @@ from typing import Dict, Tuple, Union
 
 import numpy as np
 
-from .coco import _image_size
-from .shapes import SHAPES, render_scene
+from .shapes import SHAPES, jitter_size, render_scene
 
 __all__ = ["make_ade20k", "ADE_TOY_CLASSES", "ADE_IDS"]
 
@@ -49,7 +48,7 @@ def make_ade20k(data_root: Union[str, Path], num_train: int = 300, num_val: int 
         img_dir.mkdir(parents=True, exist_ok=True)
         ann_dir.mkdir(parents=True, exist_ok=True)
         for k in range(n):
-            h, w = _image_size(rng, size)
+            h, w = jitter_size(rng, size)
             scene = render_scene(rng, h, w)
             label = np.where(scene.upper, ADE_IDS["sky"], ADE_IDS["floor"]).astype(np.uint8)
             for inst in scene.instances:

@@ -17,17 +17,11 @@ from typing import Dict, Tuple, Union
 
 import numpy as np
 
-from .shapes import SHAPES, mask_to_polygons, render_scene
+from .shapes import SHAPES, jitter_size, mask_to_polygons, render_scene
 
 __all__ = ["make_coco", "COCO_CLASSES"]
 
 COCO_CLASSES = SHAPES
-
-
-def _image_size(rng: np.random.Generator, size: Tuple[int, int]) -> Tuple[int, int]:
-    """Height and width drawn around ``size`` (h, w): +-12 %, so aspect ratios vary."""
-    h, w = size
-    return int(h * rng.uniform(0.88, 1.12)), int(w * rng.uniform(0.88, 1.12))
 
 
 def make_coco(data_root: Union[str, Path], num_train: int = 400, num_val: int = 60, seed: int = 0,
@@ -53,7 +47,7 @@ def make_coco(data_root: Union[str, Path], num_train: int = 400, num_val: int = 
         images, annotations = [], []
         for k in range(n):
             image_id = first_id + k
-            h, w = _image_size(rng, size)
+            h, w = jitter_size(rng, size)
             scene = render_scene(rng, h, w)
             name = f"{image_id:012d}.jpg"
             cv2.imwrite(str(img_dir / name), scene.image, [cv2.IMWRITE_JPEG_QUALITY, 92])

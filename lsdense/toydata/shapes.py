@@ -14,7 +14,7 @@ from typing import List, Tuple
 
 import numpy as np
 
-__all__ = ["SHAPES", "Instance", "Scene", "render_scene", "mask_to_polygons"]
+__all__ = ["SHAPES", "Instance", "Scene", "render_scene", "mask_to_polygons", "jitter_size"]
 
 SHAPES = ("circle", "square", "triangle")
 MAX_OCCLUDED = 0.35  # at most this fraction of a shape may be hidden by later shapes
@@ -139,6 +139,12 @@ def render_scene(rng: np.random.Generator, height: int, width: int, max_objects:
     image = np.clip(img, 0, 255).astype(np.uint8)
     instances = [Instance(label, _visible(mask, drawn, i)) for i, (label, mask, _) in enumerate(drawn)]
     return Scene(image, [inst for inst in instances if inst.mask.any()], upper)
+
+
+def jitter_size(rng: np.random.Generator, size: Tuple[int, int]) -> Tuple[int, int]:
+    """Height and width drawn around ``size`` (h, w): +-12 %, so aspect ratios vary."""
+    h, w = size
+    return int(h * rng.uniform(0.88, 1.12)), int(w * rng.uniform(0.88, 1.12))
 
 
 def _visible(mask: np.ndarray, drawn: list, index: int) -> np.ndarray:

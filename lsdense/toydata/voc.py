@@ -17,8 +17,7 @@ from xml.etree import ElementTree as ET
 
 import numpy as np
 
-from .coco import _image_size
-from .shapes import SHAPES, render_scene
+from .shapes import SHAPES, jitter_size, render_scene
 
 __all__ = ["make_voc", "VOC_CLASSES"]
 
@@ -76,7 +75,7 @@ def make_voc(data_root: Union[str, Path], num_train: int = 400, num_val: int = 6
             for _ in range(n):
                 counter += 1
                 name = f"{year}_{counter:06d}"
-                h, w = _image_size(rng, size)
+                h, w = jitter_size(rng, size)
                 scene = render_scene(rng, h, w)
                 cv2.imwrite(str(base / "JPEGImages" / f"{name}.jpg"), scene.image,
                             [cv2.IMWRITE_JPEG_QUALITY, 92])
