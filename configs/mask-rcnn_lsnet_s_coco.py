@@ -1,35 +1,8 @@
 # Mask R-CNN with LSNet-S on COCO 2017, the LSNet paper's protocol (Wang et al., CVPR 2025,
 # Mask R-CNN table): target box AP 37.4 / mask AP 34.8 on val2017.
-# Recipe: AdamW lr 1e-4, betas (0.9, 0.999), wd 0.05 (none on attention biases and norms),
-# 500-iter linear warm-up (ratio 0.001), 12 epochs with steps at 8 and 11, 2 images/GPU x 8 GPUs,
-# scale (1333, 800), backbone BatchNorm frozen (norm_eval). Neck: LSNetFPN, the FPN over the four
-# stages (strides 8-64) plus one transposed-conv level: strides 4-64 for the RPN and RoI heads.
-# ImageNet weights: lsnet_s.pth from huggingface.co/jameslahm/lsnet, saved as checkpoints/lsnet_s.pth.
-_base_ = ['mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py']
-custom_imports = dict(imports=['lsdense.mmdet'], allow_failed_imports=False)
+# Same recipe as mask-rcnn_lsnet_t_coco.py (LSNet-T); only the backbone variant and the
+# neck input widths change.
+_base_ = './mask-rcnn_lsnet_t_coco.py'
 
-model = dict(
-    backbone=dict(
-        _delete_=True,
-        type='LSNetBackbone',
-        arch='s',
-        out_indices=(0, 1, 2, 3),
-        frozen_stages=-1,
-        norm_eval=True,
-        init_cfg=dict(type='Pretrained', checkpoint='checkpoints/lsnet_s.pth')),
-    neck=dict(type='LSNetFPN', in_channels=[96, 192, 320, 448], num_outs=5, num_extra_trans_convs=1))
-
-optim_wrapper = dict(
-    _delete_=True,
-    type='OptimWrapper',
-    optimizer=dict(type='AdamW', lr=1e-4, betas=(0.9, 0.999), weight_decay=0.05),
-    paramwise_cfg=dict(
-        norm_decay_mult=0.0,
-        custom_keys={'attention_biases': dict(decay_mult=0.0)}))
-param_scheduler = [
-    dict(type='LinearLR', start_factor=0.001, by_epoch=False, begin=0, end=500),
-    dict(type='MultiStepLR', begin=0, end=12, by_epoch=True, milestones=[8, 11], gamma=0.1)
-]
-train_cfg = dict(max_epochs=12)
-train_dataloader = dict(batch_size=2)  # x 8 GPUs
-auto_scale_lr = dict(enable=False, base_batch_size=16)
+model = dict(backbone=dict(arch='s', init_cfg=dict(type='Pretrained', checkpoint='checkpoints/lsnet_s.pth')),
+             neck=dict(in_channels=[96, 192, 320, 448]))

@@ -1,35 +1,8 @@
 # RetinaNet with LSNet-B on COCO 2017, the LSNet paper's protocol (Wang et al., CVPR 2025,
 # RetinaNet table): target box AP 39.2 on val2017.
-# Recipe: AdamW lr 1e-4, betas (0.9, 0.999), wd 0.05 (none on attention biases and norms),
-# 500-iter linear warm-up (ratio 0.001), 12 epochs with steps at 8 and 11, 2 images/GPU x 8 GPUs,
-# scale (1333, 800), backbone BatchNorm frozen (norm_eval). FPN over the four stages
-# (strides 8-64) with an extra conv on the input: strides 8-128.
-# ImageNet weights: lsnet_b.pth from huggingface.co/jameslahm/lsnet, saved as checkpoints/lsnet_b.pth.
-_base_ = ['mmdet::retinanet/retinanet_r50_fpn_1x_coco.py']
-custom_imports = dict(imports=['lsdense.mmdet'], allow_failed_imports=False)
+# Same recipe as retinanet_lsnet_t_coco.py (LSNet-T); only the backbone variant and the
+# neck input widths change.
+_base_ = './retinanet_lsnet_t_coco.py'
 
-model = dict(
-    backbone=dict(
-        _delete_=True,
-        type='LSNetBackbone',
-        arch='b',
-        out_indices=(0, 1, 2, 3),
-        frozen_stages=-1,
-        norm_eval=True,
-        init_cfg=dict(type='Pretrained', checkpoint='checkpoints/lsnet_b.pth')),
-    neck=dict(in_channels=[128, 256, 384, 512], start_level=0, num_outs=5))
-
-optim_wrapper = dict(
-    _delete_=True,
-    type='OptimWrapper',
-    optimizer=dict(type='AdamW', lr=1e-4, betas=(0.9, 0.999), weight_decay=0.05),
-    paramwise_cfg=dict(
-        norm_decay_mult=0.0,
-        custom_keys={'attention_biases': dict(decay_mult=0.0)}))
-param_scheduler = [
-    dict(type='LinearLR', start_factor=0.001, by_epoch=False, begin=0, end=500),
-    dict(type='MultiStepLR', begin=0, end=12, by_epoch=True, milestones=[8, 11], gamma=0.1)
-]
-train_cfg = dict(max_epochs=12)
-train_dataloader = dict(batch_size=2)  # x 8 GPUs
-auto_scale_lr = dict(enable=False, base_batch_size=16)
+model = dict(backbone=dict(arch='b', init_cfg=dict(type='Pretrained', checkpoint='checkpoints/lsnet_b.pth')),
+             neck=dict(in_channels=[128, 256, 384, 512]))
