@@ -104,16 +104,23 @@ def benchmark(models: Iterable[str], sizes: Sequence[int], batch: int = 1, threa
     results = []
     for name in models:
         for size in sizes:
-            for f in fused:
-                model = build(name, f, dev)
-                x = torch.randn(batch, 3, size, size, device=dev)
+            # fused and unfused builds are timed interleaved, call by call, so that both see
+            # the same machine conditions (a shared 2-core VM drifts by 2x between runs)
+            built = {f: build(name, f, dev) for f in fused}
+            x = torch.randn(batch, 3, size, size, device=dev)
+            times: Dict[bool, List[float]] = {f: [] for f in fused}
+            with torch.inference_mode():
+                for f, model in built.items():
+                    measure_latency(lambda: model(x), dev, warmup, 0)
+                for _ in range(repeats):
+                    for f, model in built.items():
+                        times[f] += measure_latency(lambda: model(x), dev, 0, 1)
+            for f, model in built.items():
                 params = sum(p.numel() for p in model.parameters())
                 flops = count_flops(model, x[:1])
-                with torch.inference_mode():
-                    times = measure_latency(lambda: model(x), dev, warmup, repeats)
-                med = statistics.median(times)
-                r = BenchResult(name, size, batch, f, params / 1e6, flops / 2e9, med, min(times),
-                                batch * 1e3 / med, str(dev), threads)
+                med = statistics.median(times[f])
+                r = BenchResult(name, size, batch, f, params / 1e6, flops / 2e9, med,
+                                min(times[f]), batch * 1e3 / med, str(dev), threads)
                 results.append(r)
                 if log:
                     log(f"{name:12s} {size:4d}px  fused={str(f):5s} params {r.params_m:6.2f}M  "
