@@ -128,6 +128,28 @@ def benchmark(models: Iterable[str], sizes: Sequence[int], batch: int = 1, threa
     return results
 
 
+def benchmark_ska(shape: Sequence[int] = (1, 64, 80, 80), threads: int = 2, repeats: int = 50,
+                  device: str = "cpu") -> Dict[str, float]:
+    """Median ms of the SKA reference (unfold) and fast path, forward and forward+backward.
+
+    The default shape is LSNet-T's stage-1 map at 640x640 input.
+    """
+    from .models.ska import ska_fast, ska_reference
+    torch.set_num_threads(threads)
+    dev = torch.device(device)
+    b, c, h, w = shape
+    x = torch.randn(shape, device=dev, requires_grad=True)
+    wt = torch.randn(b, c // 8, 9, h, w, device=dev, requires_grad=True)
+    g = torch.randn(shape, device=dev)
+    out = {}
+    for name, fn in (("reference", ska_reference), ("fast", ska_fast)):
+        with torch.no_grad():
+            out[f"{name}_fwd_ms"] = statistics.median(measure_latency(lambda: fn(x, wt), dev, 5, repeats))
+        out[f"{name}_fwd_bwd_ms"] = statistics.median(
+            measure_latency(lambda: torch.autograd.grad(fn(x, wt), (x, wt), g), dev, 5, repeats))
+    return out
+
+
 def format_table(results: Sequence[BenchResult]) -> str:
     """Markdown table of results."""
     head = ("| model | input | batch | fused | params (M) | GMACs | median (ms) | min (ms) | img/s |\n"

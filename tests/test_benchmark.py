@@ -72,3 +72,10 @@ def test_cli_rejects_unknown_model():
     out = subprocess.run([sys.executable, str(ROOT / "tools" / "benchmark.py"), "--models", "resnet50"],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode != 0 and "Valid names" in out.stderr
+
+
+def test_benchmark_ska_reports_both_paths():
+    from lsdense.benchmark import benchmark_ska
+    res = benchmark_ska(shape=(1, 16, 8, 8), repeats=2)
+    assert set(res) == {"reference_fwd_ms", "reference_fwd_bwd_ms", "fast_fwd_ms", "fast_fwd_bwd_ms"}
+    assert all(v > 0 for v in res.values())

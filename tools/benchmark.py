@@ -11,7 +11,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from lsdense.benchmark import benchmark, format_table, resolve_models, to_json  # noqa: E402
+from lsdense.benchmark import benchmark, benchmark_ska, format_table, resolve_models, to_json  # noqa: E402
 
 
 def main(argv=None):
@@ -25,6 +25,8 @@ def main(argv=None):
                    help="fused = Conv-BN folded + fast ops; unfused = reference ops")
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--repeats", type=int, default=20)
+    p.add_argument("--ska", action="store_true",
+                   help="also time the SKA op alone (unfold reference vs fast path)")
     p.add_argument("--json", type=Path, help="write results as JSON")
     p.add_argument("--markdown", type=Path, help="write the table as Markdown")
     args = p.parse_args(argv)
@@ -36,6 +38,12 @@ def main(argv=None):
     results = benchmark(models, args.sizes, args.batch, args.threads, args.device, fused,
                         args.warmup, args.repeats)
     table = format_table(results)
+    if args.ska:
+        ska = benchmark_ska(threads=args.threads, device=args.device)
+        table += ("\nSKA on 1x64x80x80 (LSNet-T stage 1 at 640): "
+                  + ", ".join(f"{k} {v:.2f}" for k, v in ska.items())
+                  + f"; speed-up fwd {ska['reference_fwd_ms'] / ska['fast_fwd_ms']:.1f}x, "
+                  f"fwd+bwd {ska['reference_fwd_bwd_ms'] / ska['fast_fwd_bwd_ms']:.1f}x\n")
     print(table)
     if args.json:
         args.json.write_text(to_json(results))
