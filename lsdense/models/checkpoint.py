@@ -78,6 +78,16 @@ def strip_prefixes(state_dict: Dict[str, torch.Tensor]) -> Dict[str, torch.Tenso
     return sd
 
 
+def timm_filter_fn(state_dict: dict, model: nn.Module) -> Dict[str, torch.Tensor]:
+    """timm ``pretrained_filter_fn`` shared by every family.
+
+    Unwraps and strips prefixes like :func:`load_checkpoint`, then applies the
+    model's own ``checkpoint_filter`` (drop, fold, resize).
+    """
+    sd = strip_prefixes(unwrap_state_dict(state_dict))
+    return model.checkpoint_filter(sd, model.state_dict())[0]
+
+
 def load_checkpoint(model: nn.Module, path_or_state_dict: Union[str, Path, dict],
                     strict: bool = False, trusted: bool = False) -> LoadResult:
     """Load weights into an lsdense model and report what matched.

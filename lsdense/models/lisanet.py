@@ -80,6 +80,7 @@ from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from timm.layers import DropPath, LayerNorm2d, to_2tuple, trunc_normal_
 from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
 
+from .checkpoint import timm_filter_fn
 from .layers import DenseBackboneMixin, drop_path_rates, resize_hw
 from .registry import register_variants
 
@@ -639,14 +640,6 @@ class LiSANetI(_LiSAHeadMixin, nn.Module):
         return [self.stages(self.stem(x))]
 
 
-def checkpoint_filter_fn(state_dict: dict, model: nn.Module) -> Dict[str, torch.Tensor]:
-    """timm's pretrained filter: unwrap, strip ``module.``, resize kernels / position embedding."""
-    state_dict = state_dict.get("model", state_dict.get("state_dict", state_dict))
-    state_dict = {k[len("module."):] if k.startswith("module.") else k: v
-                  for k, v in state_dict.items()}
-    return model.checkpoint_filter(state_dict, model.state_dict())[0]
-
-
 # --- configs and entry points ------------------------------------------------------
 
 def _cfg(url: str = "", **kwargs) -> dict:
@@ -686,7 +679,7 @@ def _create_lisanet(variant: str, pretrained: bool = False, model_cls: type = Li
                     **kwargs) -> nn.Module:
     out_indices = (0,) if model_cls is LiSANetI else (0, 1, 2, 3)
     return build_model_with_cfg(
-        model_cls, variant, pretrained, pretrained_filter_fn=checkpoint_filter_fn,
+        model_cls, variant, pretrained, pretrained_filter_fn=timm_filter_fn,
         feature_cfg=dict(feature_cls="getter", out_indices=out_indices), **kwargs)
 
 

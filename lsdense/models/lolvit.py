@@ -64,7 +64,8 @@ import torch.nn.functional as F
 from timm.layers import DropPath, Mlp, SqueezeExcite, trunc_normal_
 from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
 
-from .layers import DenseBackboneMixin, fuse_conv_bn
+from .checkpoint import timm_filter_fn
+from .layers import DenseBackboneMixin, drop_path_rates, fuse_conv_bn
 from .registry import register_variants
 
 __all__ = ["LOLViT", "FAWA", "DReLu", "FWAttention", "LOLViTBlock", "GhostBottleneck"]
@@ -402,10 +403,9 @@ class LOLViT(DenseBackboneMixin, nn.Module):
         for i, (c, s, se) in enumerate(zip(widths, ghost_strides, ghost_se)):
             ghosts.append((f"ghost{i + 1}", GhostBottleneck(chs, c, s, se, act_layer)))
             chs = c
-        dpr = torch.linspace(0, drop_path_rate, sum(depths)).tolist()
+        dpr = drop_path_rates(depths, drop_path_rate)
         vits = []
-        for i in range(3):
-            rates, dpr = dpr[:depths[i]], dpr[depths[i]:]
+        for i, rates in enumerate(dpr):
             vits.append((f"lolvit{i + 1}", LOLViTBlock(
                 widths[3 + i], embed_dims[i], depths[i], num_heads[i], folds[i], patch_sizes[i],
                 mlp_ratio, act_layer, rates)))
@@ -471,14 +471,6 @@ class LOLViT(DenseBackboneMixin, nn.Module):
         return {k: v for k, v in state_dict.items() if k not in dropped}, dropped, []
 
 
-def checkpoint_filter_fn(state_dict: dict, model: LOLViT) -> Dict[str, torch.Tensor]:
-    """timm ``pretrained_filter_fn``: unwrap, strip prefixes, drop unusable head keys."""
-    from .checkpoint import strip_prefixes, unwrap_state_dict
-    sd = strip_prefixes(unwrap_state_dict(state_dict))
-    sd, _, _ = model.checkpoint_filter(sd, model.state_dict())
-    return sd
-
-
 def _cfg(**kwargs) -> dict:
     return dict(num_classes=1000, input_size=(3, 224, 224), test_input_size=(3, 384, 384),
                 pool_size=(7, 7), crop_pct=0.875, interpolation="bicubic",
@@ -499,7 +491,7 @@ MODEL_ARGS = {
 
 def _create_lolvit(variant: str, pretrained: bool = False, **kwargs) -> LOLViT:
     return build_model_with_cfg(
-        LOLViT, variant, pretrained, pretrained_filter_fn=checkpoint_filter_fn,
+        LOLViT, variant, pretrained, pretrained_filter_fn=timm_filter_fn,
         feature_cfg=dict(feature_cls="getter", out_indices=(0, 1, 2, 3, 4)),
         **dict(MODEL_ARGS[variant], **kwargs))
 

@@ -29,7 +29,8 @@ import torch.nn.functional as F
 from timm.layers import DropPath, SqueezeExcite, trunc_normal_
 from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
 
-from .layers import Conv2d_BN, DenseBackboneMixin, resize_hw
+from .checkpoint import timm_filter_fn
+from .layers import Conv2d_BN, DenseBackboneMixin, drop_path_rates, resize_hw
 from .registry import register_variants
 from .ska import SKA
 
@@ -266,9 +267,9 @@ class LSNet(DenseBackboneMixin, nn.Module):
             Conv2d_BN(e0 // 4, e0 // 2, 3, 2, 1), nn.ReLU(),
             Conv2d_BN(e0 // 2, e0, 3, 2, 1))
         resolution = img_size // 8
-        dpr = torch.linspace(0, drop_path_rate, sum(depth)).tolist()
+        dpr = drop_path_rates(depth, drop_path_rate)
         stages = []
-        for i, (ed, kd, d, nh) in enumerate(zip(embed_dim, key_dim, depth, num_heads)):
+        for i, (ed, kd, d, nh, rates) in enumerate(zip(embed_dim, key_dim, depth, num_heads, dpr)):
             stage = nn.Sequential()
             if i > 0:  # downsample: dw 3x3 stride 2, then pw to the new width
                 stage.append(Conv2d_BN(embed_dim[i - 1], embed_dim[i - 1], 3, 2, 1,
@@ -277,7 +278,7 @@ class LSNet(DenseBackboneMixin, nn.Module):
                 resolution = (resolution - 1) // 2 + 1
             ar = ed / (kd * nh)
             for j in range(d):
-                stage.append(Block(ed, kd, nh, ar, resolution, i, j, dpr.pop(0), ska_impl,
+                stage.append(Block(ed, kd, nh, ar, resolution, i, j, rates[j], ska_impl,
                                    attn_bias_mode))
             stages.append(stage)
         self.blocks1, self.blocks2, self.blocks3, self.blocks4 = stages
@@ -321,7 +322,7 @@ class LSNet(DenseBackboneMixin, nn.Module):
     # --- checkpoints --------------------------------------------------------------
     def checkpoint_filter(self, state_dict: Dict[str, torch.Tensor],
                           own: Dict[str, torch.Tensor]) -> Tuple[dict, List[str], List[str]]:
-        """Adapt an official LSNet state dict to this model (see ``checkpoint_filter_fn``)."""
+        """Adapt an official LSNet state dict to this model (see ``timm_filter_fn`` for the timm path)."""
         return _filter_state_dict(state_dict, own)
 
 
@@ -368,14 +369,6 @@ def _fold_distilled_heads(heads: Dict[str, torch.Tensor]) -> Dict[str, torch.Ten
             "head.l.weight": (w1 + w2) / 2, "head.l.bias": (b1 + b2) / 2}
 
 
-def checkpoint_filter_fn(state_dict: dict, model: LSNet) -> Dict[str, torch.Tensor]:
-    """timm ``pretrained_filter_fn``: unwrap and adapt an official checkpoint."""
-    from .checkpoint import strip_prefixes, unwrap_state_dict
-    sd = strip_prefixes(unwrap_state_dict(state_dict))
-    sd, _, _ = model.checkpoint_filter(sd, model.state_dict())
-    return sd
-
-
 def _cfg(**kwargs) -> dict:
     return dict(num_classes=1000, input_size=(3, 224, 224), pool_size=(4, 4), crop_pct=0.875,
                 interpolation="bicubic", mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225),
@@ -401,7 +394,7 @@ DENSE_ARGS = dict(img_size=896)
 
 def _create_lsnet(variant: str, pretrained: bool = False, **kwargs) -> LSNet:
     return build_model_with_cfg(
-        LSNet, variant, pretrained, pretrained_filter_fn=checkpoint_filter_fn,
+        LSNet, variant, pretrained, pretrained_filter_fn=timm_filter_fn,
         feature_cfg=dict(feature_cls="getter", out_indices=(0, 1, 2, 3)),
         **dict(MODEL_ARGS[variant], **kwargs))
 
