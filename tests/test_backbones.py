@@ -1,4 +1,6 @@
 """The backbone contract, checked over every registered variant (timm style)."""
+import copy
+
 import pytest
 import timm
 import torch
@@ -156,3 +158,99 @@ def test_bad_arguments():
         create_backbone("lsnet_t", frozen_stages=9)
     with pytest.raises(ValueError, match="matches no key"):
         load_checkpoint(create_backbone("lsnet_t"), {"x": torch.zeros(1)})
+
+
+# --- pruning: one path for timm's prune_intermediate_layers and dense out_indices ---
+
+SMALL = ("lsnet_t", "lolvit_s", "hylisanet_s")  # every subset kind; the rest: the common one
+
+
+def _subsets(name):
+    n = len(create_backbone(name).feature_info)
+    if n == 1:
+        return [(0,)]
+    common = tuple(range(n - 1))  # all but the last level, e.g. mmdet's (0, 1, 2)
+    return sorted({common, (0,), (n - 2,), (0, n - 2)}) if name in SMALL else [common]
+
+
+PRUNE_CASES = [(name, oi) for name in VARIANTS for oi in _subsets(name)]
+
+
+@pytest.mark.parametrize("name, out_indices", PRUNE_CASES,
+                         ids=[f"{n}-{'_'.join(map(str, oi))}" for n, oi in PRUNE_CASES])
+def test_out_indices_subset_prunes_unused_levels(name, out_indices):
+    """Every parameter of a backbone with fewer levels gets a gradient (DDP needs it), the
+    kept levels equal the full model's, and the pruned levels' weights leave the state dict."""
+    torch.manual_seed(0)
+    full = create_backbone(name).eval()
+    pruned = create_backbone(name, out_indices=out_indices)
+    missing, unexpected = pruned.load_state_dict(full.state_dict(), strict=False)
+    assert not missing
+    gone = tuple(f["module"] + "." for f in full.feature_info[max(out_indices) + 1:])
+    assert sorted(unexpected) == sorted(k for k in full.state_dict() if gone and k.startswith(gone))
+    x = torch.randn(2, 3, 64, 96)
+    with torch.no_grad():
+        ref = full(x)
+        out = pruned.eval()(x)
+    assert len(out) == len(out_indices)
+    for i, o in zip(out_indices, out):
+        torch.testing.assert_close(o, ref[i], rtol=0, atol=0)
+    pruned.train()
+    sum(o.mean() for o in pruned(x)).backward()
+    no_grad = [n for n, p in pruned.named_parameters() if p.grad is None]
+    assert not no_grad, f"{name} {out_indices}: parameters without gradient: {no_grad[:5]}"
+
+
+def test_pruned_backbone_is_smaller_and_loads_full_checkpoints():
+    """LSNet-T levels 0-2 (166 tensors of blocks4 were gradient-less before pruning)."""
+    full = create_backbone("lsnet_t")
+    pruned = create_backbone("lsnet_t", out_indices=(0, 1, 2))
+    n_full = sum(p.numel() for p in full.parameters())
+    n_pruned = sum(p.numel() for p in pruned.parameters())
+    assert len(list(full.blocks4.parameters())) == 166
+    assert n_pruned == n_full - sum(p.numel() for p in full.blocks4.parameters())
+    result = load_checkpoint(pruned, full.state_dict())
+    assert not result.unexpected_keys and not result.missing_keys
+    assert result.dropped_keys and all(k.startswith("blocks4.") for k in result.dropped_keys)
+
+
+@pytest.mark.parametrize("name", ["lsnet_t", "lolvit_s", "lisanet_s", "hylisanet_s"])
+def test_timm_features_only_prunes(name):
+    """timm's features_only (FeatureGetterNet -> prune_intermediate_layers) keeps only what
+    levels 0-1 need: every parameter gets a gradient, the maps equal the full model's."""
+    torch.manual_seed(0)
+    model = timm.create_model(name)
+    full = sum(p.numel() for p in model.parameters())
+    feats = timm.create_model(name, features_only=True, out_indices=(0, 1))
+    feats.model.load_state_dict(model.state_dict(), strict=False)
+    kept = sum(p.numel() for p in feats.parameters())
+    assert kept < full / 3, f"{name}: {kept} of {full} parameters kept"
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        ref = model.eval().forward_intermediates(x, indices=(0, 1), intermediates_only=True)
+        out = feats.eval()(x)
+    for a, b in zip(out, ref):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    sum(o.mean() for o in feats.train()(x)).backward()
+    assert all(p.grad is not None for p in feats.parameters())
+
+
+@pytest.mark.parametrize("name", ["lsnet_t", "lolvit_s", "hylisanet_s", "lisanet_i"])
+def test_prune_intermediate_layers_contract(name):
+    """timm's contract: pruned taps equal the unpruned ones; the features end at the tap; the
+    head goes; indices of pruned levels raise; head_hidden_size follows the last kept level."""
+    torch.manual_seed(0)
+    model = timm.create_model(name).eval()
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        taps = model.forward_intermediates(x, intermediates_only=True)
+        for i in range(len(taps)):
+            pruned = copy.deepcopy(model)
+            take = pruned.prune_intermediate_layers([i])
+            assert take == [i] and pruned.num_classes == 0
+            assert pruned.head_hidden_size == pruned.num_features == taps[i].shape[1]
+            torch.testing.assert_close(pruned.forward_features(x), taps[i], rtol=0, atol=0)
+            torch.testing.assert_close(pruned(x), taps[i], rtol=0, atol=0)  # no pool, no head
+            if i < len(taps) - 1:
+                with pytest.raises(ValueError, match="pruned"):
+                    pruned.forward_intermediates(x, indices=[i + 1])

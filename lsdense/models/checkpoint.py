@@ -185,6 +185,14 @@ def load_checkpoint(model: nn.Module, path_or_state_dict: Union[str, Path, dict]
     filt = getattr(target, "checkpoint_filter", None)
     if filt is not None:
         sd, dropped, resized = filt(sd, own)
+    # levels a pruned backbone does not build (out_indices subset): dropped, not "unexpected"
+    info = getattr(target, "feature_info", None)
+    num_levels = getattr(target, "num_levels", None)
+    if isinstance(info, list) and num_levels:
+        pruned = tuple(f["module"] + "." for f in info[num_levels:])
+        if pruned:
+            dropped += sorted(k for k in sd if k not in own and k.startswith(pruned))
+            sd = {k: v for k, v in sd.items() if k in own or not k.startswith(pruned)}
 
     matched = {k: v for k, v in sd.items() if k in own and v.shape == own[k].shape}
     bad_shape = [k for k, v in sd.items() if k in own and v.shape != own[k].shape]

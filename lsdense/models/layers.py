@@ -1,25 +1,61 @@
 """Building blocks and the backbone contract shared by every lsdense family.
 
-Everything here depends on torch only. Each family file (``lsnet.py``,
+Everything here depends on torch and timm only. Each family file (``lsnet.py``,
 ``lolvit.py``, ``lisanet.py``) subclasses :class:`DenseBackboneMixin` so that
 ``out_indices`` / ``frozen_stages`` / ``norm_eval`` / ``feature_info`` / input
 checks / ``fuse()`` behave the same in every framework adapter.
 """
 from __future__ import annotations
 
+import contextlib
+import functools
 from typing import Iterable, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
+import torch.fx
 import torch.nn.functional as F
+from timm.layers import calculate_drop_path_rates
+from timm.models import checkpoint
+from timm.models._features import feature_take_indices
 from torch.nn.modules.batchnorm import _BatchNorm
 
 __all__ = [
     "Conv2d_BN",
     "DenseBackboneMixin",
+    "factory_kwargs",
     "fuse_modules",
     "resolve_out_indices",
 ]
+
+GLOBAL_POOLS = ("avg", "")  # global average pooling, or none (the head sees the map)
+
+
+def factory_kwargs(init):
+    """Decorator: a model ``__init__`` takes timm's factory arguments ``device=`` / ``dtype=``.
+
+    ``timm.create_model(name, device=..., dtype=...)`` passes them to the model
+    class. The body runs under ``with torch.device(device)`` so parameters and
+    buffers are created there (``'meta'`` allocates nothing, ``'cuda'`` skips the
+    CPU copy); floating-point tensors are then cast to ``dtype``.
+    """
+    @functools.wraps(init)
+    def wrapper(self, *args, device=None, dtype=None, **kwargs):
+        with torch.device(device) if device is not None else contextlib.nullcontext():
+            init(self, *args, **kwargs)
+        if dtype is not None:
+            self.to(dtype=dtype)
+    return wrapper
+
+
+def check_global_pool(name: str, global_pool: str) -> str:
+    """Validate a ``global_pool`` argument (``'avg'`` or ``''``) with a readable error."""
+    if global_pool not in GLOBAL_POOLS:
+        raise ValueError(f"{name}: global_pool={global_pool!r} is not supported; use 'avg' "
+                         f"(global average pooling) or '' (no pooling: the head gets the "
+                         f"(B, C, H, W) map, e.g. with num_classes=0).")
+    return global_pool
+
 
 
 class Conv2d_BN(nn.Sequential):
@@ -98,14 +134,18 @@ class DenseBackboneMixin:
     """The backbone contract every lsdense model implements.
 
     A subclass calls :meth:`_setup_dense` at the end of ``__init__`` and
-    implements ``_freeze_units()`` (stem first, then each output stage) and
+    implements ``_freeze_units()`` (stem first, then each output level) and
     ``_forward_levels(x)`` (all output maps, in order), plus timm's
     ``forward_head`` / ``reset_classifier`` / ``get_classifier``. It must also set
     ``self.feature_info`` (timm style list of dicts with ``num_chs``,
-    ``reduction`` and ``module``) before calling ``_setup_dense``.
+    ``reduction`` and ``module``: the level's unit, by attribute path) before
+    calling ``_setup_dense``.
 
     Contract (mmdet/mmpretrain conventions):
-        * ``out_indices``: which levels ``forward`` returns (tuple, always).
+        * ``out_indices``: which levels ``forward`` returns (tuple, always). A dense
+          backbone holds no level after ``max(out_indices)`` (see
+          :meth:`prune_intermediate_layers`), so every parameter gets a gradient
+          (PyTorch DDP needs that without ``find_unused_parameters``).
         * ``frozen_stages``: -1 freezes nothing, 0 the stem, k the stem and the
           first k stages; re-applied after every ``.train()``.
         * ``norm_eval``: BatchNorm layers stay in eval mode during training.
@@ -117,10 +157,13 @@ class DenseBackboneMixin:
     out_indices: Tuple[int, ...] = ()
     frozen_stages: int = -1
     norm_eval: bool = False
+    num_levels: int = 0  # levels the network still computes (fewer after pruning)
+    grad_checkpointing: bool = False
 
     def _setup_dense(self, out_indices: Optional[Sequence[int]], frozen_stages: int,
                      norm_eval: bool) -> None:
         name = type(self).__name__
+        self.num_levels = len(self.feature_info)
         self.out_indices = resolve_out_indices(out_indices, len(self.feature_info), name)
         units = self._freeze_units()
         if not isinstance(frozen_stages, int) or not -1 <= frozen_stages < len(units):
@@ -129,6 +172,8 @@ class DenseBackboneMixin:
                 f"frozen), 0 (stem) .. {len(units) - 1} (stem and every stage).")
         self.frozen_stages = frozen_stages
         self.norm_eval = bool(norm_eval)
+        if self.dense and max(self.out_indices) < self.num_levels - 1:
+            self._prune_levels(max(self.out_indices))
         self._freeze_stages()
 
     # --- overridden by each family ------------------------------------------------
@@ -170,7 +215,13 @@ class DenseBackboneMixin:
         return self
 
     def check_input(self, x: torch.Tensor) -> None:
-        """Raise a clear TypeError/ValueError for inputs the network cannot take."""
+        """Raise a clear TypeError/ValueError for inputs the network cannot take.
+
+        Skipped for symbolic inputs (``torch.fx`` proxies): a traced graph keeps
+        the network's operations only, as timm's models trace.
+        """
+        if isinstance(x, torch.fx.Proxy):
+            return
         name = type(self).__name__
         if not isinstance(x, torch.Tensor):
             raise TypeError(f"{name} expects a torch.Tensor of shape (B, C, H, W), "
@@ -193,36 +244,100 @@ class DenseBackboneMixin:
 
     def forward(self, x: torch.Tensor):
         """Dense mode: tuple of maps (``out_indices``); classification mode: logits."""
-        if self.dense:
+        if self.dense and not torch.jit.is_scripting():
             return self.forward_dense(x)
-        self.check_input(x)
+        if not torch.jit.is_scripting():
+            self.check_input(x)
         return self.forward_head(self.forward_features(x))
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """The last feature map (before pooling), as timm models define it."""
         return self._forward_levels(x)[-1]
 
+    def _run_stage(self, stage: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        """One level unit, under activation checkpointing when it is enabled (training)."""
+        if self.grad_checkpointing and self.training and not torch.jit.is_scripting():
+            return checkpoint(stage, x)
+        return stage(x)
+
+    @torch.jit.ignore
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        """Recompute each level's activations in backward instead of storing them (timm API)."""
+        self.grad_checkpointing = bool(enable)
+
+    def _take_indices(self, indices) -> Tuple[List[int], int]:
+        take, max_index = feature_take_indices(len(self.feature_info), indices)
+        if max_index >= self.num_levels:
+            raise ValueError(
+                f"{type(self).__name__}: level {max_index} was pruned; this network computes "
+                f"levels 0..{self.num_levels - 1} only (prune_intermediate_layers / out_indices).")
+        return take, max_index
+
     def forward_intermediates(self, x: torch.Tensor, indices=None, norm: bool = False,
                               stop_early: bool = False, output_fmt: str = "NCHW",
                               intermediates_only: bool = False):
-        """timm's feature API (used by ``features_only=True``)."""
-        from timm.models._features import feature_take_indices
+        """timm's feature API (used by ``features_only=True``).
+
+        Args:
+            x: ``(B, C, H, W)`` images.
+            indices: levels to return (int: the last n; ``None``: all).
+            norm: unused; every level of these networks already ends in its own norm.
+            stop_early: stop after the last level taken (the final map is then that level).
+            output_fmt: only ``'NCHW'``.
+            intermediates_only: return only the list of maps.
+
+        Returns:
+            ``[maps]`` or ``(final map, [maps])``.
+        """
         if output_fmt != "NCHW":
             raise ValueError(f"{type(self).__name__} only produces NCHW feature maps.")
-        take, _ = feature_take_indices(len(self.feature_info), indices)
+        take, max_index = self._take_indices(indices)
         self.check_input(x)
         levels = self._forward_levels(x)
         inter = [levels[i] for i in take]
-        return inter if intermediates_only else (levels[-1], inter)
+        if intermediates_only:
+            return inter
+        return (levels[max_index] if stop_early else levels[-1]), inter
 
     def prune_intermediate_layers(self, indices=1, prune_norm: bool = False,
-                                  prune_head: bool = True):
-        """timm's feature API: drop the classifier, return the indices taken."""
-        from timm.models._features import feature_take_indices
-        take, _ = feature_take_indices(len(self.feature_info), indices)
-        if prune_head:
-            self.reset_classifier(0)
+                                  prune_head: bool = True) -> List[int]:
+        """timm's feature API: drop every level after the last one taken (and the head).
+
+        As timm's own models do: the level units after ``max(indices)`` are removed
+        (their parameters leave the state dict), ``num_features`` / ``head_hidden_size``
+        become the width of the last kept level, and the classifier and pooling are
+        removed when ``prune_head`` or when levels were dropped (the head no longer
+        fits). ``prune_norm`` has nothing to drop: each level ends in its own norm.
+
+        Returns:
+            The absolute level indices taken.
+        """
+        take, max_index = self._take_indices(indices)
+        pruned = max_index < self.num_levels - 1
+        if pruned:
+            self._prune_levels(max_index)
+        if prune_head or pruned:
+            self.reset_classifier(0, "")
         return take
+
+    def _prune_levels(self, last: int) -> None:
+        """Remove the level units after level ``last`` (found by ``feature_info[i]['module']``).
+
+        A unit at the end of an ``nn.Sequential`` is deleted (timm's truncation); a
+        unit held as a named attribute (LSNet's ``blocks4``) becomes an empty
+        ``nn.Sequential``, which passes its input through (as timm's ResNet does).
+        """
+        for i in reversed(range(last + 1, self.num_levels)):
+            parent_name, _, child = self.feature_info[i]["module"].rpartition(".")
+            parent = self.get_submodule(parent_name)  # type: ignore[attr-defined]
+            if isinstance(parent, nn.Sequential) and child == str(len(parent) - 1):
+                del parent[-1]
+            else:
+                setattr(parent, child, nn.Sequential())
+        self.num_levels = last + 1
+        self.num_features = self.head_hidden_size = self.feature_info[last]["num_chs"]
+        if self.frozen_stages > last + 1:
+            self.frozen_stages = last + 1
 
     def forward_dense(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         """Multi-scale maps selected by ``out_indices`` (a tuple, as mm necks expect)."""
@@ -242,8 +357,13 @@ class DenseBackboneMixin:
 
 
 def drop_path_rates(depths: Sequence[int], drop_path_rate: float) -> List[List[float]]:
-    """Stochastic-depth rate per block, linearly increasing over all blocks."""
-    rates = torch.linspace(0, drop_path_rate, sum(depths)).tolist()
+    """Stochastic-depth rate per block, linearly increasing over all blocks, split per stage.
+
+    ``timm.layers.calculate_drop_path_rates`` computes the schedule (on the CPU, so
+    building under ``with torch.device('meta')`` works); its ``stagewise`` mode
+    gives one rate per stage, so the per-block list is split here.
+    """
+    rates = calculate_drop_path_rates(drop_path_rate, sum(depths)) if sum(depths) else []
     out, i = [], 0
     for d in depths:
         out.append(rates[i:i + d])

@@ -77,11 +77,12 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
-from timm.layers import DropPath, LayerNorm2d, to_2tuple, trunc_normal_
+from timm.layers import DropPath, LayerNorm2d, get_device_dtype, to_2tuple, trunc_normal_
 from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
 
 from .checkpoint import timm_filter_fn
-from .layers import DenseBackboneMixin, drop_path_rates, resize_hw
+from .layers import (DenseBackboneMixin, check_global_pool, drop_path_rates, factory_kwargs,
+                     resize_hw)
 from .registry import register_variants
 
 __all__ = ["LiSA", "LiSANet", "LiSANetI", "lisa_fft", "lisa_reference", "lisa_extra_flops",
@@ -204,7 +205,8 @@ class LiSA(nn.Module):
                  grid_size: Tuple[int, int] = (14, 14), stride: int = 16, eps: float = 1e-6,
                  qkv_bias: bool = True):
         super().__init__()
-        assert dim % num_heads == 0, f"dim={dim} is not divisible by num_heads={num_heads}"
+        if dim % num_heads:
+            raise ValueError(f"LiSA: dim={dim} is not divisible by num_heads={num_heads}.")
         self.num_heads = num_heads
         self.head_dim = dim // num_heads
         self.num_patterns = num_patterns
@@ -432,8 +434,8 @@ class LiSAStage(nn.Module):
                  conv_expansion: float = 6.0, conv_kernel: int = 3, conv_pos: bool = True,
                  conv_mlp: bool = True, eps: float = 1e-6):
         super().__init__()
-        assert block_type in ("lisa", "conv"), \
-            f"block_type must be 'lisa' or 'conv', got {block_type!r}"
+        if block_type not in ("lisa", "conv"):
+            raise ValueError(f"LiSAStage: block_type must be 'lisa' or 'conv', got {block_type!r}.")
         drop_path = list(drop_path) or [0.0] * depth
         self.downsample = OverlapPatchEmbed(in_dim, dim, 3, 2) if downsample else nn.Identity()
         if block_type == "lisa":
@@ -466,9 +468,9 @@ class _LiSAHeadMixin(DenseBackboneMixin):
     head: nn.Module
 
     def _build_head(self, num_classes: int, global_pool: str, drop_rate: float) -> None:
-        assert global_pool in ("avg", ""), f"global_pool must be 'avg' or '', got {global_pool!r}"
         self.num_classes = 0 if self.dense else num_classes
-        self.global_pool = global_pool
+        self.global_pool = check_global_pool(type(self).__name__, global_pool)
+        self.head_hidden_size = self.num_features
         self.head_drop = nn.Dropout(drop_rate)
         self.head = nn.Linear(self.num_features, self.num_classes) if self.num_classes > 0 \
             else nn.Identity()
@@ -480,17 +482,36 @@ class _LiSAHeadMixin(DenseBackboneMixin):
         x = self.head_drop(x)
         return x if pre_logits else self.head(x)
 
+    @torch.jit.ignore
     def get_classifier(self) -> nn.Module:
         return self.head
 
     def reset_classifier(self, num_classes: int, global_pool: Optional[str] = None) -> None:
-        """Replace the Linear head (``num_classes=0``: no head)."""
+        """Replace the Linear head on the model's device and dtype (``num_classes=0``: no head).
+
+        ``global_pool``: ``'avg'`` or ``''`` (keep the map); ``None`` keeps the current one.
+        """
         if global_pool is not None:
-            assert global_pool in ("avg", ""), \
-                f"global_pool must be 'avg' or '', got {global_pool!r}"
-            self.global_pool = global_pool
+            self.global_pool = check_global_pool(type(self).__name__, global_pool)
         self.num_classes = num_classes
-        self.head = nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
+        self.head = nn.Linear(self.num_features, num_classes, **get_device_dtype(self)) \
+            if num_classes > 0 else nn.Identity()
+
+    @torch.jit.ignore
+    def no_weight_decay(self) -> set:
+        """Parameters exempt from weight decay: the LiSA kernels R1/R2 (relative position
+        encodings) and LiSANet-I's absolute position embedding (as timm's ViT)."""
+        return {n for n, _ in self.named_parameters()
+                if n.endswith(_KERNEL_SUFFIXES) or n.endswith("pos_embed")}
+
+    @torch.jit.ignore
+    def group_matcher(self, coarse: bool = False) -> dict:
+        """Parameter groups for layer-wise learning-rate decay (timm API)."""
+        return dict(stem=r"^stem",
+                    blocks=r"^stages\.(\d+)" if coarse else [
+                        (r"^stages\.(\d+)\.downsample", (0,)),
+                        (r"^stages\.(\d+)\.blocks\.(\d+)", None),
+                        (r"^stages\.(\d+)\.norm", (99999,))])
 
     def extra_flops(self, h: int, w: int) -> int:
         """FLOPs ``FlopCounterMode`` misses for one ``h x w`` image (:func:`lisa_extra_flops`)."""
@@ -552,6 +573,7 @@ class LiSANet(_LiSAHeadMixin, nn.Module):
         eps: q/k L2-normalisation epsilon.
     """
 
+    @factory_kwargs
     def __init__(self, embed_dims: Sequence[int] = (64, 128, 320, 384),
                  depths: Sequence[int] = (2, 4, 12, 4),
                  num_heads: Sequence[Optional[int]] = (4, 8, 20, 24),
@@ -565,9 +587,12 @@ class LiSANet(_LiSAHeadMixin, nn.Module):
                  global_pool: str = "avg", eps: float = 1e-6):
         super().__init__()
         n = len(depths)
-        per_stage = (embed_dims, num_heads, block_types, mlp_ratios)
-        assert n == 4 and all(len(a) == n for a in per_stage), \
-            "embed_dims, depths, num_heads, block_types and mlp_ratios need one entry per stage (4)"
+        per_stage = dict(embed_dims=embed_dims, depths=depths, num_heads=num_heads,
+                         block_types=block_types, mlp_ratios=mlp_ratios)
+        wrong = {k: len(v) for k, v in per_stage.items() if len(v) != 4}
+        if wrong:
+            raise ValueError(f"LiSANet has four stages: give one entry per stage for each of "
+                             f"{', '.join(per_stage)} (got lengths {wrong}).")
         self.dense = dense
         self.in_chans = in_chans
         self.num_features = embed_dims[-1]
@@ -596,7 +621,7 @@ class LiSANet(_LiSAHeadMixin, nn.Module):
         x = self.stem(x)
         levels = []
         for stage in self.stages:
-            x = stage(x)
+            x = self._run_stage(stage, x)
             levels.append(x)
         return levels
 
@@ -609,6 +634,7 @@ class LiSANetI(_LiSAHeadMixin, nn.Module):
     ``num_heads``, ``patch_size`` and ``mlp_ratio`` of the single stage.
     """
 
+    @factory_kwargs
     def __init__(self, embed_dim: int = 192, depth: int = 12, num_heads: int = 12,
                  num_patterns: int = 16, patch_size: int = 16, mlp_ratio: float = 4.0,
                  num_classes: int = 1000, in_chans: int = 3, dense: bool = False,
@@ -637,7 +663,12 @@ class LiSANetI(_LiSAHeadMixin, nn.Module):
         return [self.stem, *self.stages]
 
     def _forward_levels(self, x: torch.Tensor) -> List[torch.Tensor]:
-        return [self.stages(self.stem(x))]
+        x = self.stem(x)
+        levels = []
+        for stage in self.stages:
+            x = self._run_stage(stage, x)
+            levels.append(x)
+        return levels
 
 
 # --- configs and entry points ------------------------------------------------------

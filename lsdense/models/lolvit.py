@@ -54,18 +54,18 @@ of the paper's parameter tables 16/17 exactly. Decisions the paper leaves open:
 """
 from __future__ import annotations
 
-import math
 from collections import OrderedDict
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Type
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from timm.layers import DropPath, Mlp, SqueezeExcite, trunc_normal_
+from timm.layers import DropPath, Mlp, SqueezeExcite, get_device_dtype, trunc_normal_
 from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
 
 from .checkpoint import timm_filter_fn
-from .layers import DenseBackboneMixin, drop_path_rates, fuse_conv_bn
+from .layers import (DenseBackboneMixin, check_global_pool, drop_path_rates, factory_kwargs,
+                     fuse_conv_bn)
 from .registry import register_variants
 
 __all__ = ["LOLViT", "FAWA", "DReLu", "FWAttention", "LOLViTBlock", "GhostBottleneck"]
@@ -105,7 +105,8 @@ class GhostModule(nn.Module):
     def __init__(self, in_chs: int, out_chs: int, act_layer: Optional[Type[nn.Module]] = None,
                  dw_size: int = 5):
         super().__init__()
-        assert out_chs % 2 == 0, f"GhostModule needs an even output width, got {out_chs}"
+        if out_chs % 2:
+            raise ValueError(f"GhostModule needs an even output width, got {out_chs}.")
         init_chs = out_chs // 2
         self.primary_conv = ConvBNAct(in_chs, init_chs, 1, act_layer=act_layer)
         self.cheap_operation = ConvBNAct(init_chs, init_chs, dw_size, groups=init_chs,
@@ -224,7 +225,8 @@ class FWAttention(nn.Module):
     def __init__(self, dim: int, num_heads: int = 4, window: int = 1, fold: int = 1,
                  first: bool = True):
         super().__init__()
-        assert dim % num_heads == 0, f"dim {dim} must be divisible by num_heads {num_heads}"
+        if dim % num_heads:
+            raise ValueError(f"FWAttention: dim={dim} must be divisible by num_heads={num_heads}.")
         self.num_heads = num_heads
         self.head_dim = dim // num_heads
         self.scale = self.head_dim ** -0.5
@@ -246,7 +248,9 @@ class FWAttention(nn.Module):
             q, tok = self.qt(x).chunk(2, dim=-1)
             cache = self.fawa(tok, hw)
         else:
-            assert cache is not None, "layers 2..L need the key sequence of layer 1"
+            if cache is None:
+                raise ValueError("FWAttention: layers 2..L need the key sequence of layer 1 "
+                                 "(pass the cache the first layer returned).")
             q = self.q(x)
         k, v = self.kv(cache).chunk(2, dim=-1)
         q = q.reshape(b, n, self.num_heads, self.head_dim).transpose(1, 2)
@@ -373,8 +377,13 @@ class LOLViT(DenseBackboneMixin, nn.Module):
             freeze units are the stem conv, then one per level.
         drop_rate: dropout before the classifier.
         drop_path_rate: stochastic depth over all transformer layers.
+        global_pool: 'avg', or '' (no pooling: with ``num_classes=0`` the model
+            returns the (B, C, H, W) level-5 map).
+        device, dtype: where and in which precision to create the tensors (timm's
+            factory arguments).
     """
 
+    @factory_kwargs
     def __init__(self, stem_chs: int = 32, widths: Sequence[int] = (32, 64, 64, 96, 128, 192),
                  embed_dims: Sequence[int] = (120, 160, 208), depths: Sequence[int] = (1, 1, 1),
                  num_heads: Sequence[int] = (4, 4, 4), folds: Sequence[int] = (1, 2, 4),
@@ -384,18 +393,25 @@ class LOLViT(DenseBackboneMixin, nn.Module):
                  act_layer: Type[nn.Module] = nn.SiLU, num_classes: int = 1000, in_chans: int = 3,
                  dense: bool = False, out_indices: Optional[Sequence[int]] = None,
                  frozen_stages: int = -1, norm_eval: bool = False, drop_rate: float = 0.0,
-                 drop_path_rate: float = 0.0, **kwargs):
+                 drop_path_rate: float = 0.0, global_pool: str = "avg", **kwargs):
         super().__init__()
         if kwargs:
             raise TypeError(f"LOLViT got unexpected arguments: {sorted(kwargs)}")
-        assert len(widths) == 6 and len(ghost_strides) == 6 and len(ghost_se) == 6, \
-            "LOLViT has six Ghost bottlenecks: give six widths / strides / SE flags"
-        assert all(len(a) == 3 for a in (embed_dims, depths, num_heads, folds, patch_sizes)), \
-            "LOLViT has three LOLViTBlocks: give three embed_dims/depths/heads/folds/patches"
+        if not len(widths) == len(ghost_strides) == len(ghost_se) == 6:
+            raise ValueError(
+                f"LOLViT has six Ghost bottlenecks: give six widths / ghost_strides / ghost_se "
+                f"(got {len(widths)}, {len(ghost_strides)}, {len(ghost_se)}).")
+        per_block = dict(embed_dims=embed_dims, depths=depths, num_heads=num_heads, folds=folds,
+                         patch_sizes=patch_sizes)
+        wrong = {k: len(v) for k, v in per_block.items() if len(v) != 3}
+        if wrong:
+            raise ValueError(f"LOLViT has three LOLViTBlocks: give three values for each of "
+                             f"{', '.join(per_block)} (got lengths {wrong}).")
         self.in_chans = in_chans
         self.dense = dense
         self.num_classes = 0 if dense else num_classes
-        self.num_features = widths[-1]
+        self.num_features = self.head_hidden_size = widths[-1]
+        self.global_pool = check_global_pool("LOLViT", global_pool)
         self.drop_rate = drop_rate
 
         self.stem = ConvBNAct(in_chans, stem_chs, 3, 2, act_layer=act_layer)
@@ -443,22 +459,43 @@ class LOLViT(DenseBackboneMixin, nn.Module):
         x = self.stem(x)
         outs = []
         for stage in self.stages:
-            x = stage(x)
+            x = self._run_stage(stage, x)
             outs.append(x)
         return outs
 
+    @torch.jit.ignore
+    def no_weight_decay(self) -> set:
+        """Parameters exempt from weight decay: DReLu's DP scalars (a 0-d learned scale)."""
+        return {n for n, _ in self.named_parameters() if n.endswith("drelu.dp")}
+
+    @torch.jit.ignore
+    def group_matcher(self, coarse: bool = False) -> dict:
+        """Parameter groups for layer-wise learning-rate decay (timm API)."""
+        return dict(stem=r"^stem",
+                    blocks=r"^stages\.(\d+)" if coarse else [(r"^stages\.(\d+)\.(\w+)", None)])
+
     # --- classifier (timm API) ----------------------------------------------------
+    @torch.jit.ignore
     def get_classifier(self) -> nn.Module:
         return self.head
 
     def reset_classifier(self, num_classes: int, global_pool: Optional[str] = None) -> None:
+        """New Linear classifier on the model's device and dtype (``num_classes=0``: none).
+
+        ``global_pool``: ``'avg'`` or ``''`` (keep the map); ``None`` keeps the current one.
+        """
+        if global_pool is not None:
+            self.global_pool = check_global_pool("LOLViT", global_pool)
         self.num_classes = num_classes
-        self.head = nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
         if num_classes > 0:
+            self.head = nn.Linear(self.num_features, num_classes, **get_device_dtype(self))
             self._init_weights(self.head)
+        else:
+            self.head = nn.Identity()
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        x = F.adaptive_avg_pool2d(x, 1).flatten(1)
+        if self.global_pool == "avg":
+            x = F.adaptive_avg_pool2d(x, 1).flatten(1)
         x = self.head_drop(x)
         return x if pre_logits else self.head(x)
 

@@ -20,17 +20,17 @@ actual grid and indexes it: the better-founded alternative.
 """
 from __future__ import annotations
 
-import itertools
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from timm.layers import DropPath, SqueezeExcite, trunc_normal_
+from timm.layers import DropPath, SqueezeExcite, get_device_dtype, trunc_normal_
 from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
 
 from .checkpoint import timm_filter_fn
-from .layers import Conv2d_BN, DenseBackboneMixin, drop_path_rates, resize_hw
+from .layers import (Conv2d_BN, DenseBackboneMixin, check_global_pool, drop_path_rates,
+                     factory_kwargs, resize_hw)
 from .registry import register_variants
 from .ska import SKA
 
@@ -40,10 +40,11 @@ __all__ = ["LSNet"]
 class BN_Linear(nn.Sequential):
     """BatchNorm1d (``bn``) + Linear (``l``): the official classifier head."""
 
-    def __init__(self, in_features: int, out_features: int, std: float = 0.02):
+    def __init__(self, in_features: int, out_features: int, std: float = 0.02, device=None,
+                 dtype=None):
         super().__init__()
-        self.add_module("bn", nn.BatchNorm1d(in_features))
-        self.add_module("l", nn.Linear(in_features, out_features))
+        self.add_module("bn", nn.BatchNorm1d(in_features, device=device, dtype=dtype))
+        self.add_module("l", nn.Linear(in_features, out_features, device=device, dtype=dtype))
         trunc_normal_(self.l.weight, std=std)
         nn.init.constant_(self.l.bias, 0)
 
@@ -244,22 +245,29 @@ class LSNet(DenseBackboneMixin, nn.Module):
         drop_path_rate: stochastic depth on the FFN residuals (0 in the paper).
         ska_impl: 'auto' | 'fast' | 'reference' SKA implementation.
         attn_bias_mode: 'matrix' (official) or 'table' bias resizing.
+        global_pool: 'avg', or '' (no pooling: with ``num_classes=0`` the model
+            returns the (B, C, H, W) stage-4 map).
+        device, dtype: where and in which precision to create the tensors (timm's
+            factory arguments).
     """
 
+    @factory_kwargs
     def __init__(self, embed_dim: Sequence[int] = (64, 128, 256, 384),
                  depth: Sequence[int] = (0, 2, 8, 10), num_heads: Sequence[int] = (3, 3, 3, 4),
                  key_dim: Sequence[int] = (16, 16, 16, 16), img_size: int = 224,
                  num_classes: int = 1000, distillation: bool = False, in_chans: int = 3,
                  dense: bool = False, out_indices: Sequence[int] | None = None,
                  frozen_stages: int = -1, norm_eval: bool = False, drop_path_rate: float = 0.0,
-                 ska_impl: str = "auto", attn_bias_mode: str = "matrix", **kwargs):
+                 ska_impl: str = "auto", attn_bias_mode: str = "matrix",
+                 global_pool: str = "avg", **kwargs):
         super().__init__()
         if kwargs:
             raise TypeError(f"LSNet got unexpected arguments: {sorted(kwargs)}")
         self.in_chans = in_chans
         self.dense = dense
         self.num_classes = 0 if dense else num_classes
-        self.num_features = embed_dim[-1]
+        self.num_features = self.head_hidden_size = embed_dim[-1]
+        self.global_pool = check_global_pool("LSNet", global_pool)
         self.distillation = distillation and not dense
         e0 = embed_dim[0]
         self.patch_embed = nn.Sequential(
@@ -294,30 +302,58 @@ class LSNet(DenseBackboneMixin, nn.Module):
 
     def _forward_levels(self, x: torch.Tensor) -> List[torch.Tensor]:
         x = self.patch_embed(x)
-        outs = []
-        for stage in (self.blocks1, self.blocks2, self.blocks3, self.blocks4):
-            x = stage(x)
-            outs.append(x)
-        return outs
+        x1 = self._run_stage(self.blocks1, x)
+        x2 = self._run_stage(self.blocks2, x1)
+        x3 = self._run_stage(self.blocks3, x2)
+        return [x1, x2, x3, self._run_stage(self.blocks4, x3)]
+
+    @torch.jit.ignore
+    def no_weight_decay(self) -> set:
+        """Parameters exempt from weight decay: the attention biases (as timm's LeViT)."""
+        return {n for n, _ in self.named_parameters() if "attention_biases" in n}
+
+    @torch.jit.ignore
+    def group_matcher(self, coarse: bool = False) -> dict:
+        """Parameter groups for layer-wise learning-rate decay (timm API)."""
+        return dict(stem=r"^patch_embed",
+                    blocks=r"^blocks(\d+)" if coarse else [(r"^blocks(\d+)\.(\d+)", None)])
 
     # --- classifier (timm API) ----------------------------------------------------
+    @torch.jit.ignore
     def get_classifier(self) -> nn.Module:
         return self.head
 
-    def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
+    def reset_classifier(self, num_classes: int, global_pool: Optional[str] = None) -> None:
+        """New classifier on the model's device and dtype (``num_classes=0``: none).
+
+        ``global_pool``: ``'avg'`` or ``''`` (keep the map); ``None`` keeps the current one.
+        """
+        if global_pool is not None:
+            self.global_pool = check_global_pool("LSNet", global_pool)
+        dd = get_device_dtype(self)
         self.num_classes = num_classes
-        make = (lambda: BN_Linear(self.num_features, num_classes)) if num_classes > 0 else nn.Identity
+
+        def make() -> nn.Module:
+            if num_classes <= 0:
+                return nn.Identity()
+            head = BN_Linear(self.num_features, num_classes, **dd)
+            return head.train(self.training)
+
         self.head = make()
         self.head_dist = make() if self.distillation and num_classes > 0 else None
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        x = F.adaptive_avg_pool2d(x, 1).flatten(1)
+        if self.global_pool == "avg":
+            x = F.adaptive_avg_pool2d(x, 1).flatten(1)
         if pre_logits:
             return x
-        if self.head_dist is None:
+        head_dist = self.head_dist
+        if head_dist is None:
             return self.head(x)
-        y, y_dist = self.head(x), self.head_dist(x)
-        return (y, y_dist) if self.training else (y + y_dist) / 2
+        y, y_dist = self.head(x), head_dist(x)
+        if self.training and not torch.jit.is_scripting():
+            return y, y_dist
+        return (y + y_dist) / 2
 
     # --- checkpoints --------------------------------------------------------------
     def checkpoint_filter(self, state_dict: Dict[str, torch.Tensor],

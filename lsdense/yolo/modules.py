@@ -59,8 +59,8 @@ class LSDenseBackbone(nn.Module):
         out_indices: levels to return (default: all, see ``feature_info``).
         **kwargs: passed to ``create_backbone`` (e.g. ``drop_path_rate``).
 
-    Levels after the last one returned are replaced by ``nn.Identity`` so that
-    unused stages neither cost FLOPs nor hold gradient-less parameters.
+    ``create_backbone`` builds no level after the last one returned, so unused
+    stages neither cost FLOPs nor hold gradient-less parameters.
     """
 
     family: str = ""
@@ -72,7 +72,6 @@ class LSDenseBackbone(nn.Module):
         self.body = create_backbone(self.variant, out_indices=out_indices, pretrained=pretrained,
                                     **kwargs)
         self.feature_info = [dict(f) for f in self.body.feature_info]
-        self._prune_unused_stages()
         for m in self.body.modules():
             if type(m) is nn.BatchNorm2d:
                 m.__class__ = KeepBatchNorm2d
@@ -86,26 +85,6 @@ class LSDenseBackbone(nn.Module):
     def out_strides(self) -> List[int]:
         """Strides of the returned maps."""
         return list(self.body.out_strides)
-
-    def _prune_unused_stages(self) -> None:
-        units = self.body._freeze_units()  # stem, then one unit per level (backbone contract)
-        last = max(self.body.out_indices) + 1
-        if last + 1 >= len(units):
-            return
-        names = {id(m): n for n, m in self.body.named_children()}
-        pruned = {}
-        for unit in units[last + 1:]:
-            if id(unit) in names:
-                pruned[names[id(unit)]] = unit
-                setattr(self.body, names[id(unit)], nn.Identity())
-        try:  # keep the pruning only if the family's forward still works without those stages
-            size = self.body.min_input_size
-            with torch.no_grad():
-                self.body.eval()(torch.zeros(1, self.body.in_chans, size, size))
-            self.body.train()
-        except Exception:
-            for name, unit in pruned.items():
-                setattr(self.body, name, unit)
 
     def forward(self, x: torch.Tensor) -> List[torch.Tensor]:
         """Return the selected feature maps (for ``Index`` rows)."""
