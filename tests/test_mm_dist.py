@@ -61,3 +61,19 @@ def test_dist_train_two_cpu_processes_with_subset_of_levels(tmp_path):
     keys = ckpt["state_dict"]
     assert "backbone.blocks3.0.mixer.conv.c.weight" in keys
     assert not any(k.startswith("backbone.blocks4.") for k in keys)  # pruned, not merely unused
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="NCCL is fine on a machine with CUDA")
+def test_nccl_without_cuda_is_a_preflight_error():
+    from mmengine.config import Config
+
+    from lsdense.mm.checks import PreflightError
+    from lsdense.mm.runner import setup_cpu_distributed
+
+    cfg = Config(dict(launcher="pytorch", env_cfg=dict(dist_cfg=dict(backend="nccl"))))
+    with pytest.raises(PreflightError, match=r"env_cfg\.dist_cfg\.backend='nccl' needs CUDA GPUs "
+                                             r".*--cfg-options env_cfg\.dist_cfg\.backend=gloo"):
+        setup_cpu_distributed(cfg)
+    assert not torch.distributed.is_initialized()
+    cfg = Config(dict(launcher="none", env_cfg=dict(dist_cfg=dict(backend="nccl"))))
+    assert setup_cpu_distributed(cfg) is False and "model_wrapper_cfg" not in cfg
