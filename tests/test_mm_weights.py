@@ -112,6 +112,13 @@ def test_pretrained_url_downloads_once_into_hub_cache_and_loads_offline(tmp_path
     again.init_weights()
     assert len(srv.requests) == n
     assert torch.equal(again.state_dict()["patch_embed.0.c.weight"], src["patch_embed.0.c.weight"])
+    # the same loader outside mm (timm / Ultralytics users): URL and prefix
+    from lsdense.models import create_backbone, load_checkpoint
+
+    plain = create_backbone("lsnet_t")
+    res = load_checkpoint(plain, url, prefix=None)
+    assert res.missing_keys == [] and torch.equal(plain.blocks3[2].mixer.conv.c.weight,
+                                                  src["blocks3.2.mixer.conv.c.weight"])
     # offline and not cached: says so, with the cache path to put the file at
     cold = LSNetBackbone("t", init_cfg=dict(type="Pretrained", checkpoint=url.replace(
         "lsnet_t_dense", "lsnet_s_dense")))
