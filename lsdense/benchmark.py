@@ -22,7 +22,8 @@ from .models import create_backbone, get_variant, list_backbones
 from .models.lisanet import LiSA
 from .models.ska import SKA
 
-__all__ = ["BenchResult", "count_flops", "measure_latency", "benchmark", "format_table"]
+__all__ = ["BenchResult", "count_flops", "measure_latency", "benchmark", "format_table",
+           "published_summary", "published_table"]
 
 # Ops FlopCounterMode cannot see: module type -> real FLOPs of one call.
 _EXTRA_FLOPS: Dict[type, Callable[[nn.Module, tuple, torch.Tensor], int]] = {
@@ -150,14 +151,54 @@ def benchmark_ska(shape: Sequence[int] = (1, 64, 80, 80), threads: int = 2, repe
     return out
 
 
+def published_summary(name: str) -> str:
+    """``params M / FLOPs G @size / top-1`` as the variant's paper gives them (registry)."""
+    pub = get_variant(name).published
+    if pub is None:
+        return ""
+    top1 = f"{pub.top1.value}" if pub.top1 else "-"
+    if pub.top1_distilled:
+        top1 += f" ({pub.top1_distilled.value} distilled)"
+    return f"{pub.params_m.value} M / {pub.gmacs.value} G @{pub.flops_input} / {top1}"
+
+
 def format_table(results: Sequence[BenchResult]) -> str:
-    """Markdown table of results."""
-    head = ("| model | input | batch | fused | params (M) | GMACs | median (ms) | min (ms) | img/s |\n"
-            "|---|---|---|---|---|---|---|---|---|\n")
+    """Markdown table of results, with the paper's figures (``Variant.published``) per model."""
+    head = ("| model | input | batch | fused | params (M) | GMACs | median (ms) | min (ms) | img/s "
+            "| paper: params / FLOPs / top-1 |\n|---|---|---|---|---|---|---|---|---|---|\n")
     rows = [f"| {r.model} | {r.input_size} | {r.batch} | {'yes' if r.fused else 'no'} | "
             f"{r.params_m:.2f} | {r.gmacs:.2f} | {r.median_ms:.1f} | {r.min_ms:.1f} | "
-            f"{r.throughput:.1f} |" for r in results]
+            f"{r.throughput:.1f} | {published_summary(r.model)} |" for r in results]
     return head + "\n".join(rows) + "\n"
+
+
+def published_table(names: Optional[Sequence[str]] = None) -> str:
+    """Markdown table of every variant's published figures with their sources (the registry's
+    ``Variant.published``): what docs/benchmarks.md shows and tests compare against."""
+    lines = ["| model | params (M) | exact count | FLOPs (G) @input | top-1 (%) | dense results | sources |",
+             "|---|---|---|---|---|---|---|"]
+    for name in names or list_backbones():
+        pub = get_variant(name).published
+        if pub is None:
+            continue
+        exact = f"{pub.params:,}" if pub.params else "-"
+        if pub.backbone_params:
+            exact += f" ({pub.backbone_params:,} backbone)"
+        if not pub.params_include_head:
+            exact += " (no classifier)"
+        top1 = f"{pub.top1.value}" if pub.top1 else "-"
+        if pub.top1_distilled:
+            top1 += f" ({pub.top1_distilled.value} distilled)"
+        dense = "; ".join(
+            f"{cfg} " + ", ".join(f"{m} {f.value}" + (f" (paper {f.paper})" if f.paper_differs() else "")
+                                  for m, f in metrics.items())
+            for cfg, metrics in pub.dense.items()) or "-"
+        figures = [pub.params_m, pub.gmacs, pub.top1, pub.top1_distilled] + \
+            [f for metrics in pub.dense.values() for f in metrics.values()]
+        sources = "; ".join(dict.fromkeys(f.source for f in figures if f is not None))
+        lines.append(f"| {name} | {pub.params_m.value} | {exact} | {pub.gmacs.value} @{pub.flops_input} "
+                     f"| {top1} | {dense} | {sources} |")
+    return "\n".join(lines) + "\n"
 
 
 def to_json(results: Sequence[BenchResult]) -> str:
