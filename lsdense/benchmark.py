@@ -172,12 +172,29 @@ def format_table(results: Sequence[BenchResult]) -> str:
     return head + "\n".join(rows) + "\n"
 
 
+def _join_sources(sources: Iterable[str]) -> str:
+    """Distinct sources joined by "; ", a repeated citation ("LiSA (Kwon et al.) ...") once."""
+    out, prev = [], None
+    for src in dict.fromkeys(sources):
+        cite, sep, rest = src.partition(") ")
+        out.append(rest if sep and cite == prev else src)
+        prev = cite if sep else None
+    return "; ".join(out)
+
+
+def _value(fig) -> str:
+    return f"{fig.value:.2f}" if fig.source.startswith("official log") else f"{fig.value}"
+
+
 def published_table(names: Optional[Sequence[str]] = None) -> str:
-    """Markdown table of every variant's published figures with their sources (the registry's
-    ``Variant.published``): what docs/benchmarks.md shows and tests compare against."""
-    lines = ["| model | params (M) | exact count | FLOPs (G) @input | top-1 (%) | dense results | sources |",
-             "|---|---|---|---|---|---|---|"]
-    for name in names or list_backbones():
+    """Markdown tables of the published figures with their sources, read from the variant
+    registry (``Variant.published``): ImageNet models, then dense-prediction results.
+    docs/benchmarks.md holds its output (a test keeps them equal)."""
+    names = list(names or list_backbones())
+    models = ["| model | params (M) | exact count | FLOPs (G) | at | top-1 (%) | source |",
+              "|---|---|---|---|---|---|---|"]
+    dense = ["| model | config | metric | value | paper | source |", "|---|---|---|---|---|---|"]
+    for name in names:
         pub = get_variant(name).published
         if pub is None:
             continue
@@ -189,16 +206,17 @@ def published_table(names: Optional[Sequence[str]] = None) -> str:
         top1 = f"{pub.top1.value}" if pub.top1 else "-"
         if pub.top1_distilled:
             top1 += f" ({pub.top1_distilled.value} distilled)"
-        dense = "; ".join(
-            f"{cfg} " + ", ".join(f"{m} {f.value}" + (f" (paper {f.paper})" if f.paper_differs() else "")
-                                  for m, f in metrics.items())
-            for cfg, metrics in pub.dense.items()) or "-"
-        figures = [pub.params_m, pub.gmacs, pub.top1, pub.top1_distilled] + \
-            [f for metrics in pub.dense.values() for f in metrics.values()]
-        sources = "; ".join(dict.fromkeys(f.source for f in figures if f is not None))
-        lines.append(f"| {name} | {pub.params_m.value} | {exact} | {pub.gmacs.value} @{pub.flops_input} "
-                     f"| {top1} | {dense} | {sources} |")
-    return "\n".join(lines) + "\n"
+        sources = _join_sources([f.source for f in (pub.params_m, pub.gmacs, pub.top1,
+                                                     pub.top1_distilled) if f is not None]
+                                + ([f"count: {pub.params_source}"] if pub.params_source else []))
+        models.append(f"| {name} | {pub.params_m.value} | {exact} | {pub.gmacs.value} | "
+                      f"{pub.flops_input} | {top1} | {sources} |")
+        for cfg, metrics in pub.dense.items():
+            for metric, fig in metrics.items():
+                paper = "" if fig.paper is None else \
+                    (f"**{fig.paper}**" if fig.paper_differs() else f"{fig.paper}")
+                dense.append(f"| {name} | {cfg} | {metric} | {_value(fig)} | {paper} | {fig.source} |")
+    return "\n".join(models) + "\n\n" + "\n".join(dense) + "\n"
 
 
 def to_json(results: Sequence[BenchResult]) -> str:

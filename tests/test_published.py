@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from lsdense.benchmark import count_flops, published_table
+from lsdense.benchmark import count_flops, format_table, published_summary, published_table
 from lsdense.models import create_backbone, get_variant, list_backbones
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -69,8 +69,10 @@ def test_params_and_flops_match_published(name):
 def test_docs_tables_are_the_registry():
     """docs/benchmarks.md holds ``published_table()`` verbatim, and README's paper top-1
     column reads the same figures, so editing a figure means editing the registry."""
-    table = published_table()
-    assert table in (ROOT / "docs" / "benchmarks.md").read_text()
+    docs = (ROOT / "docs" / "benchmarks.md").read_text()
+    assert published_table() in docs
+    for name in VARIANTS:  # the measured table's paper column, as format_table prints it
+        assert f" | {published_summary(name)} |\n" in docs.split(f"| {name} | 224 |", 1)[1].split("\n", 1)[0] + "\n"
     readme = (ROOT / "README.md").read_text()
     for name in VARIANTS:
         pub = get_variant(name).published
@@ -79,3 +81,10 @@ def test_docs_tables_are_the_registry():
         if pub.top1_distilled:
             top1 += f" ({pub.top1_distilled.value} distilled)"
         assert row.rstrip().endswith(f"| {top1} |"), (row, top1)
+
+
+def test_benchmark_table_shows_the_published_figures():
+    from lsdense.benchmark import BenchResult
+
+    row = BenchResult("lsnet_s", 224, 1, True, 15.65, 0.54, 22.4, 22.1, 44.7, "cpu", 2)
+    assert format_table([row]).splitlines()[-1].endswith("| 16.1 M / 0.5 G @224 / 77.8 (79.0 distilled) |")

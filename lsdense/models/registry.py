@@ -51,8 +51,8 @@ class Published:
         flops_input: square input side ``gmacs`` is quoted at.
         top1: ImageNet-1K top-1 (%) at 224 unless its source says otherwise.
         top1_distilled: the same with knowledge distillation, when published.
-        params: exact parameter count of the official model as published
-            (``params_m``'s model), when one exists.
+        params: exact parameter count (``params_m``'s model), when one is known;
+            ``params_source`` says where from.
         backbone_params: exact count of the official dense backbone (no
             classifier), when one was run.
         params_include_head: whether ``params_m`` / ``params`` count the classifier.
@@ -67,6 +67,7 @@ class Published:
     top1_distilled: Optional[Figure] = None
     params: Optional[int] = None
     backbone_params: Optional[int] = None
+    params_source: str = ""
     params_include_head: bool = True
     dense: Mapping[str, Mapping[str, Figure]] = field(default_factory=dict)
 
@@ -139,6 +140,7 @@ def _lsnet(arch: str, params_m, gmacs, top1, top1_kd, params, backbone_params,
         params_m=Figure(params_m, table), gmacs=Figure(gmacs, table), top1=Figure(top1, table),
         top1_distilled=Figure(top1_kd, f"{table} (LSNet-{arch.upper()}*, distilled)"),
         params=params, backbone_params=backbone_params,
+        params_source="official code THU-MIG/lsnet (model/lsnet.py, counted on CPU)",
         dense={
             f"retinanet_lsnet_{arch}_coco": {
                 "bbox_mAP": _log(*retina, det + "retinanet.json", "epoch (12)")},
@@ -154,9 +156,10 @@ def _lolvit(name: str, params_m, gmacs, top1, params, yolo_gflops, coco_map, voc
     """LOLViT: Tables 1 / 3, per-module Tables 16 / 17 summed, YOLO-head detection."""
     t1 = f"{_LOLVIT} Table 1"
     return Published(
-        params_m=Figure(params_m, t1), gmacs=Figure(gmacs, t1 + " / Table 3 (labelled 384x384)"),
+        params_m=Figure(params_m, t1), gmacs=Figure(gmacs, t1 + " (Table 3: at 384x384)"),
         flops_input=384, top1=Figure(top1, f"{_LOLVIT} Table 3 (224x224)"),
         params=params, params_include_head=False,
+        params_source=f"{_LOLVIT} Tables 16 / 17 (per module, no classifier)",
         dense={
             f"{name}-coco": {"mAP50-95": Figure(coco_map, f"{_LOLVIT} Table 5 (YOLO head, 640)"),
                              "GFLOPs@640": Figure(yolo_gflops, f"{_LOLVIT} Table 5 (YOLO head)")},
