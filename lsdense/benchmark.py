@@ -22,7 +22,8 @@ from .models import create_backbone, get_variant, list_backbones
 from .models.lisanet import LiSA
 from .models.ska import SKA
 
-__all__ = ["BenchResult", "count_flops", "measure_latency", "benchmark", "format_table"]
+__all__ = ["BenchResult", "count_flops", "measure_latency", "benchmark", "format_table",
+           "published_summary", "published_table"]
 
 # Ops FlopCounterMode cannot see: module type -> real FLOPs of one call.
 _EXTRA_FLOPS: Dict[type, Callable[[nn.Module, tuple, torch.Tensor], int]] = {
@@ -150,14 +151,72 @@ def benchmark_ska(shape: Sequence[int] = (1, 64, 80, 80), threads: int = 2, repe
     return out
 
 
+def published_summary(name: str) -> str:
+    """``params M / FLOPs G @size / top-1`` as the variant's paper gives them (registry)."""
+    pub = get_variant(name).published
+    if pub is None:
+        return ""
+    top1 = f"{pub.top1.value}" if pub.top1 else "-"
+    if pub.top1_distilled:
+        top1 += f" ({pub.top1_distilled.value} distilled)"
+    return f"{pub.params_m.value} M / {pub.gmacs.value} G @{pub.flops_input} / {top1}"
+
+
 def format_table(results: Sequence[BenchResult]) -> str:
-    """Markdown table of results."""
-    head = ("| model | input | batch | fused | params (M) | GMACs | median (ms) | min (ms) | img/s |\n"
-            "|---|---|---|---|---|---|---|---|---|\n")
+    """Markdown table of results, with the paper's figures (``Variant.published``) per model."""
+    head = ("| model | input | batch | fused | params (M) | GMACs | median (ms) | min (ms) | img/s "
+            "| paper: params / FLOPs / top-1 |\n|---|---|---|---|---|---|---|---|---|---|\n")
     rows = [f"| {r.model} | {r.input_size} | {r.batch} | {'yes' if r.fused else 'no'} | "
             f"{r.params_m:.2f} | {r.gmacs:.2f} | {r.median_ms:.1f} | {r.min_ms:.1f} | "
-            f"{r.throughput:.1f} |" for r in results]
+            f"{r.throughput:.1f} | {published_summary(r.model)} |" for r in results]
     return head + "\n".join(rows) + "\n"
+
+
+def _join_sources(sources: Iterable[str]) -> str:
+    """Distinct sources joined by "; ", a repeated citation ("LiSA (Kwon et al.) ...") once."""
+    out, prev = [], None
+    for src in dict.fromkeys(sources):
+        cite, sep, rest = src.partition(") ")
+        out.append(rest if sep and cite == prev else src)
+        prev = cite if sep else None
+    return "; ".join(out)
+
+
+def _value(fig) -> str:
+    return f"{fig.value:.2f}" if fig.source.startswith("official log") else f"{fig.value}"
+
+
+def published_table(names: Optional[Sequence[str]] = None) -> str:
+    """Markdown tables of the published figures with their sources, read from the variant
+    registry (``Variant.published``): ImageNet models, then dense-prediction results.
+    docs/benchmarks.md holds its output (a test keeps them equal)."""
+    names = list(names or list_backbones())
+    models = ["| model | params (M) | exact count | FLOPs (G) | at | top-1 (%) | source |",
+              "|---|---|---|---|---|---|---|"]
+    dense = ["| model | config | metric | value | paper | source |", "|---|---|---|---|---|---|"]
+    for name in names:
+        pub = get_variant(name).published
+        if pub is None:
+            continue
+        exact = f"{pub.params:,}" if pub.params else "-"
+        if pub.backbone_params:
+            exact += f" ({pub.backbone_params:,} backbone)"
+        if not pub.params_include_head:
+            exact += " (no classifier)"
+        top1 = f"{pub.top1.value}" if pub.top1 else "-"
+        if pub.top1_distilled:
+            top1 += f" ({pub.top1_distilled.value} distilled)"
+        sources = _join_sources([f.source for f in (pub.params_m, pub.gmacs, pub.top1,
+                                                     pub.top1_distilled) if f is not None]
+                                + ([f"count: {pub.params_source}"] if pub.params_source else []))
+        models.append(f"| {name} | {pub.params_m.value} | {exact} | {pub.gmacs.value} | "
+                      f"{pub.flops_input} | {top1} | {sources} |")
+        for cfg, metrics in pub.dense.items():
+            for metric, fig in metrics.items():
+                paper = "" if fig.paper is None else \
+                    (f"**{fig.paper}**" if fig.paper_differs() else f"{fig.paper}")
+                dense.append(f"| {name} | {cfg} | {metric} | {_value(fig)} | {paper} | {fig.source} |")
+    return "\n".join(models) + "\n\n" + "\n".join(dense) + "\n"
 
 
 def to_json(results: Sequence[BenchResult]) -> str:

@@ -1,4 +1,5 @@
-"""Benchmark library: FLOPs against the papers, explicit op counts, CLI output."""
+"""Benchmark library: explicit op counts, CLI output (FLOPs against the papers:
+test_published.py)."""
 import json
 import subprocess
 import sys
@@ -12,13 +13,6 @@ from lsdense.benchmark import build, count_flops
 from lsdense.models import create_backbone
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.mark.parametrize("name, paper_gmacs", [("lsnet_t", 0.3), ("lsnet_s", 0.5), ("lsnet_b", 1.3)])
-def test_lsnet_flops_match_paper(name, paper_gmacs):
-    model = create_backbone(name).eval()
-    gmacs = count_flops(model, torch.randn(1, 3, 224, 224)) / 2e9
-    assert abs(gmacs - paper_gmacs) / paper_gmacs < 0.1
 
 
 def test_ska_flops_are_counted_explicitly():

@@ -14,9 +14,21 @@ from typing import Dict, Union
 
 __all__ = ["run", "detector_sizes", "PAPER_TARGETS"]
 
-# LOLViT paper: YOLO head, COCO 640 GFLOPs (Table 5) and VOC parameters (Table 7)
-PAPER_TARGETS = {"lolvit_s": {"gflops_640": 7.2, "params_voc_m": 1.6},
-                 "lolvit_x": {"gflops_640": 14.5, "params_voc_m": 3.6}}
+
+def _paper_targets() -> Dict[str, Dict[str, float]]:
+    """LOLViT paper, YOLO head: COCO GFLOPs at 640 (Table 5), VOC parameters (Table 7),
+    read from the variant registry (``Variant.published``)."""
+    from lsdense.models import get_variant, list_backbones
+
+    out = {}
+    for name in list_backbones("lolvit"):
+        dense = get_variant(name).published.dense
+        out[name] = {"gflops_640": dense[f"{name}-coco"]["GFLOPs@640"].value,
+                     "params_voc_m": dense[f"{name}-voc"]["params_m"].value}
+    return out
+
+
+PAPER_TARGETS = _paper_targets()
 _CFG = Path(__file__).resolve().parents[2] / "configs" / "yolo"
 
 
