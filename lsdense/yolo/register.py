@@ -33,7 +33,7 @@ __all__ = ["register", "check_model_yaml", "lsdense_modules", "backbone_channels
 
 def lsdense_modules() -> Dict[str, type]:
     """Every module name a YAML may use after ``import lsdense.yolo``."""
-    return {**M.BACKBONE_MODULES, "AGate": M.AGate, "SegHead": M.SegHead}
+    return {**M.BACKBONE_MODULES, "AGate": M.AGate, "AdaptiveConcat": M.AdaptiveConcat, **M.SEG_HEADS}
 
 
 @functools.lru_cache(maxsize=None)
