@@ -91,7 +91,7 @@ def test_reader_checks_masks_and_merges_classes(toy, tmp_path):
     from ultralytics.cfg import get_cfg
 
     root = Path(toy["root"])
-    # A-YOLOM's converted layout, its 10-class ids, merged to one class by class_map
+    # A-YOLOM's release directories with PNG masks, its 10-class ids, merged to one class by class_map
     for split, ay in (("train", "train2017"), ("val", "val2017")):
         shutil.copytree(root / f"images/100k/{split}", tmp_path / f"images/{ay}")
         for src, dst in (("drivable/masks", "seg-drivable-10/labels"), ("lane/masks", "seg-lane-11/labels")):
@@ -106,7 +106,8 @@ def test_reader_checks_masks_and_merges_classes(toy, tmp_path):
                     for i, r in enumerate(f.read_text().splitlines())]
             (tmp_path / "detection-object/labels" / ay / f.name).write_text("\n".join(rows) + "\n")
     data = {"path": str(tmp_path), "train": "images/train2017", "val": "images/val2017",
-            "names": {0: "vehicle"}, "layout": "ayolom", "class_map": {2: 0}, "channels": 3}
+            "names": {0: "vehicle"}, "layout": "ayolom", "mask_format": "png", "class_map": {2: 0},
+            "channels": 3}
     cfg = get_cfg(overrides={"imgsz": 64})
     ds = MultiTaskDataset(img_path=str(tmp_path / "images/val2017"), imgsz=64, augment=False,
                           hyp=cfg, data=data, batch_size=2)
