@@ -6,11 +6,11 @@ the fork's ``ultralytics.nn.modules.head.Detect`` / ``Segment``,
 ``ultralytics.yolo.utils.IterableSimpleNamespace``) are registered under the
 fork's module paths only while pickling, with the fork's forward logic
 (official.md); the converter then runs on stock Ultralytics. Every tensor must
-land at its renumbered row and the converted model's outputs must equal the
+land under its key and the converted model's outputs must equal the
 fork-layout model's.
 """
+import importlib.util
 import os
-import subprocess
 import sys
 import tempfile
 import types
@@ -107,11 +107,11 @@ def _fork_model(scale, seed=0):
             m = _new(FORK["Concat_dropout"], d=1, weight=m.weight, conv=m.conv, i=i, f=m.f,
                      type="ultralytics.nn.modules.conv.Concat_dropout")
         rows.append(m)
-    det = ours.model[48]
+    det = ours.model[46]
     rows.append(_new(FORK["Detect"], nc=det.nc, nl=det.nl, reg_max=det.reg_max, no=det.no,
                      stride=det.stride.clone(), cv2=deepcopy(det.cv2), cv3=deepcopy(det.cv3),
                      dfl=deepcopy(det.dfl), i=46, f=[15, 18, 21], type="ultralytics.nn.modules.head.Detect"))
-    for i, (src, f) in zip((47, 48), ((46, 45), (47, 33))):  # drivable from row 45, lane from row 33
+    for i, (src, f) in zip((47, 48), ((47, 45), (48, 33))):  # drivable from row 45, lane from row 33
         h = ours.model[src]
         rows.append(_new(FORK["Segment"], nc=1, npr=32, cv1=deepcopy(h.cv1), upsample=deepcopy(h.upsample),
                          cv2=deepcopy(h.cv2), cv3=deepcopy(h.cv3), dfl=DFL(16), sigmoid=nn.Sigmoid(),
@@ -168,12 +168,11 @@ def test_convert_official_checkpoint_every_tensor_and_outputs(monkeypatch, tmp_p
 
     model = AYOLOM(str(dst)).model.float().eval()
     ours = model.state_dict()
-    row = {46: 48, 47: 46, 48: 47}
-    for key, value in fork_state.items():  # every official tensor at its (renumbered) row
+    for key, value in fork_state.items():  # every official tensor under the same key
         _, i, rest = key.split(".", 2)
-        if int(i) in (47, 48) and rest.startswith("dfl."):
+        if i in ("47", "48") and rest.startswith("dfl."):
             continue
-        assert torch.equal(ours[f"model.{row.get(int(i), int(i))}.{rest}"], value), key
+        assert torch.equal(ours[key], value), key
     assert len(ours) == 611
 
     x = torch.rand(2, 3, 96, 128)
@@ -185,7 +184,7 @@ def test_convert_official_checkpoint_every_tensor_and_outputs(monkeypatch, tmp_p
     assert not torch.allclose(drivable, lane, atol=1e-3)  # the two heads differ: order is checked
 
 
-def test_converter_refuses_foreign_globals_and_other_models(monkeypatch, tmp_path):
+def test_converter_refuses_foreign_globals_and_other_models(tmp_path, capsys):
 
     bad = tmp_path / "evil.pt"
     torch.save({"model": os.system}, bad)  # a global outside the allow-list
@@ -195,7 +194,8 @@ def test_converter_refuses_foreign_globals_and_other_models(monkeypatch, tmp_pat
     torch.save({"model": nn.Sequential(nn.Conv2d(3, 8, 3))}, det)
     with pytest.raises(ValueError, match="holds the network"):
         convert_ayolom(det, tmp_path / "x.pt")
-    cli = subprocess.run([sys.executable, str(ROOT / "tools/convert_ayolom.py"), str(bad), str(tmp_path / "y.pt")],
-                         capture_output=True, text=True, env={**os.environ, "PYTHONPATH": os.pathsep.join(
-                             [str(ROOT), os.environ.get("PYTHONPATH", "")])})
-    assert cli.returncode == 1 and "does not load" in cli.stderr
+    spec = importlib.util.spec_from_file_location("convert_ayolom", ROOT / "tools/convert_ayolom.py")
+    cli = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cli)
+    assert cli.main([str(bad), str(tmp_path / "y.pt")]) == 1
+    assert "does not load" in capsys.readouterr().err

@@ -43,18 +43,19 @@ def test_official_structure_and_parameter_count(scale):
     m = MultiTaskModel(str(CFG / f"ayolom-{scale}.yaml"), verbose=False)
     assert sum(p.numel() for p in m.parameters()) == OFFICIAL_PARAMS[scale] - UNUSED_DFL
     types = [type(x).__name__ for x in m.model]
-    assert len(types) == 49 and types[-1] == "Detect" and types[46:48] == ["SegHead", "SegHead"]
+    assert len(types) == 49 and types[46:] == ["Detect", "SegHead", "SegHead"]
     # lane branch rows 22-33 first, drivable 34-45; adaptive concatenations at the same rows as official
     cats = [i for i, t in enumerate(types) if t == "AdaptiveConcat"]
     assert cats == [23, 26, 29, 32, 35, 38, 41, 44]
-    assert [m.model[46].f, m.model[47].f] == [45, 33] and m.seg_tasks == ("drivable", "lane")
+    assert [m.model[47].f, m.model[48].f] == [45, 33] and m.seg_tasks == ("drivable", "lane")
+    assert m.detect_head() is m.model[46] and m.stride.tolist() == [8, 16, 32]
     widths = m._output_widths(3)  # output channels of every row
     for i, skip in zip(cats, [6, 4, 2, 0] * 2):
         g = m.model[i]
         assert isinstance(g, AdaptiveConcat) and g.f == [-1, skip] and g.weight.item() == 5.0
         assert g.conv.kernel_size == (1, 1) and g.conv.bias is not None
         assert (g.conv.in_channels, g.conv.out_channels) == (widths[i - 1] + widths[skip], widths[i - 1])
-    head = m.model[46]
+    head = m.model[47]
     assert isinstance(head, SegHead)
     assert [type(x).__name__ for x in (head.cv1, head.upsample, head.cv2, head.cv3)] == \
         ["Conv", "ConvTranspose2d", "Conv", "Conv"]

@@ -11,12 +11,10 @@ stand-in module (state restored, no code of the fork run), ``torch.nn`` layers
 and tensors load as usual, a short allow-list covers containers and numpy
 scalars, and anything else is refused with the name of the global.
 
-Rows map one to one (``official.md``): rows 0-45 keep their numbers (backbone,
-detection neck, lane branch 22-33, drivable branch 34-45); the heads move
-from Detect 46, drivable Segment 47, lane Segment 48 to lsdense's order
-SegHead(drivable) 46, SegHead(lane) 47, Detect 48 (Ultralytics needs Detect
-last). The official ``Segment`` heads' unused ``DFL`` weights (16 each,
-``arange(16)``, never in the forward pass) are dropped.
+Rows and state-dict keys map one to one (``official.md``): backbone and
+detection neck 0-21, lane branch 22-33, drivable branch 34-45, Detect 46,
+drivable head 47, lane head 48. The official ``Segment`` heads' unused ``DFL``
+weights (16 each, ``arange(16)``, never in the forward pass) are dropped.
 """
 from __future__ import annotations
 
@@ -30,10 +28,8 @@ from typing import Any, Dict, Union
 import torch
 import torch.nn as nn
 
-__all__ = ["load_fork_checkpoint", "convert_ayolom", "FORK_HEAD_ROWS", "ForkStandIn"]
+__all__ = ["load_fork_checkpoint", "convert_ayolom", "ForkStandIn"]
 
-# official row -> lsdense row for the heads (all other rows keep their index)
-FORK_HEAD_ROWS = {46: 48, 47: 46, 48: 47}
 _FORK_TYPES = {23: "Concat_dropout", 46: "Detect", 47: "Segment", 48: "Segment"}
 _TORCH_REBUILD = {"_rebuild_tensor_v2", "_rebuild_parameter", "_rebuild_parameter_with_state"}
 _ALLOWED = {("collections", "OrderedDict"), ("builtins", "set"), ("builtins", "frozenset"),
@@ -182,11 +178,10 @@ def convert_ayolom(src: Union[str, Path], dst: Union[str, Path]) -> Dict[str, An
     mapped, dropped = {}, []
     for key, value in state.items():
         _, row, rest = key.split(".", 2)
-        row = int(row)
-        if row in (47, 48) and rest.startswith("dfl."):
+        if row in ("47", "48") and rest.startswith("dfl."):
             dropped.append(key)
             continue
-        mapped[f"model.{FORK_HEAD_ROWS.get(row, row)}.{rest}"] = value
+        mapped[key] = value
     missing = sorted(set(ours) - set(mapped))
     unexpected = sorted(set(mapped) - set(ours))
     wrong = sorted(k for k in set(ours) & set(mapped) if ours[k].shape != mapped[k].shape)
@@ -197,10 +192,7 @@ def convert_ayolom(src: Union[str, Path], dst: Union[str, Path]) -> Dict[str, An
     fork_bn = {k: m for k, m in root.named_modules() if isinstance(m, nn.BatchNorm2d)}
     for name, m in model.named_modules():
         if isinstance(m, nn.BatchNorm2d):
-            _, row, rest = name.split(".", 2)
-            inv = {v: k for k, v in FORK_HEAD_ROWS.items()}
-            src_bn = fork_bn[f"model.{inv.get(int(row), int(row))}.{rest}"]
-            m.eps, m.momentum = src_bn.eps, src_bn.momentum
+            m.eps, m.momentum = fork_bn[name].eps, fork_bn[name].momentum
     model.names = {0: "vehicle"}  # car, bus, truck and train merged (single_cls), as published
     model.args = {"task": "multitask", "imgsz": 640, "single_cls": True}
     model.eval()

@@ -20,6 +20,7 @@ Ultralytics' detection loss do).
 """
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Dict, Sequence, Tuple
 
 import torch
@@ -146,7 +147,11 @@ class MultiTaskLoss:
     def __init__(self, model):
         from ultralytics.utils.loss import v8DetectionLoss
 
-        self.det = v8DetectionLoss(model)
+        det = model.detect_head() if hasattr(model, "detect_head") else model.model[-1]
+        # v8DetectionLoss reads the head as model.model[-1]; the official layout has Detect at row 46
+        view = SimpleNamespace(args=model.args, parameters=model.parameters, model=[det],
+                               class_weights=getattr(model, "class_weights", None))
+        self.det = v8DetectionLoss(view)
         self.tasks: Sequence[str] = tuple(model.seg_tasks)
         self.convention = (getattr(model, "yaml", None) or {}).get("seg_loss", "official")
 

@@ -1,8 +1,10 @@
 """A-YOLOM multi-task model: one ``Detect`` head and two segmentation heads parsed from YAML.
 
-The YAML is ordinary Ultralytics rows (``Detect`` last, as Ultralytics' stride
-probe, loss and exporter expect) plus ``AdaptiveConcat`` and ``SegHead`` rows;
-``seg_tasks`` names the segmentation heads in row order and ``seg_loss``
+The YAML is ordinary Ultralytics rows plus ``AdaptiveConcat`` and ``SegHead`` rows;
+``Detect`` may come before the segmentation heads, as in the official model
+(Detect 46, SegHead 47, 48): Ultralytics reads its head as ``model[-1]`` in the
+stride probe, ``_apply`` and ``v8DetectionLoss``, so this class does those for
+the ``Detect`` row wherever it is. ``seg_tasks`` names the segmentation heads in row order and ``seg_loss``
 (``official`` or ``lsdense``) picks the segmentation loss convention.
 Ultralytics' ``parse_model`` does not hand channels to plugin modules, so it
 builds everything with those rows stood in by ``nn.Identity`` (an
@@ -17,6 +19,7 @@ from typing import Dict, List, Sequence
 
 import torch
 import torch.nn as nn
+from ultralytics.nn.modules import Detect
 from ultralytics.nn.tasks import DetectionModel, yaml_model_load
 from ultralytics.utils.torch_utils import initialize_weights
 
@@ -44,6 +47,7 @@ class MultiTaskModel(DetectionModel):
 
     seg_tasks: Sequence[str] = ()
     _seg_idx: Sequence[int] = ()
+    _det_idx = None
 
     def __init__(self, cfg="configs/yolo/ayolom-n.yaml", ch: int = 3, nc=None, verbose: bool = True):
         d = deepcopy(cfg) if isinstance(cfg, dict) else yaml_model_load(cfg)
@@ -83,11 +87,46 @@ class MultiTaskModel(DetectionModel):
             args = rows[i][3] or [1]
             j = f[0] if isinstance(f, list) else f
             self._replace(i, SEG_HEADS[rows[i][2]](int(args[0]), c1=widths[src(i, j)]), f, rows[i][2])
+        dets = [i for i, m in enumerate(self.model) if isinstance(m, Detect)]
+        if len(dets) != 1:
+            raise ValueError(f"A multi-task YAML needs exactly one Detect row; it has {len(dets)}.")
+        self._det_idx = dets[0]
+        if self._det_idx != len(self.model) - 1:
+            self._init_detect(ch)
         d.update(channels=self.yaml["channels"], nc=self.yaml["nc"])
         self.yaml = d
         self.seg_tasks, self._seg_idx = tuple(tasks), tuple(seg_rows)
         if verbose:
             self.info()
+
+    @torch.no_grad()
+    def _init_detect(self, ch: int) -> None:
+        """Strides and bias init of a Detect row that is not last (DetectionModel does it for model[-1])."""
+        m, s, feats = self.model[self._det_idx], 256, []
+        m.inplace = self.inplace
+        h = m.register_forward_hook(lambda mod, inp, out: feats.extend(out["feats"]))
+        self.model.eval()
+        m.training = True  # Detect returns its raw maps in training mode
+        try:
+            super()._predict_once(torch.zeros(1, ch, s, s))
+        finally:
+            h.remove()
+            self.model.train()
+        m.stride = torch.tensor([s / x.shape[-2] for x in feats])
+        self.stride = m.stride
+        m.bias_init()
+
+    def _apply(self, fn):
+        """Also move the Detect row's stride and anchors when it is not the last row."""
+        super()._apply(fn)
+        if self._det_idx is not None and self._det_idx != len(self.model) - 1:
+            m = self.model[self._det_idx]
+            m.stride, m.anchors, m.strides = fn(m.stride), fn(m.anchors), fn(m.strides)
+        return self
+
+    def detect_head(self) -> nn.Module:
+        """The ``Detect`` module (row 46 in the official layout)."""
+        return self.model[self._det_idx]
 
     def _replace(self, i: int, module: nn.Module, f, type_name: str) -> None:
         module.i, module.f, module.type = i, f, type_name
@@ -119,15 +158,15 @@ class MultiTaskModel(DetectionModel):
         """Detect output (as Ultralytics returns it) and the list of segmentation logits."""
         if not self._seg_idx or embed:
             return super()._predict_once(x, profile, embed)
-        seg = {}
-        hooks = [self.model[i].register_forward_hook(
-            lambda m, inp, out, i=i: seg.__setitem__(i, out)) for i in self._seg_idx]
+        out = {}
+        hooks = [self.model[i].register_forward_hook(lambda m, inp, o, i=i: out.__setitem__(i, o))
+                 for i in (*self._seg_idx, self._det_idx)]
         try:
-            det = super()._predict_once(x, profile)
+            super()._predict_once(x, profile)
         finally:
             for h in hooks:
                 h.remove()
-        return det, [seg[i] for i in self._seg_idx]
+        return out[self._det_idx], [out[i] for i in self._seg_idx]
 
     def init_criterion(self):
         """A-YOLOM loss (v8 detection + (8 x Tversky + 24 x focal) per segmentation head)."""

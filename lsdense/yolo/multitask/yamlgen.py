@@ -6,12 +6,9 @@ official repository): the YOLOv8 backbone and FPN/PAN detection neck (rows
 each of P4, P3, P2, P1, upsamples x2, joins the backbone skip with
 ``AdaptiveConcat`` (concat + 1x1 conv) and runs ``C2f`` (512, 256, 128, 64
 before width scaling), lane branch first (rows 22-33), drivable second (34-45);
-then one ``SegHead`` per task and ``Detect``. One difference: Ultralytics reads
-the detection head as the last row (stride probe, loss, exporter), so the
-heads are ordered SegHead(drivable) 46, SegHead(lane) 47, Detect 48 where the
-official order is Detect 46, drivable 47, lane 48 (``tools/convert_ayolom.py``
-renumbers). A level the backbone lacks (LSNet has no P1/P2) is upsampled
-without a skip.
+then ``Detect`` (row 46) and one ``SegHead`` per task (drivable 47, lane 48), so
+state-dict keys equal the official ones. A level the backbone lacks (LSNet has
+no P1/P2) is upsampled without a skip.
 
 ``style='lsdense'`` writes the lsdense option instead: soft ``AGate`` on the skip +
 ``Concat`` (the 1x1 projection folded into the ``C2f``), ``SegHeadLinear`` and
@@ -114,10 +111,10 @@ def ayolom_yaml(backbone: str = "yolov8", scale: str = "n", nc: int = 1,
                     add([up, g], 1, "Concat", [1])
             x = add(-1, 3, "C2f", [c])
         branch_out[task] = x
+    add([o3, o4, o5], 1, "Detect", ["nc"])
     head = "SegHead" if style == "official" else "SegHeadLinear"
     for task in tasks:
         add(branch_out[task], 1, head, [1])
-    add([o3, o4, o5], 1, "Detect", ["nc"])
     d = {"nc": nc, "seg_tasks": list(tasks), "seg_loss": style, "scales": {scale: _SCALES[scale]},
          "backbone": rows[:nb], "head": rows[nb:]}
     return _apply_scale(d, scale)
