@@ -18,8 +18,8 @@ import torch  # noqa: E402
 import yaml  # noqa: E402
 
 from lsdense.yolo import AYOLOM  # noqa: E402
-from lsdense.yolo.multitask import (MultiTaskModel, balanced_accuracy, confusion, fg_iou,  # noqa: E402
-                                    focal_loss, miou, tversky_loss)
+from lsdense.yolo.multitask import (MultiTaskModel, ayolom_fitness, balanced_accuracy,  # noqa: E402
+                                    confusion, fg_iou, focal_loss, miou, tversky_loss)
 from lsdense.yolo.multitask.loss import seg_loss, split_semantic  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -148,6 +148,17 @@ def test_converter_class_selection(tmp_path):
         parse_class_map("vehicle=car,spaceship")
 
 
+def test_training_defaults_of_the_published_run(toy, tmp_path):
+    from lsdense.yolo.multitask import MultiTaskTrainer
+
+    t = MultiTaskTrainer(overrides={"model": str(CFG / "ayolom-n.yaml"), "data": str(toy["multitask_yaml"]),
+                                    "epochs": 2, "project": str(tmp_path), "name": "d", "device": "cpu"})
+    a = t.args
+    assert (a.optimizer, a.momentum, a.warmup_bias_lr, a.close_mosaic, a.patience, a.imgsz, a.batch, a.lr0) == \
+        ("SGD", 0.937, 0.1, 0, 50, 640, 12, 0.01)
+    assert a.epochs == 2  # what the user sets wins
+
+
 def test_ayolom_trains_validates_predicts_and_resumes(toy, tmp_path):
     from lsdense.yolo.speed import measure_fps
 
@@ -169,6 +180,12 @@ def test_ayolom_trains_validates_predicts_and_resumes(toy, tmp_path):
     for k in ("metrics/precision(B)", "metrics/recall(B)", "metrics/mAP50(B)", "metrics/mAP50-95(B)",
               "metrics/drivable_mIoU", "metrics/lane_acc", "metrics/lane_IoU"):
         assert 0.0 <= metrics[k] <= 1.0, k
+    official = {k: metrics[k] for k in metrics if k.endswith("A-YOLOM)")}
+    assert len(official) == 8 and all(0.0 <= v <= 1.0 for v in official.values())
+    assert resumed.trainer.fitness == pytest.approx(ayolom_fitness(  # best.pt fitness as official
+        metrics["metrics/mAP50(B)"], metrics["metrics/mAP50-95(B)"],
+        {t: (metrics[f"metrics/{t}_IoU(A-YOLOM)"], metrics[f"metrics/{t}_mIoU(A-YOLOM)"])
+         for t in ("drivable", "lane")}), abs=1e-4)  # trainer.metrics are rounded to 5 decimals
     val = AYOLOM(str(last)).val(data=str(toy["multitask_yaml"]), imgsz=64, batch=4, workers=0,
                                 plots=False, verbose=False)
     assert 0.0 <= val.box.map50 <= 1.0
