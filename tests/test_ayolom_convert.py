@@ -76,7 +76,8 @@ def _multimodel_forward(self, x):  # official MultiBaseModel._forward_once: outp
 
 
 FORK = {
-    "Concat_dropout": _fork_class("ultralytics.nn.modules.conv", "Concat_dropout", forward=_concat_dropout_forward),
+    "Concat_dropout": _fork_class("ultralytics.nn.modules.conv", "Concat_dropout",
+                                  forward=_concat_dropout_forward),
     "Segment": _fork_class("ultralytics.nn.modules.head", "Segment", forward=_segment_forward),
     "Detect": _fork_class("ultralytics.nn.modules.head", "Detect", forward=_detect_forward),
     "MultiModel": _fork_class("ultralytics.nn.tasks", "MultiModel", forward=_multimodel_forward),
@@ -140,7 +141,8 @@ def _write_fork_checkpoint(monkeypatch, model, path):
     import ultralytics.nn.tasks as tasks
 
     with monkeypatch.context() as mp:
-        for mod, name in ((conv, "Concat_dropout"), (head, "Segment"), (head, "Detect"), (tasks, "MultiModel")):
+        for mod, name in ((conv, "Concat_dropout"), (head, "Segment"), (head, "Detect"),
+                          (tasks, "MultiModel")):
             mp.setattr(mod, name, FORK[name], raising=False)
         fork_utils = types.ModuleType("ultralytics.yolo.utils")
         fork_utils.IterableSimpleNamespace = FORK["IterableSimpleNamespace"]

@@ -136,7 +136,8 @@ def test_official_segmentation_metrics_per_image_with_empty_lane_and_padding():
     pred = [[[0, 0, 0], [0, 0, 0]],
             [[1, 0, 0], [1, 1, 0]]]
     assert ayolom_image_metrics([[6, 0], [0, 0]]) == pytest.approx((0.0, 0.5, 0.5))
-    assert ayolom_image_metrics([[2, 2], [1, 1]]) == pytest.approx((1 / 4, (2 / 5 + 1 / 4) / 2, (1 / 2 + 2 / 4) / 2))
+    assert ayolom_image_metrics([[2, 2], [1, 1]]) == \
+        pytest.approx((1 / 4, (2 / 5 + 1 / 4) / 2, (1 / 2 + 2 / 4) / 2))
     m = AYOLOMSegMetrics(("lane",))
     m.update("lane", _scores(pred), target)
     r = m.results()
