@@ -33,7 +33,7 @@ __all__ = ["register", "check_model_yaml", "lsdense_modules", "backbone_channels
 
 def lsdense_modules() -> Dict[str, type]:
     """Every module name a YAML may use after ``import lsdense.yolo``."""
-    return {**M.BACKBONE_MODULES, "AGate": M.AGate, "SegHead": M.SegHead}
+    return {**M.BACKBONE_MODULES, "AGate": M.AGate, "AdaptiveConcat": M.AdaptiveConcat, **M.SEG_HEADS}
 
 
 @functools.lru_cache(maxsize=None)
@@ -66,6 +66,9 @@ def check_model_yaml(d: dict) -> None:
     for i, (f, _, m, args) in enumerate(rows):
         if not isinstance(m, str) or m.startswith(("nn.", "torchvision.ops.")):
             continue
+        if m in ("AdaptiveConcat", *M.SEG_HEADS):  # MultiTaskModel stands these in before parsing
+            raise ValueError(f"Model YAML row {i}: {m} needs the multi-task model, which fills in its "
+                             f"input channels: build with lsdense.yolo.AYOLOM('<yaml>'), not YOLO().")
         if m not in known:
             raise ValueError(
                 f"Model YAML row {i} names unknown module {m!r}. lsdense modules: "

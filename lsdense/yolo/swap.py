@@ -23,7 +23,8 @@ from .modules import BACKBONE_MODULES
 __all__ = ["swap_backbone", "load_model_yaml", "dump_model_yaml", "backbone_row_strides"]
 
 _FAMILY_MODULE = {cls.family: name for name, cls in BACKBONE_MODULES.items()}
-_NO_CLAMP = {"Index", "Concat", "Detect", "Segment", "Pose", "OBB", "v10Detect", "SegHead", "AGate"}
+_NO_CLAMP = {"Index", "Concat", "Detect", "Segment", "Pose", "OBB", "v10Detect", "SegHead", "AGate",
+             "AdaptiveConcat", "SegHeadLinear"}
 
 
 def load_model_yaml(model: Union[str, Path, dict]) -> dict:

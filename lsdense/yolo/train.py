@@ -34,7 +34,7 @@ def guess_task(model: str) -> str:
     if str(model).endswith((".yaml", ".yml")) and Path(model).is_file():
         d = yaml.safe_load(Path(model).read_text())
         rows = d.get("backbone", []) + d.get("head", [])
-        return "multitask" if any(r[2] == "SegHead" for r in rows) else "detect"
+        return "multitask" if any(r[2] in ("SegHead", "SegHeadLinear") for r in rows) else "detect"
     return "detect"
 
 

@@ -1,7 +1,7 @@
 """A-YOLOM ("You Only Look at Once for Real-time and Generic Multi-task", Wang, Wu, Zhang;
 IEEE TVT 2024) as Ultralytics extensions: detection + drivable area + lane line.
 
-``AYOLOM('configs/yolo/ayolom-n-lolvit_s.yaml').train(data='bdd100k.yaml', ...)``
+``AYOLOM('configs/yolo/ayolom-n.yaml').train(data='bdd100k.yaml', ...)``
 uses :class:`MultiTaskTrainer`, :class:`MultiTaskValidator` and
 :class:`MultiTaskPredictor` (subclasses of Ultralytics' detection classes).
 """
@@ -12,16 +12,20 @@ from typing import Any, Dict
 from ultralytics.engine.model import Model
 
 from .data import MultiTaskDataset
-from .loss import MultiTaskLoss, focal_loss, seg_loss, tversky_loss
-from .metrics import SegMetrics, balanced_accuracy, confusion, fg_iou, miou
+from .loss import (MultiTaskLoss, ayolom_focal_loss, ayolom_tversky_loss, focal_loss, seg_loss,
+                   tversky_loss)
+from .metrics import (AYOLOMSegMetrics, SegMetrics, ayolom_fitness, ayolom_image_metrics,
+                      balanced_accuracy, confusion, fg_iou, max_recall_pr, miou)
 from .model import MultiTaskModel
 from .predictor import MultiTaskPredictor
 from .trainer import MultiTaskTrainer
 from .validator import MultiTaskValidator
 
 __all__ = ["AYOLOM", "MultiTaskModel", "MultiTaskTrainer", "MultiTaskValidator",
-           "MultiTaskPredictor", "MultiTaskDataset", "MultiTaskLoss", "SegMetrics", "tversky_loss",
-           "focal_loss", "seg_loss", "confusion", "miou", "fg_iou", "balanced_accuracy"]
+           "MultiTaskPredictor", "MultiTaskDataset", "MultiTaskLoss", "SegMetrics", "AYOLOMSegMetrics",
+           "ayolom_tversky_loss", "ayolom_focal_loss", "tversky_loss", "focal_loss", "seg_loss",
+           "confusion", "miou", "fg_iou", "balanced_accuracy", "ayolom_image_metrics", "max_recall_pr",
+           "ayolom_fitness"]
 
 
 class AYOLOM(Model):
