@@ -211,3 +211,29 @@ def test_ayolom_predicts_the_13_real_frames_and_saves_overlays(tmp_path):
     assert np.abs(out[600, 50] - (base[600, 50] + np.array(DRIVABLE_BGR)) / 2).max() <= 1
     lane_px = (base[510, 600] + np.array(DRIVABLE_BGR)) / 2  # drivable first, lane on top
     assert np.abs(out[510, 600] - np.round((np.round(lane_px) + np.array(LANE_BGR)) / 2)).max() <= 1
+
+
+def test_multitask_reader_takes_an_exif_rotated_frame_at_its_displayed_size(tmp_path):
+    """A real frame stored sideways (EXIF orientation 6) with masks at its displayed size
+    (1280 x 720, what cv2 decodes) is accepted, and image and masks line up."""
+    from lsdense.yolo.bdd100k import write_dataset_yamls
+    from lsdense.yolo.multitask.data import MultiTaskDataset
+    from ultralytics.cfg import get_cfg
+
+    import yaml
+
+    root, masks = _bdd_root_with_real_lanes(tmp_path / "bdd")
+    for m in masks[1:]:
+        for f in root.rglob(f"{m.stem}.*"):
+            f.unlink()
+    img = root / f"images/100k/val/{masks[0].stem}.jpg"
+    im = Image.open(next(FRAMES.glob("*.jpg"))).transpose(Image.Transpose.ROTATE_90)
+    exif = im.getexif()
+    exif[0x0112] = 6
+    im.save(img, exif=exif.tobytes())
+    data = yaml.safe_load(write_dataset_yamls(root)["multitask_yaml"].read_text()) | {"channels": 3}
+    ds = MultiTaskDataset(img_path=str(root / "images/100k/val"), imgsz=320, augment=False,
+                          hyp=get_cfg(overrides={"imgsz": 320}), data=data, batch_size=1)
+    assert ds.labels[0]["shape"] == (720, 1280)
+    item = ds[0]
+    assert item["img"].shape[1:] == item["semantic_mask"].shape

@@ -91,18 +91,18 @@ class Conversion:
 
 
 def _image_size(path: Path) -> Optional[Tuple[int, int]]:
-    """(width, height) as decoders show the image (EXIF orientation applied), or None."""
+    """(width, height) as decoders show the image, or None when the file is absent.
+
+    EXIF orientations 5-8 turn the image by 90 degrees: cv2 (Ultralytics, mmcv) decodes it
+    turned, and BDD100K boxes are drawn on the displayed image (Ultralytics' ``exif_size``).
+    """
     from PIL import Image
+    from ultralytics.data.utils import exif_size
 
     if not path.is_file():
         return None
     with Image.open(path) as im:
-        w, h = im.size
-        # orientations 5-8 rotate by 90 degrees: cv2 (Ultralytics, mmcv) returns the image
-        # transposed, and BDD100K boxes are drawn on the displayed image
-        if im.getexif().get(0x0112) in (5, 6, 7, 8):
-            w, h = h, w
-    return w, h
+        return exif_size(im)
 
 
 def convert_det_json(json_file: Union[str, Path], image_dir: Union[str, Path],
