@@ -46,6 +46,7 @@ from PIL import Image
 
 from ultralytics.data.augment import Format
 from ultralytics.data.dataset import YOLODataset
+from ultralytics.data.utils import exif_size
 from ultralytics.utils import LOGGER
 
 from ..checks import parse_label_rows
@@ -165,7 +166,7 @@ class MultiTaskDataset(YOLODataset):
             if self.single_cls:
                 lb[:, 0] = 0
             with Image.open(im_file) as im:
-                w, h = im.size
+                w, h = exif_size(im)  # as cv2 decodes it (EXIF orientation applied)
             masks = {}
             for t in SEG_TASKS:
                 if fmt == "polygon":
