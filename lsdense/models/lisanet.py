@@ -85,8 +85,9 @@ from .layers import (DenseBackboneMixin, check_global_pool, drop_path_rates, fac
                      resize_hw)
 from .registry import register_variants
 
-__all__ = ["LiSA", "LiSANet", "LiSANetI", "lisa_fft", "lisa_reference", "lisa_extra_flops",
-           "resize_kernel", "MODEL_ARGS"]
+__all__ = ["LiSA", "LiSANet", "LiSANetI", "lisa_fft", "lisa_spectral", "lisa_spectral_broadcast",
+           "lisa_reference", "lisa_extra_flops", "resize_kernel", "circular_kernel", "rfft2_real",
+           "irfft2_real", "MODEL_ARGS"]
 
 _KERNEL_SUFFIXES = (".attn.r1", ".attn.r2")
 
@@ -118,6 +119,44 @@ def resize_kernel(kernel: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
     return out.reshape(*kernel.shape[:-2], h, w) * (h0 * w0 / (h * w))
 
 
+def _circular_offsets(n, n0: int, device, dtype) -> torch.Tensor:
+    """Source index (into the 3x tiled centred kernel) of each tap of a circular ``n`` grid.
+
+    Circular index ``i`` holds offset ``((i + n // 2) mod n) - n // 2``, the layout
+    ``ifftshift`` gives; sampling these offsets directly folds the shift into the resize
+    (no copy, and exportable for a traced ``n``).
+    """
+    i = torch.arange(n, device=device)
+    offset = ((i + n // 2) % n - n // 2).to(dtype)
+    return offset * (n0 / n) + n0 // 2 + n0
+
+
+def circular_kernel(kernel: torch.Tensor, size: Tuple[int, int], always_sample: bool = False
+                    ) -> torch.Tensor:
+    """``ifftshift(resize_kernel(kernel, size))`` in one step: zero offset at index ``[0, 0]``.
+
+    Args:
+        kernel: centred kernels ``(..., H0, W0)`` (zero offset at ``(H0 // 2, W0 // 2)``).
+        size: ``(H, W)`` of the circular grid.
+        always_sample: resample even when ``size`` is the stored grid (ONNX export, where
+            the size may be a traced value; bicubic at integer taps returns the tap).
+
+    Returns:
+        ``(..., H, W)``; at the stored grid (and not ``always_sample``) a ``roll`` of the
+        kernel, otherwise one bicubic ``grid_sample`` whose sample grid is already in
+        circular order, scaled by ``H0 W0 / (H W)`` as :func:`resize_kernel` does.
+    """
+    (h0, w0), (h, w) = kernel.shape[-2:], size
+    if not always_sample and (h0, w0) == (h, w):
+        return torch.roll(kernel, (-(h0 // 2), -(w0 // 2)), (-2, -1))
+    x = kernel.reshape(1, -1, h0, w0).repeat(1, 1, 3, 3)  # periodic copy around the kernel
+    gy = _circular_offsets(h, h0, kernel.device, kernel.dtype) * (2.0 / (3 * h0 - 1)) - 1.0
+    gx = _circular_offsets(w, w0, kernel.device, kernel.dtype) * (2.0 / (3 * w0 - 1)) - 1.0
+    grid = torch.stack(torch.meshgrid(gx, gy, indexing="xy"), dim=-1)[None]  # (1, H, W, 2)
+    out = F.grid_sample(x, grid, mode="bicubic", padding_mode="border", align_corners=True)
+    return out.reshape(kernel.shape[:-2] + out.shape[-2:]) * (h0 * w0 / (h * w))
+
+
 def _l2_normalise(x: torch.Tensor, eps: float) -> torch.Tensor:
     # eps inside the sqrt (spec), channels are dim 2 of (B, heads, dk, H, W)
     return x * torch.rsqrt(x.pow(2).sum(2, keepdim=True) + eps)
@@ -127,6 +166,13 @@ def lisa_spectral(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, r1_hat: tor
                   r2_hat: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
     """LiSA from kernel spectra (Eq. 13/14): the fast path :class:`LiSA` runs.
 
+    Equal to :func:`lisa_spectral_broadcast` (the plain form, tested in values and
+    gradients) but one structural pattern ``d`` at a time: each step's spectral product
+    and inverse transform are one pattern's ``(B, heads, dk, H, W)`` maps instead of the
+    ``D`` times larger all-pattern tensor, which at 640 px input (stage 1: 52 MB per
+    tensor) leaves the cache and spends more time copying than transforming (measured
+    ~4x slower, ``docs/benchmarks.md``). Heads stay batched in every transform.
+
     Args:
         q, k, v: ``(B, heads, dk, H, W)``.
         r1_hat: ``rfft2`` of the circular R1 kernels, ``(D, dk, H, W // 2 + 1)``.
@@ -135,6 +181,27 @@ def lisa_spectral(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, r1_hat: tor
 
     Returns:
         ``(B, heads, dk, H, W)``.
+    """
+    size = q.shape[-2:]
+    q, k = _l2_normalise(q, eps), _l2_normalise(k, eps)
+    k_hat, v_hat = torch.fft.rfft2(k), torch.fft.rfft2(v)
+    # s[:, :, d] = sum_c q_c * (R1[d, c] (*) k_c): structural patterns, (B, heads, D, H, W)
+    s = torch.stack([(q * torch.fft.irfft2(k_hat * r1_hat[d], s=size)).sum(2)
+                     for d in range(r1_hat.shape[0])], 2)
+    y = None
+    for d in range(r2_hat.shape[0]):  # y = sum_d s_d * (R2[d] (*) v)
+        term = s[:, :, d, None] * torch.fft.irfft2(v_hat * r2_hat[d], s=size)
+        y = term if y is None else y + term
+    return y
+
+
+def lisa_spectral_broadcast(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                            r1_hat: torch.Tensor, r2_hat: torch.Tensor,
+                            eps: float = 1e-6) -> torch.Tensor:
+    """Plain form of :func:`lisa_spectral`: all patterns in one broadcast (the reference).
+
+    Same arguments and result. Materialises the ``(B, heads, D, dk, H, W // 2 + 1)``
+    spectral product and its ``(B, heads, D, dk, H, W)`` inverse.
     """
     size = q.shape[-2:]
     q, k = _l2_normalise(q, eps), _l2_normalise(k, eps)
@@ -158,6 +225,59 @@ def lisa_fft(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, r1: torch.Tensor
         ``(B, heads, dk, H, W)``, equal to :func:`lisa_reference` up to rounding.
     """
     return lisa_spectral(q, k, v, torch.fft.rfft2(r1), torch.fft.rfft2(r2), eps)
+
+
+# Real DFT bases for ONNX export: the TorchScript exporter has no FFT ops and ONNX models
+# take no complex tensors, so the export path writes each 1-D transform as a matmul with
+# cos / sin matrices (exact DFT, O(N (H + W)) per map) on (real, imaginary) pairs.
+
+def _dft_basis(n, m, device, dtype) -> Tuple[torch.Tensor, torch.Tensor]:
+    """``cos`` and ``sin`` of ``2 pi j k / n`` for ``j < n``, ``k < m``, each ``(n, m)``.
+
+    ``j k`` is reduced mod ``n`` in integers first, so the angle keeps float precision.
+    ``n`` and ``m`` may be traced sizes (dynamic-axes export).
+    """
+    j = torch.arange(n, device=device)
+    k = torch.arange(m, device=device)
+    angle = ((j[:, None] * k[None, :]) % n).to(dtype) * (2 * math.pi / n)
+    return torch.cos(angle), torch.sin(angle)
+
+
+def rfft2_real(x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    """``torch.fft.rfft2(x)`` as ``(real, imag)``, each ``(..., H, W // 2 + 1)``, from matmuls."""
+    h, w = x.shape[-2], x.shape[-1]
+    cw, sw = _dft_basis(w, w // 2 + 1, x.device, x.dtype)
+    ch, sh = _dft_basis(h, h, x.device, x.dtype)
+    a, b = x @ cw, -(x @ sw)  # along W: sum_w x e^{-i theta}
+    return ch @ a + sh @ b, ch @ b - sh @ a  # along H: (a + ib)(cos - i sin)
+
+
+def irfft2_real(re: torch.Tensor, im: torch.Tensor, size) -> torch.Tensor:
+    """``torch.fft.irfft2(re + i im, s=size)`` from matmuls (imaginary DC / Nyquist ignored)."""
+    h, w = size
+    ch, sh = _dft_basis(h, h, re.device, re.dtype)
+    a, b = ch @ re - sh @ im, ch @ im + sh @ re  # inverse along H (the 1/H is folded below)
+    k = torch.arange(w // 2 + 1, device=re.device)
+    weight = torch.where((k == 0) | (2 * k == w), 1.0, 2.0).to(re.dtype)  # Hermitian pairs
+    cw, sw = _dft_basis(w, w // 2 + 1, re.device, re.dtype)
+    cw, sw = cw * (weight / (h * w)), sw * (weight / (h * w))
+    return a @ cw.transpose(0, 1) - b @ sw.transpose(0, 1)
+
+
+def _lisa_real_dft(q, k, v, r1_hat, r2_hat, eps):
+    """LiSA in real arithmetic, spectra as ``(real, imag)`` pairs: the ONNX export path."""
+    size = (q.shape[-2], q.shape[-1])
+    q, k = _l2_normalise(q, eps), _l2_normalise(k, eps)
+    (r1_re, r1_im), (r2_re, r2_im) = r1_hat, r2_hat
+    k_re, k_im = rfft2_real(k)
+    k_re, k_im = k_re.unsqueeze(2), k_im.unsqueeze(2)  # (B, heads, 1, dk, H, Wf)
+    k_conv = irfft2_real(k_re * r1_re - k_im * r1_im, k_re * r1_im + k_im * r1_re, size)
+    s = (q.unsqueeze(2) * k_conv).sum(3)
+    v_re, v_im = rfft2_real(v)
+    v_re, v_im = v_re.unsqueeze(2), v_im.unsqueeze(2)
+    r2_re, r2_im = r2_re[:, None], r2_im[:, None]
+    v_conv = irfft2_real(v_re * r2_re - v_im * r2_im, v_re * r2_im + v_im * r2_re, size)
+    return (s.unsqueeze(3) * v_conv).sum(2)
 
 
 def lisa_reference(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, r1: torch.Tensor,
@@ -224,8 +344,7 @@ class LiSA(nn.Module):
 
     def kernels(self, size: Tuple[int, int]) -> Tuple[torch.Tensor, torch.Tensor]:
         """R1 and R2 for a ``size`` grid, circular layout (zero offset at ``[0, 0]``)."""
-        return tuple(torch.fft.ifftshift(resize_kernel(r, size), dim=(-2, -1))
-                     for r in (self.r1, self.r2))
+        return tuple(circular_kernel(r, size) for r in (self.r1, self.r2))
 
     def _compute_spectra(self, size: Tuple[int, int], dtype: torch.dtype):
         return tuple(torch.fft.rfft2(r.to(dtype)) for r in self.kernels(size))
@@ -258,8 +377,15 @@ class LiSA(nn.Module):
         # FFTs in float32 at least: half-precision cuFFT only takes power-of-two sizes
         dtype = x.dtype if x.dtype in (torch.float32, torch.float64) else torch.float32
         q, k, v = self.qkv(x).to(dtype).reshape(b, 3, self.num_heads, self.head_dim, h, w).unbind(1)
-        r1_hat, r2_hat = self.spectra((h, w), x.device, dtype)
-        y = lisa_spectral(q, k, v, r1_hat, r2_hat, self.eps)
+        if torch.onnx.is_in_onnx_export():
+            # no FFT ops and no complex tensors in ONNX graphs: real DFT matmuls, kernels
+            # resampled in the graph (the grid may be a dynamic axis), nothing cached
+            r1, r2 = (circular_kernel(r, (h, w), always_sample=True).to(dtype)
+                      for r in (self.r1, self.r2))
+            y = _lisa_real_dft(q, k, v, rfft2_real(r1), rfft2_real(r2), self.eps)
+        else:
+            r1_hat, r2_hat = self.spectra((h, w), x.device, dtype)
+            y = lisa_spectral(q, k, v, r1_hat, r2_hat, self.eps)
         return self.proj(y.reshape(b, c, h, w).to(x.dtype))
 
     def extra_flops(self, h: int, w: int, elementwise: bool = False) -> int:
