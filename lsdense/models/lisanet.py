@@ -165,12 +165,13 @@ def lisa_spectral(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, r1_hat: tor
                   r2_hat: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
     """LiSA from kernel spectra (Eq. 13/14): the fast path :class:`LiSA` runs.
 
-    Equal to :func:`lisa_spectral_broadcast` (the plain form, tested in values and
-    gradients) but one structural pattern ``d`` at a time: each step's spectral product
-    and inverse transform are one pattern's ``(B, heads, dk, H, W)`` maps instead of the
-    ``D`` times larger all-pattern tensor, which at 640 px input (stage 1: 52 MB per
-    tensor) leaves the cache and spends more time copying than transforming (measured
-    ~4x slower, ``docs/benchmarks.md``). Heads stay batched in every transform.
+    Equal to :func:`lisa_spectral_broadcast` (the plain form; tested in values and
+    gradients) but one structural pattern ``d`` at a time, accumulating ``y`` in place:
+    ``s_d`` needs only pattern ``d``, so each step's spectral product and inverse
+    transforms are one pattern's ``(B, heads, dk, H, W)`` maps instead of the ``D``
+    times larger all-pattern tensors, which at 640 px input (stage 1: 52 MB each) leave
+    the cache and cost more in copies than the transforms themselves (1.7-2.2x faster
+    per layer, ``docs/benchmarks.md``). Heads stay batched in every transform.
 
     Args:
         q, k, v: ``(B, heads, dk, H, W)``.
@@ -184,13 +185,12 @@ def lisa_spectral(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, r1_hat: tor
     size = q.shape[-2:]
     q, k = _l2_normalise(q, eps), _l2_normalise(k, eps)
     k_hat, v_hat = torch.fft.rfft2(k), torch.fft.rfft2(v)
-    # s[:, :, d] = sum_c q_c * (R1[d, c] (*) k_c): structural patterns, (B, heads, D, H, W)
-    s = torch.stack([(q * torch.fft.irfft2(k_hat * r1_hat[d], s=size)).sum(2)
-                     for d in range(r1_hat.shape[0])], 2)
     y = None
-    for d in range(r2_hat.shape[0]):  # y = sum_d s_d * (R2[d] (*) v)
-        term = s[:, :, d, None] * torch.fft.irfft2(v_hat * r2_hat[d], s=size)
-        y = term if y is None else y + term
+    for d in range(r1_hat.shape[0]):
+        # s_d = sum_c q_c * (R1[d, c] (*) k_c), then y += s_d * (R2[d] (*) v)
+        s_d = (q * torch.fft.irfft2(k_hat * r1_hat[d], s=size)).sum(2, keepdim=True)
+        v_conv = torch.fft.irfft2(v_hat * r2_hat[d], s=size)
+        y = s_d * v_conv if y is None else y.addcmul_(s_d, v_conv)
     return y
 
 
