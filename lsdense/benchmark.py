@@ -110,16 +110,20 @@ def time_interleaved(fns: Dict[str, Callable[[], Any]], repeats: int = 20, warmu
     The one latency loop of the tool (``torch.utils.benchmark.Timer``, which synchronises
     CUDA and pins the thread count). ``warmup`` untimed calls of each first.
     """
+    from torch.utils.benchmark.utils.common import set_torch_threads
     threads = threads or torch.get_num_threads()
     timers = {k: Timer(stmt="fn()", globals={"fn": f}, num_threads=threads)
               for k, f in fns.items()}
-    for t in timers.values():
-        if warmup:
-            t.timeit(warmup)
     times: Dict[str, List[float]] = {k: [] for k in fns}
-    for _ in range(repeats):
-        for k, t in timers.items():
-            times[k].append(t.timeit(1).raw_times[0] * 1e3)
+    # Timer._timeit(n): exactly n timed calls. The public timeit() adds two untimed calls
+    # before every measurement, which would triple the cost of call-by-call interleaving.
+    with set_torch_threads(threads):
+        for t in timers.values():
+            if warmup:
+                t._timeit(warmup)
+        for _ in range(repeats):
+            for k, t in timers.items():
+                times[k].append(t._timeit(1) * 1e3)
     return times
 
 
@@ -498,6 +502,38 @@ def benchmark_ska(shape: Sequence[int] = (1, 64, 80, 80), threads: int = 2, repe
         fns[f"{name}_fwd_bwd_ms"] = lambda fn=fn: torch.autograd.grad(fn(x, wt), (x, wt), g)
     times = time_interleaved(fns, repeats, 5, threads)
     return {k: statistics.median(v) for k, v in times.items()}
+
+
+def benchmark_lisa(name: str = "lisanet_s", size: int = 640, threads: int = 2, repeats: int = 10,
+                   warmup: int = 2, device: str = "cpu") -> Dict[str, float]:
+    """Median ms of one dense LiSANet forward with the broadcast LiSA form vs the pattern loop.
+
+    Same model, same input, the module-level ``lisa_spectral`` swapped call by call
+    (interleaved), so the ratio isolates the FFT-path change. Also returns the max
+    relative difference of the outputs.
+    """
+    from .models import lisanet as L
+    torch.set_num_threads(threads)
+    dev = torch.device(device)
+    model = build(name, True, dev)
+    x = torch.randn(1, 3, size, size, device=dev)
+    fast = L.lisa_spectral
+
+    def run(fn):
+        def call():
+            L.lisa_spectral = fn
+            try:
+                with torch.inference_mode():
+                    return model(x)
+            finally:
+                L.lisa_spectral = fast
+        return call
+    paths = {"broadcast_ms": run(L.lisa_spectral_broadcast), "pattern_loop_ms": run(fast)}
+    err = max_rel_error(paths["pattern_loop_ms"](), paths["broadcast_ms"]())
+    times = time_interleaved(paths, repeats, warmup, threads)
+    out = {k: statistics.median(v) for k, v in times.items()}
+    out["max_rel_err"] = err
+    return out
 
 
 def resolve_models(names: Sequence[str]) -> List[str]:

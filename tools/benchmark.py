@@ -45,6 +45,9 @@ def main(argv=None):
     p.add_argument("--repeats", type=int, default=20)
     p.add_argument("--ska", action="store_true",
                    help="also time the SKA op alone (unfold reference vs fast path)")
+    p.add_argument("--lisa", nargs="*", default=None, metavar="VARIANT",
+                   help="also time the LiSA FFT path alone: broadcast form vs pattern loop, in "
+                        "these variants (default lisanet_s) at the largest --sizes")
     p.add_argument("--json", type=Path, help="write results as JSON")
     p.add_argument("--markdown", type=Path, help="write the table as Markdown")
     p.add_argument("--plot", type=Path, help="write latency vs GMACs (PNG, one panel per size)")
@@ -73,6 +76,13 @@ def main(argv=None):
                   + ", ".join(f"{k} {v:.2f}" for k, v in ska.items())
                   + f"; speed-up fwd {ska['reference_fwd_ms'] / ska['fast_fwd_ms']:.1f}x, "
                   f"fwd+bwd {ska['reference_fwd_bwd_ms'] / ska['fast_fwd_bwd_ms']:.1f}x\n")
+    for name in ([] if args.lisa is None else (args.lisa or ["lisanet_s"])):
+        size = max(args.sizes)
+        res = B.benchmark_lisa(name, size, args.threads, args.repeats, args.warmup, args.device)
+        table += (f"\nLiSA FFT path in {name} at {size}: broadcast {res['broadcast_ms']:.1f} ms, "
+                  f"pattern loop {res['pattern_loop_ms']:.1f} ms, speed-up "
+                  f"{res['broadcast_ms'] / res['pattern_loop_ms']:.2f}x "
+                  f"(max rel. diff {res['max_rel_err']:.1e})\n")
     print(table)
     print("Ratios (other time / our time; > 1: ours faster):")
     print(ratio_lines)
