@@ -1,29 +1,38 @@
-"""Parameters, FLOPs and latency of lsdense backbones (library behind ``tools/benchmark.py``).
+"""Parameters, FLOPs and latency of lsdense models beside the models a user would pick instead.
 
-FLOPs come from ``torch.utils.flop_counter.FlopCounterMode`` (convolutions,
-matrix products, attention) plus explicit formulas for the ops it does not
-see: SKA (9 multiply-adds per output element) and LiSA's FFTs and weighted sums
-(``LiSA.extra_flops``). Figures are reported as multiply-accumulates (GMACs),
-the unit the papers call "FLOPs".
+Library behind ``tools/benchmark.py``. One latency loop (:func:`time_interleaved`,
+``torch.utils.benchmark.Timer``): every path of one comparison (our model, its peers,
+fused / unfused builds, other backends or dtypes) is called in turn, call by call, so
+all see the same machine state; ratios from one run are what the docs report.
+
+FLOPs come from ``torch.utils.flop_counter.FlopCounterMode`` (convolutions, matrix
+products, attention) plus explicit formulas for the ops it does not see: SKA (9
+multiply-adds per output element) and LiSA's FFTs and weighted sums
+(``LiSA.extra_flops``). Figures are multiply-accumulates (GMACs), the unit the papers
+call "FLOPs".
 """
 from __future__ import annotations
 
+import copy
 import json
 import statistics
-import time
-from dataclasses import asdict, dataclass
-from typing import Callable, Dict, Iterable, List, Optional, Sequence
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
+from torch.utils.benchmark import Timer
 from torch.utils.flop_counter import FlopCounterMode
 
 from .models import create_backbone, get_variant, list_backbones
 from .models.lisanet import LiSA
 from .models.ska import SKA
 
-__all__ = ["BenchResult", "count_flops", "measure_latency", "benchmark", "format_table",
-           "published_summary", "published_table"]
+__all__ = ["BenchResult", "count_flops", "time_interleaved", "benchmark", "compare",
+           "format_table", "format_ratios", "plot", "published_summary", "published_table",
+           "DEFAULT_PEERS", "BACKENDS", "DTYPES"]
 
 # Ops FlopCounterMode cannot see: module type -> real FLOPs of one call.
 _EXTRA_FLOPS: Dict[type, Callable[[nn.Module, tuple, torch.Tensor], int]] = {
@@ -31,10 +40,29 @@ _EXTRA_FLOPS: Dict[type, Callable[[nn.Module, tuple, torch.Tensor], int]] = {
     LiSA: lambda m, inputs, out: m.extra_flops(*inputs[0].shape[-2:]) * inputs[0].shape[0],
 }
 
+# timm models (features_only) a user would pick instead, per lsdense variant: the nearest
+# in FLOPs at 224 among the models issue 11 names, and the papers' own comparisons
+# (LiSANet: Swin-T and PVTv2-B2).
+DEFAULT_PEERS: Dict[str, Tuple[str, ...]] = {
+    "lsnet_t": ("mobilenetv3_large_100", "efficientvit_m4"),
+    "lsnet_s": ("efficientvit_m4", "repvit_m1_1"),
+    "lsnet_b": ("repvit_m1_1", "resnet18"),
+    "lolvit_s": ("mobilenetv3_large_100",),
+    "lolvit_x": ("mobilenetv3_large_100", "efficientvit_m4"),
+    "lisanet_s": ("swin_tiny_patch4_window7_224", "pvt_v2_b2"),
+    "lisanet_b": ("swin_tiny_patch4_window7_224", "pvt_v2_b2"),
+    "hylisanet_s": ("pvt_v2_b2", "swin_tiny_patch4_window7_224"),
+    "hylisanet_b": ("pvt_v2_b2", "swin_tiny_patch4_window7_224"),
+    "lisanet_i": ("resnet18",),
+}
+BACKENDS = ("eager", "compile", "onnxruntime")
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+ONNX_OPSET = 17
+
 
 @dataclass
 class BenchResult:
-    """One row of the benchmark table."""
+    """One timed path of one comparison (a row of the table)."""
 
     model: str
     input_size: int
@@ -47,7 +75,16 @@ class BenchResult:
     throughput: float
     device: str
     threads: int
+    role: str = "ours"  # "ours" or "peer"
+    backend: str = "eager"
+    dtype: str = "float32"
+    max_rel_err: Optional[float] = None  # vs fp32 eager of the same build, max |a-b| / max |b|
+    group: str = ""  # the comparison (our model) this row was timed in
+    repeats: int = 0
+    times_ms: List[float] = field(default_factory=list, repr=False)
 
+
+# --- measuring ------------------------------------------------------------------
 
 def count_flops(model: nn.Module, x: torch.Tensor) -> int:
     """Real FLOPs (2 per multiply-add) of one forward, counter plus explicit extras."""
@@ -67,25 +104,58 @@ def count_flops(model: nn.Module, x: torch.Tensor) -> int:
     return counter.get_total_flops() + extra[0]
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+def time_interleaved(fns: Dict[str, Callable[[], Any]], repeats: int = 20, warmup: int = 5,
+                     threads: Optional[int] = None) -> Dict[str, List[float]]:
+    """Milliseconds per call of each ``fn``, calls interleaved: a, b, c, a, b, c, ...
 
-
-def measure_latency(fn: Callable[[], object], device: torch.device, warmup: int = 5,
-                    repeats: int = 20) -> List[float]:
-    """Wall-clock times in ms of ``fn()`` after ``warmup`` calls (device-synchronised)."""
-    for _ in range(warmup):
-        fn()
-    _sync(device)
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        _sync(device)
-        times.append((time.perf_counter() - t0) * 1e3)
+    The one latency loop of the tool (``torch.utils.benchmark.Timer``, which synchronises
+    CUDA and pins the thread count). ``warmup`` untimed calls of each first.
+    """
+    from torch.utils.benchmark.utils.common import set_torch_threads
+    threads = threads or torch.get_num_threads()
+    timers = {k: Timer(stmt="fn()", globals={"fn": f}, num_threads=threads)
+              for k, f in fns.items()}
+    times: Dict[str, List[float]] = {k: [] for k in fns}
+    # Timer._timeit(n): exactly n timed calls. The public timeit() adds two untimed calls
+    # before every measurement, which would triple the cost of call-by-call interleaving.
+    with set_torch_threads(threads):
+        for t in timers.values():
+            if warmup:
+                t._timeit(warmup)
+        for _ in range(repeats):
+            for k, t in timers.items():
+                times[k].append(t._timeit(1) * 1e3)
     return times
 
+
+def _outputs(out: Any) -> List[torch.Tensor]:
+    """Flatten a model output (tensor, tuple/list, dict) into a list of float tensors."""
+    if isinstance(out, torch.Tensor):
+        return [out.float()]
+    if isinstance(out, dict):
+        out = list(out.values())
+    if isinstance(out, (list, tuple)):
+        return [t for o in out for t in _outputs(o)]
+    import numpy as np
+    if isinstance(out, np.ndarray):
+        return [torch.from_numpy(out).float()]
+    return []
+
+
+def max_rel_error(out: Any, ref: Any) -> float:
+    """``max |out - ref| / max |ref|`` over all output tensors (0 when both are empty)."""
+    a, b = _outputs(out), _outputs(ref)
+    if len(a) != len(b):
+        raise ValueError(f"path returned {len(a)} tensors, the fp32 eager reference {len(b)}")
+    err = 0.0
+    for x, y in zip(a, b):
+        if x.shape != y.shape:
+            raise ValueError(f"output shape {tuple(x.shape)} != reference {tuple(y.shape)}")
+        err = max(err, float((x - y).abs().max() / y.abs().max().clamp_min(1e-12)))
+    return err
+
+
+# --- building -------------------------------------------------------------------
 
 def build(name: str, fused: bool, device: torch.device) -> nn.Module:
     """Dense backbone for timing: fused (Conv-BN folded, fast ops) or unfused (reference ops)."""
@@ -96,37 +166,321 @@ def build(name: str, fused: bool, device: torch.device) -> nn.Module:
     return model.fuse() if fused else model
 
 
+def build_peer(name: str, size: int, fused: bool, device: torch.device) -> nn.Module:
+    """A timm model as a dense backbone (``features_only``), no pretrained weights.
+
+    ``img_size`` is passed where the model takes it (Swin's windows are built for it);
+    ``fused`` re-parameterises it as timm's deployment does
+    (``timm.utils.model.reparameterize_model``: RepViT / EfficientViT Conv-BN folding).
+    """
+    import timm
+    from timm.utils.model import reparameterize_model
+    try:
+        model = timm.create_model(name, features_only=True, pretrained=False, img_size=size)
+    except TypeError:  # models without an img_size argument
+        model = timm.create_model(name, features_only=True, pretrained=False)
+    model = model.to(device).eval()
+    return reparameterize_model(model) if fused else model
+
+
+def build_yolo(cfg: str, fused: bool, device: torch.device) -> nn.Module:
+    """An Ultralytics detection model from a YAML (ours via ``lsdense.yolo``, or stock)."""
+    import lsdense.yolo  # noqa: F401  (registers our backbone modules with Ultralytics)
+    from ultralytics import YOLO
+    model = YOLO(cfg).model.to(device).float().eval()
+    if fused:
+        model = model.fuse(verbose=False) if "verbose" in model.fuse.__code__.co_varnames \
+            else model.fuse()
+    return model
+
+
+def stock_yolo_peer(cfg: str) -> str:
+    """The stock Ultralytics YAML our YOLO YAML swaps a backbone into.
+
+    ``yolov8n-lolvit_s.yaml`` -> ``yolov8n.yaml``; ``yolo11n-lsnet_t.yaml`` -> ``yolo11n.yaml``.
+    """
+    stem = Path(cfg).stem
+    if "-" not in stem:
+        raise ValueError(f"{cfg}: expected '<stock model>-<lsdense backbone>.yaml' "
+                         "(e.g. yolov8n-lolvit_s.yaml) to find its stock peer; pass --yolo-peer")
+    return stem.split("-", 1)[0] + ".yaml"
+
+
+def _compile(model: nn.Module) -> Callable:
+    return torch.compile(model)
+
+
+def _onnxruntime(model: nn.Module, x: torch.Tensor, threads: int) -> Callable:
+    """Export ``model`` at ``x``'s shape (TorchScript exporter, opset 17) and wrap an ORT session."""
+    import onnxruntime as ort
+    import warnings
+    path = Path(tempfile.mkdtemp(prefix="lsdense_bench_")) / "model.onnx"
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (x,), str(path), dynamo=False, opset_version=ONNX_OPSET,
+                          input_names=["x"])
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    feed = {"x": x.numpy()}
+    return lambda: sess.run(None, feed)
+
+
+def make_path(model: nn.Module, x: torch.Tensor, backend: str, dtype: str, threads: int
+              ) -> Callable[[], Any]:
+    """``fn()`` running ``model`` on ``x`` through ``backend`` in ``dtype``.
+
+    Raises:
+        ValueError: an unknown backend / dtype, or onnxruntime with bfloat16 (its CPU
+            provider runs these graphs in float32 only) or on a non-CPU tensor.
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"backend {backend!r}: choose one of {', '.join(BACKENDS)}")
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype {dtype!r}: choose one of {', '.join(DTYPES)}")
+    if backend == "onnxruntime":
+        if dtype != "float32":
+            raise ValueError("--backend onnxruntime runs float32 only (onnxruntime's CPU provider "
+                             "has no bfloat16 kernels for these graphs); use --dtype float32")
+        if x.device.type != "cpu":
+            raise ValueError("--backend onnxruntime is timed on the CPU provider: use --device cpu")
+        return _onnxruntime(model, x, threads)
+    if dtype != "float32":
+        model, x = copy.deepcopy(model).to(DTYPES[dtype]), x.to(DTYPES[dtype])
+    net = _compile(model) if backend == "compile" else model
+
+    def run():
+        with torch.inference_mode():
+            return net(x)
+    return run
+
+
+# --- comparisons ----------------------------------------------------------------
+
+@dataclass
+class _Entry:
+    label: str
+    name: str
+    role: str
+    fused: bool
+    model: nn.Module
+
+
+def compare(entries: Sequence[_Entry], x: torch.Tensor, backends: Sequence[str] = ("eager",),
+            dtypes: Sequence[str] = ("float32",), threads: int = 2, warmup: int = 5,
+            repeats: int = 20, group: str = "", size: Optional[int] = None,
+            device: str = "cpu") -> List[BenchResult]:
+    """Time every entry x backend x dtype interleaved in one loop; one row per path.
+
+    Each path's error is against fp32 eager of the same entry (the reference all other
+    paths of that entry are checked against).
+    """
+    torch.set_num_threads(threads)
+    fns, meta, errors = {}, {}, {}
+    for e in entries:
+        with torch.inference_mode():
+            ref = e.model(x)
+        for backend in backends:
+            for dtype in dtypes:
+                key = f"{e.label}|{backend}|{dtype}"
+                fn = make_path(e.model, x, backend, dtype, threads)
+                errors[key] = 0.0 if (backend, dtype) == ("eager", "float32") \
+                    else max_rel_error(fn(), ref)
+                fns[key], meta[key] = fn, (e, backend, dtype)
+    times = time_interleaved(fns, repeats, warmup, threads)
+    results = []
+    flops_cache: Dict[str, Tuple[float, float]] = {}
+    for key, (e, backend, dtype) in meta.items():
+        if e.label not in flops_cache:
+            params = sum(p.numel() for p in e.model.parameters())
+            flops_cache[e.label] = (params / 1e6, count_flops(e.model, x[:1]) / 2e9)
+        params_m, gmacs = flops_cache[e.label]
+        med = statistics.median(times[key])
+        results.append(BenchResult(
+            e.name, size or x.shape[-1], x.shape[0], e.fused, params_m, gmacs, med,
+            min(times[key]), x.shape[0] * 1e3 / med, device, threads, e.role, backend, dtype,
+            errors[key], group, repeats, times[key]))
+    return results
+
+
 def benchmark(models: Iterable[str], sizes: Sequence[int], batch: int = 1, threads: int = 2,
               device: str = "cpu", fused: Sequence[bool] = (True,), warmup: int = 5,
-              repeats: int = 20, log: Optional[Callable[[str], None]] = print) -> List[BenchResult]:
-    """Benchmark each model x size x fused setting; returns one :class:`BenchResult` each."""
+              repeats: int = 20, log: Optional[Callable[[str], None]] = print,
+              peers: Optional[Dict[str, Sequence[str]]] = None,
+              backends: Sequence[str] = ("eager",), dtypes: Sequence[str] = ("float32",),
+              yolo: Sequence[str] = (), yolo_peers: Optional[Dict[str, str]] = None
+              ) -> List[BenchResult]:
+    """One comparison per (model, size): our builds, the model's peers, every backend/dtype.
+
+    Args:
+        models: lsdense variants (dense backbones).
+        sizes: square input sizes.
+        fused: our builds to time (``True`` fused, ``False`` unfused reference ops).
+        peers: timm peer names per model (default :data:`DEFAULT_PEERS`; ``{}`` none).
+        backends, dtypes: paths each entry is timed through.
+        yolo: Ultralytics YAMLs of ours; each is timed beside its stock YAML
+            (:func:`stock_yolo_peer`, or ``yolo_peers[cfg]``).
+
+    Returns:
+        One :class:`BenchResult` per timed path.
+    """
     torch.set_num_threads(threads)
     dev = torch.device(device)
-    results = []
+    peers = DEFAULT_PEERS if peers is None else peers
+    results: List[BenchResult] = []
+    groups: List[Tuple[str, Callable[[int], List[_Entry]]]] = []
     for name in models:
+        def entries(size, name=name):
+            out = [_Entry(f"{name}{'' if f else ' (unfused)'}", name, "ours", f,
+                          build(name, f, dev)) for f in fused]
+            out += [_Entry(p, p, "peer", True, build_peer(p, size, True, dev))
+                    for p in peers.get(name, ())]
+            return out
+        groups.append((name, entries))
+    for cfg in yolo:
+        stock = (yolo_peers or {}).get(cfg) or stock_yolo_peer(cfg)
+
+        def entries(size, cfg=cfg, stock=stock):
+            return [_Entry(Path(cfg).stem, Path(cfg).stem, "ours", True, build_yolo(cfg, True, dev)),
+                    _Entry(Path(stock).stem, Path(stock).stem, "peer", True,
+                           build_yolo(stock, True, dev))]
+        groups.append((Path(cfg).stem, entries))
+    for group, entries in groups:
         for size in sizes:
-            # fused and unfused builds are timed interleaved, call by call, so that both see
-            # the same machine conditions (a shared 2-core VM drifts by 2x between runs)
-            built = {f: build(name, f, dev) for f in fused}
+            torch.manual_seed(0)
             x = torch.randn(batch, 3, size, size, device=dev)
-            times: Dict[bool, List[float]] = {f: [] for f in fused}
-            with torch.inference_mode():
-                for f, model in built.items():
-                    measure_latency(lambda: model(x), dev, warmup, 0)
-                for _ in range(repeats):
-                    for f, model in built.items():
-                        times[f] += measure_latency(lambda: model(x), dev, 0, 1)
-            for f, model in built.items():
-                params = sum(p.numel() for p in model.parameters())
-                flops = count_flops(model, x[:1])
-                med = statistics.median(times[f])
-                r = BenchResult(name, size, batch, f, params / 1e6, flops / 2e9, med,
-                                min(times[f]), batch * 1e3 / med, str(dev), threads)
-                results.append(r)
-                if log:
-                    log(f"{name:12s} {size:4d}px  fused={str(f):5s} params {r.params_m:6.2f}M  "
-                        f"{r.gmacs:7.2f} GMACs  median {med:8.1f} ms  min {r.min_ms:8.1f} ms")
+            rows = compare(entries(size), x, backends, dtypes, threads, warmup, repeats,
+                           group, size, str(dev))
+            results += rows
+            if log:
+                for r in rows:
+                    log(_row_line(r))
+                for line in format_ratios(rows).splitlines():
+                    log(line)
     return results
+
+
+def _row_line(r: BenchResult) -> str:
+    err = "" if r.max_rel_err is None else f"  max err {r.max_rel_err:.1e}"
+    return (f"{r.model:30s} {r.input_size:4d}px {r.role:4s} fused={str(r.fused):5s} "
+            f"{r.backend:11s} {r.dtype:8s} {r.params_m:6.2f}M {r.gmacs:7.2f} GMACs  "
+            f"median {r.median_ms:8.1f} ms  min {r.min_ms:8.1f} ms{err}")
+
+
+# --- reporting ------------------------------------------------------------------
+
+def ratios(results: Sequence[BenchResult]) -> List[Tuple[BenchResult, BenchResult, float]]:
+    """(ours, other, other_ms / ours_ms) for each peer row and each other path of ours.
+
+    Within one group and size: our fp32 eager fused build is the base; > 1 means ours
+    is faster.
+    """
+    out = []
+    keyed: Dict[Tuple[str, int], List[BenchResult]] = {}
+    for r in results:
+        keyed.setdefault((r.group, r.input_size), []).append(r)
+    for rows in keyed.values():
+        base = [r for r in rows if r.role == "ours"]
+        if not base:
+            continue
+        main = next((r for r in base if (r.backend, r.dtype) == ("eager", "float32") and r.fused),
+                    base[0])
+        for r in rows:
+            if r is main:
+                continue
+            if r.role == "peer" and (r.backend, r.dtype) != (main.backend, main.dtype):
+                same = next((b for b in base if (b.backend, b.dtype, b.fused) ==
+                             (r.backend, r.dtype, True)), None)
+                if same is not None:  # a peer's compile/bf16 path against ours on the same path
+                    out.append((same, r, r.median_ms / same.median_ms))
+                continue
+            out.append((main, r, r.median_ms / main.median_ms))
+    return out
+
+
+def format_ratios(results: Sequence[BenchResult]) -> str:
+    """One line per ratio: ``<size>px <ours>: <other> takes <r>x its time`` (> 1: ours faster)."""
+    lines = []
+    for ours, other, ratio in ratios(results):
+        verdict = (f"ours {ratio:.2f}x faster" if ratio >= 1 else f"ours {1 / ratio:.2f}x slower")
+        lines.append(f"{ours.input_size}px  {_label(other)} / {_label(ours)} = {ratio:.2f} "
+                     f"({verdict})")
+    return "\n".join(lines)
+
+
+def _label(r: BenchResult) -> str:
+    extra = [] if r.fused else ["unfused"]
+    if r.backend != "eager":
+        extra.append(r.backend)
+    if r.dtype != "float32":
+        extra.append(r.dtype)
+    return r.model + (f" [{', '.join(extra)}]" if extra else "")
+
+
+def format_table(results: Sequence[BenchResult]) -> str:
+    """Markdown table: one row per timed path, with its ratio to our base path."""
+    ratio_of = {id(other): ratio for _, other, ratio in ratios(results)}
+    head = ("| model | role | input | batch | fused | backend | dtype | params (M) | GMACs | "
+            "median (ms) | min (ms) | img/s | max rel. err vs fp32 eager | time / ours | "
+            "paper: params / FLOPs / top-1 |\n"
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+    rows = []
+    for r in results:
+        err = "-" if r.max_rel_err is None else f"{r.max_rel_err:.1e}"
+        ratio = ratio_of.get(id(r))
+        rows.append(f"| {r.model} | {r.role} | {r.input_size} | {r.batch} | "
+                    f"{'yes' if r.fused else 'no'} | {r.backend} | {r.dtype} | {r.params_m:.2f} | "
+                    f"{r.gmacs:.2f} | {r.median_ms:.1f} | {r.min_ms:.1f} | {r.throughput:.1f} | "
+                    f"{err} | {'-' if ratio is None else f'{ratio:.2f}'} | "
+                    f"{published_summary(r.model) if r.role == 'ours' else ''} |")
+    return head + "\n".join(rows) + "\n"
+
+
+def to_json(results: Sequence[BenchResult]) -> str:
+    return json.dumps([asdict(r) for r in results], indent=2)
+
+
+def plot(results: Sequence[BenchResult], path: Path) -> Path:
+    """Latency against GMACs, ours and peers, one panel per input size (matplotlib, Agg).
+
+    Only fp32 eager fused rows are drawn (one point per model and size).
+    """
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    rows = [r for r in results if r.fused and (r.backend, r.dtype) == ("eager", "float32")]
+    sizes = sorted({r.input_size for r in rows})
+    if not sizes:
+        raise ValueError("no fp32 eager fused rows to plot")
+    fig, axes = plt.subplots(1, len(sizes), figsize=(6 * len(sizes), 4.5), squeeze=False)
+    for ax, size in zip(axes[0], sizes):
+        seen = set()
+        for r in rows:
+            if r.input_size != size or r.model in seen:
+                continue
+            seen.add(r.model)
+            ours = r.role == "ours"
+            ax.scatter(r.gmacs, r.median_ms, marker="o" if ours else "s",
+                       color="tab:red" if ours else "tab:gray", zorder=3,
+                       label=("lsdense" if ours else "peer"))
+            ax.annotate(r.model, (r.gmacs, r.median_ms), fontsize=7, xytext=(3, 3),
+                        textcoords="offset points")
+        handles, labels = ax.get_legend_handles_labels()
+        uniq = dict(zip(labels, handles))
+        ax.legend(uniq.values(), uniq.keys(), loc="upper left")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("GMACs (per image)")
+        ax.set_ylabel("median latency (ms)")
+        threads = rows[0].threads
+        ax.set_title(f"{size}x{size}, batch {rows[0].batch}, {rows[0].device}, {threads} thread(s)")
+        ax.grid(True, which="both", alpha=0.3)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
 
 
 def benchmark_ska(shape: Sequence[int] = (1, 64, 80, 80), threads: int = 2, repeats: int = 50,
@@ -142,34 +496,61 @@ def benchmark_ska(shape: Sequence[int] = (1, 64, 80, 80), threads: int = 2, repe
     x = torch.randn(shape, device=dev, requires_grad=True)
     wt = torch.randn(b, c // 8, 9, h, w, device=dev, requires_grad=True)
     g = torch.randn(shape, device=dev)
-    out = {}
+    fns = {}
     for name, fn in (("reference", ska_reference), ("fast", ska_fast)):
-        with torch.no_grad():
-            out[f"{name}_fwd_ms"] = statistics.median(measure_latency(lambda: fn(x, wt), dev, 5, repeats))
-        out[f"{name}_fwd_bwd_ms"] = statistics.median(
-            measure_latency(lambda: torch.autograd.grad(fn(x, wt), (x, wt), g), dev, 5, repeats))
+        def fwd(fn=fn):
+            with torch.no_grad():
+                return fn(x, wt)
+        fns[f"{name}_fwd_ms"] = fwd
+        fns[f"{name}_fwd_bwd_ms"] = lambda fn=fn: torch.autograd.grad(fn(x, wt), (x, wt), g)
+    times = time_interleaved(fns, repeats, 5, threads)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def benchmark_lisa(name: str = "lisanet_s", size: int = 640, threads: int = 2, repeats: int = 10,
+                   warmup: int = 2, device: str = "cpu") -> Dict[str, float]:
+    """Median ms of one dense LiSANet forward with the broadcast LiSA form vs the pattern loop.
+
+    Same model, same input, the module-level ``lisa_spectral`` swapped call by call
+    (interleaved), so the ratio isolates the FFT-path change. Also returns the max
+    relative difference of the outputs.
+    """
+    from .models import lisanet as L
+    torch.set_num_threads(threads)
+    dev = torch.device(device)
+    model = build(name, True, dev)
+    x = torch.randn(1, 3, size, size, device=dev)
+    fast = L.lisa_spectral
+
+    def run(fn):
+        def call():
+            L.lisa_spectral = fn
+            try:
+                with torch.inference_mode():
+                    return model(x)
+            finally:
+                L.lisa_spectral = fast
+        return call
+    paths = {"broadcast_ms": run(L.lisa_spectral_broadcast), "pattern_loop_ms": run(fast)}
+    err = max_rel_error(paths["pattern_loop_ms"](), paths["broadcast_ms"]())
+    times = time_interleaved(paths, repeats, warmup, threads)
+    out = {k: statistics.median(v) for k, v in times.items()}
+    out["max_rel_err"] = err
     return out
 
 
 def published_summary(name: str) -> str:
     """``params M / FLOPs G @size / top-1`` as the variant's paper gives them (registry)."""
-    pub = get_variant(name).published
+    try:
+        pub = get_variant(name).published
+    except ValueError:  # not an lsdense variant (a YOLO model, a peer)
+        return ""
     if pub is None:
         return ""
     top1 = f"{pub.top1.value}" if pub.top1 else "-"
     if pub.top1_distilled:
         top1 += f" ({pub.top1_distilled.value} distilled)"
     return f"{pub.params_m.value} M / {pub.gmacs.value} G @{pub.flops_input} / {top1}"
-
-
-def format_table(results: Sequence[BenchResult]) -> str:
-    """Markdown table of results, with the paper's figures (``Variant.published``) per model."""
-    head = ("| model | input | batch | fused | params (M) | GMACs | median (ms) | min (ms) | img/s "
-            "| paper: params / FLOPs / top-1 |\n|---|---|---|---|---|---|---|---|---|---|\n")
-    rows = [f"| {r.model} | {r.input_size} | {r.batch} | {'yes' if r.fused else 'no'} | "
-            f"{r.params_m:.2f} | {r.gmacs:.2f} | {r.median_ms:.1f} | {r.min_ms:.1f} | "
-            f"{r.throughput:.1f} | {published_summary(r.model)} |" for r in results]
-    return head + "\n".join(rows) + "\n"
 
 
 def _join_sources(sources: Iterable[str]) -> str:
@@ -217,10 +598,6 @@ def published_table(names: Optional[Sequence[str]] = None) -> str:
                     (f"**{fig.paper}**" if fig.paper_differs() else f"{fig.paper}")
                 dense.append(f"| {name} | {cfg} | {metric} | {_value(fig)} | {paper} | {fig.source} |")
     return "\n".join(models) + "\n\n" + "\n".join(dense) + "\n"
-
-
-def to_json(results: Sequence[BenchResult]) -> str:
-    return json.dumps([asdict(r) for r in results], indent=2)
 
 
 def resolve_models(names: Sequence[str]) -> List[str]:

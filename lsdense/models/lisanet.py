@@ -166,12 +166,13 @@ def lisa_spectral(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, r1_hat: tor
                   r2_hat: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
     """LiSA from kernel spectra (Eq. 13/14): the fast path :class:`LiSA` runs.
 
-    Equal to :func:`lisa_spectral_broadcast` (the plain form, tested in values and
-    gradients) but one structural pattern ``d`` at a time: each step's spectral product
-    and inverse transform are one pattern's ``(B, heads, dk, H, W)`` maps instead of the
-    ``D`` times larger all-pattern tensor, which at 640 px input (stage 1: 52 MB per
-    tensor) leaves the cache and spends more time copying than transforming (measured
-    ~4x slower, ``docs/benchmarks.md``). Heads stay batched in every transform.
+    Equal to :func:`lisa_spectral_broadcast` (the plain form; tested in values and
+    gradients) but one structural pattern ``d`` at a time, accumulating ``y`` in place:
+    ``s_d`` needs only pattern ``d``, so each step's spectral product and inverse
+    transforms are one pattern's ``(B, heads, dk, H, W)`` maps instead of the ``D``
+    times larger all-pattern tensors, which at 640 px input (stage 1: 52 MB each) leave
+    the cache and cost more in copies than the transforms themselves (1.7-2.2x faster
+    per layer, ``docs/benchmarks.md``). Heads stay batched in every transform.
 
     Args:
         q, k, v: ``(B, heads, dk, H, W)``.
@@ -185,13 +186,12 @@ def lisa_spectral(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, r1_hat: tor
     size = q.shape[-2:]
     q, k = _l2_normalise(q, eps), _l2_normalise(k, eps)
     k_hat, v_hat = torch.fft.rfft2(k), torch.fft.rfft2(v)
-    # s[:, :, d] = sum_c q_c * (R1[d, c] (*) k_c): structural patterns, (B, heads, D, H, W)
-    s = torch.stack([(q * torch.fft.irfft2(k_hat * r1_hat[d], s=size)).sum(2)
-                     for d in range(r1_hat.shape[0])], 2)
     y = None
-    for d in range(r2_hat.shape[0]):  # y = sum_d s_d * (R2[d] (*) v)
-        term = s[:, :, d, None] * torch.fft.irfft2(v_hat * r2_hat[d], s=size)
-        y = term if y is None else y + term
+    for d in range(r1_hat.shape[0]):
+        # s_d = sum_c q_c * (R1[d, c] (*) k_c), then y += s_d * (R2[d] (*) v)
+        s_d = (q * torch.fft.irfft2(k_hat * r1_hat[d], s=size)).sum(2, keepdim=True)
+        v_conv = torch.fft.irfft2(v_hat * r2_hat[d], s=size)
+        y = s_d * v_conv if y is None else y.addcmul_(s_d, v_conv)
     return y
 
 
@@ -243,40 +243,54 @@ def _dft_basis(n, m, device, dtype) -> Tuple[torch.Tensor, torch.Tensor]:
     return torch.cos(angle), torch.sin(angle)
 
 
-def rfft2_real(x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-    """``torch.fft.rfft2(x)`` as ``(real, imag)``, each ``(..., H, W // 2 + 1)``, from matmuls."""
-    h, w = x.shape[-2], x.shape[-1]
-    cw, sw = _dft_basis(w, w // 2 + 1, x.device, x.dtype)
-    ch, sh = _dft_basis(h, h, x.device, x.dtype)
+def _dft_bases(h, w, device, dtype) -> Tuple[torch.Tensor, ...]:
+    """Bases of a 2-D real DFT on an ``h x w`` grid: H-axis cos/sin ``(h, h)``, W-axis
+    forward cos/sin ``(w, w // 2 + 1)`` and W-axis inverse (Hermitian weights and the
+    ``1 / (h w)`` folded in) ``(w // 2 + 1, w)``."""
+    ch, sh = _dft_basis(h, h, device, dtype)
+    cw, sw = _dft_basis(w, w // 2 + 1, device, dtype)
+    k = torch.arange(w // 2 + 1, device=device)
+    weight = torch.where((k == 0) | (2 * k == w), 1.0, 2.0).to(dtype) / (h * w)  # Hermitian pairs
+    return ch, sh, cw, sw, (cw * weight).transpose(0, 1), (sw * weight).transpose(0, 1)
+
+
+def rfft2_real(x: torch.Tensor, bases: Optional[Tuple[torch.Tensor, ...]] = None
+               ) -> Tuple[torch.Tensor, torch.Tensor]:
+    """``torch.fft.rfft2(x)`` as ``(real, imag)``, each ``(..., H, W // 2 + 1)``, from matmuls.
+
+    ``bases``: :func:`_dft_bases` of the grid, to share between calls.
+    """
+    ch, sh, cw, sw = (bases or _dft_bases(x.shape[-2], x.shape[-1], x.device, x.dtype))[:4]
     a, b = x @ cw, -(x @ sw)  # along W: sum_w x e^{-i theta}
     return ch @ a + sh @ b, ch @ b - sh @ a  # along H: (a + ib)(cos - i sin)
 
 
-def irfft2_real(re: torch.Tensor, im: torch.Tensor, size) -> torch.Tensor:
+def irfft2_real(re: torch.Tensor, im: torch.Tensor, size,
+                bases: Optional[Tuple[torch.Tensor, ...]] = None) -> torch.Tensor:
     """``torch.fft.irfft2(re + i im, s=size)`` from matmuls (imaginary DC / Nyquist ignored)."""
-    h, w = size
-    ch, sh = _dft_basis(h, h, re.device, re.dtype)
-    a, b = ch @ re - sh @ im, ch @ im + sh @ re  # inverse along H (the 1/H is folded below)
-    k = torch.arange(w // 2 + 1, device=re.device)
-    weight = torch.where((k == 0) | (2 * k == w), 1.0, 2.0).to(re.dtype)  # Hermitian pairs
-    cw, sw = _dft_basis(w, w // 2 + 1, re.device, re.dtype)
-    cw, sw = cw * (weight / (h * w)), sw * (weight / (h * w))
-    return a @ cw.transpose(0, 1) - b @ sw.transpose(0, 1)
+    ch, sh, _, _, cw_inv, sw_inv = bases or _dft_bases(size[0], size[1], re.device, re.dtype)
+    a, b = ch @ re - sh @ im, ch @ im + sh @ re  # inverse along H (1 / (H W) is in cw_inv)
+    return a @ cw_inv - b @ sw_inv
 
 
-def _lisa_real_dft(q, k, v, r1_hat, r2_hat, eps):
-    """LiSA in real arithmetic, spectra as ``(real, imag)`` pairs: the ONNX export path."""
+def _lisa_real_dft(q, k, v, r1, r2, eps):
+    """LiSA in real arithmetic from circular spatial kernels: the ONNX export path.
+
+    Same result as :func:`lisa_fft`; every transform is :func:`rfft2_real` /
+    :func:`irfft2_real` with one set of bases for the grid.
+    """
     size = (q.shape[-2], q.shape[-1])
+    bases = _dft_bases(size[0], size[1], q.device, q.dtype)
     q, k = _l2_normalise(q, eps), _l2_normalise(k, eps)
-    (r1_re, r1_im), (r2_re, r2_im) = r1_hat, r2_hat
-    k_re, k_im = rfft2_real(k)
+    (r1_re, r1_im), (r2_re, r2_im) = rfft2_real(r1, bases), rfft2_real(r2, bases)
+    k_re, k_im = rfft2_real(k, bases)
     k_re, k_im = k_re.unsqueeze(2), k_im.unsqueeze(2)  # (B, heads, 1, dk, H, Wf)
-    k_conv = irfft2_real(k_re * r1_re - k_im * r1_im, k_re * r1_im + k_im * r1_re, size)
+    k_conv = irfft2_real(k_re * r1_re - k_im * r1_im, k_re * r1_im + k_im * r1_re, size, bases)
     s = (q.unsqueeze(2) * k_conv).sum(3)
-    v_re, v_im = rfft2_real(v)
+    v_re, v_im = rfft2_real(v, bases)
     v_re, v_im = v_re.unsqueeze(2), v_im.unsqueeze(2)
     r2_re, r2_im = r2_re[:, None], r2_im[:, None]
-    v_conv = irfft2_real(v_re * r2_re - v_im * r2_im, v_re * r2_im + v_im * r2_re, size)
+    v_conv = irfft2_real(v_re * r2_re - v_im * r2_im, v_re * r2_im + v_im * r2_re, size, bases)
     return (s.unsqueeze(3) * v_conv).sum(2)
 
 
@@ -382,7 +396,7 @@ class LiSA(nn.Module):
             # resampled in the graph (the grid may be a dynamic axis), nothing cached
             r1, r2 = (circular_kernel(r, (h, w), always_sample=True).to(dtype)
                       for r in (self.r1, self.r2))
-            y = _lisa_real_dft(q, k, v, rfft2_real(r1), rfft2_real(r2), self.eps)
+            y = _lisa_real_dft(q, k, v, r1, r2, self.eps)
         else:
             r1_hat, r2_hat = self.spectra((h, w), x.device, dtype)
             y = lisa_spectral(q, k, v, r1_hat, r2_hat, self.eps)
