@@ -35,12 +35,15 @@ def test_dense_forward_odd_size_matches_feature_info(backbone):
     model.eval()
     with torch.no_grad():
         outs = model(torch.randn(ODD))
-    assert isinstance(outs, tuple) and len(outs) == len(model.feature_info)
-    for out, info in zip(outs, model.feature_info):
+    assert isinstance(outs, tuple) and len(outs) == len(model.out_indices)
+    for out, info in zip(outs, [model.feature_info[i] for i in model.out_indices]):
         r = info["reduction"]
         assert out.shape == (2, info["num_chs"], _ceil_div(97, r), _ceil_div(131, r)), name
         assert torch.isfinite(out).all()
-    assert model.out_channels == [i["num_chs"] for i in model.feature_info]
+    assert model.out_channels == [model.feature_info[i]["num_chs"] for i in model.out_indices]
+    # every level by default; LiSANet-I (a level per block, as timm's ViTs): the last one
+    n = len(model.feature_info)
+    assert model.out_indices == ((n - 1,) if name == "lisanet_i" else tuple(range(n)))
 
 
 def test_batch_independence(backbone):

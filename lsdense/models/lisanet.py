@@ -67,18 +67,18 @@ FLOPs: ``FlopCounterMode`` sees the convolutions and the head but not the FFTs
 nor the LiSA weighted sums; :func:`lisa_extra_flops` adds them (formula in
 :meth:`LiSA.extra_flops`: ``2.5 N log2 N`` real flops per real 2-D FFT).
 """
-from __future__ import annotations
 
 import math
 from collections import OrderedDict
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
+import torch.fx
 import torch.nn as nn
 import torch.nn.functional as F
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from timm.layers import DropPath, LayerNorm2d, get_device_dtype, to_2tuple, trunc_normal_
-from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
+from timm.models import build_model_with_cfg, checkpoint, generate_default_cfgs, register_model
 
 from .checkpoint import timm_filter_fn
 from .layers import (DenseBackboneMixin, check_global_pool, drop_path_rates, factory_kwargs,
@@ -103,20 +103,54 @@ def resize_kernel(kernel: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
     values (the kernels are circular). The result is scaled by ``H0 W0 / (H W)``
     to keep the kernel sum. Returns ``kernel`` itself when the size matches.
     """
-    (h0, w0), (h, w) = kernel.shape[-2:], tuple(size)
-    if (h0, w0) == (h, w):
+    h0, w0 = kernel.shape[-2], kernel.shape[-1]
+    h, w = size
+    if h0 == h and w0 == w:
         return kernel
     x = kernel.reshape(1, -1, h0, w0).repeat(1, 1, 3, 3)  # periodic copy around the kernel
-
-    def src(n: int, n0: int) -> torch.Tensor:
-        offset = torch.arange(n, device=kernel.device, dtype=kernel.dtype) - n // 2
-        index = offset * (n0 / n) + n0 // 2 + n0  # index into the 3x tiled kernel
-        return index * (2.0 / (3 * n0 - 1)) - 1.0  # align_corners=True normalisation
-
-    gy, gx = torch.meshgrid(src(h, h0), src(w, w0), indexing="ij")
+    gy, gx = torch.meshgrid(_tiled_grid(h, h0, kernel), _tiled_grid(w, w0, kernel), indexing="ij")
     grid = torch.stack((gx, gy), dim=-1)[None]
     out = F.grid_sample(x, grid, mode="bicubic", padding_mode="border", align_corners=True)
-    return out.reshape(*kernel.shape[:-2], h, w) * (h0 * w0 / (h * w))
+    return out.reshape(list(kernel.shape[:-2]) + [h, w]) * (h0 * w0 / (h * w))
+
+
+def _tiled_grid(n: int, n0: int, like: torch.Tensor) -> torch.Tensor:
+    """grid_sample coordinates of the n offsets of a new grid in the 3x tiled n0 kernel."""
+    offset = torch.arange(n, device=like.device, dtype=like.dtype) - n // 2
+    index = offset * (n0 / n) + n0 // 2 + n0  # index into the 3x tiled kernel
+    return index * (2.0 / (3 * n0 - 1)) - 1.0  # align_corners=True normalisation
+
+
+def _fft_dtype(dtype: torch.dtype) -> torch.dtype:
+    # FFTs in float32 at least: half-precision cuFFT only takes power-of-two sizes
+    return dtype if dtype == torch.float32 or dtype == torch.float64 else torch.float32
+
+
+@torch.fx.wrap  # leaf call in torch.fx graphs (its size branch runs on real tensors)
+def lisa_kernel_spectra(r1: torch.Tensor, r2: torch.Tensor,
+                        qkv: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    """``rfft2`` of the centred kernels resized to ``qkv``'s grid, in its FFT dtype.
+
+    The uncached path (TorchScript, ``torch.fx`` graphs, training); :meth:`LiSA.spectra`
+    caches the same values in eval mode.
+    """
+    h, w = qkv.shape[-2], qkv.shape[-1]
+    dtype = _fft_dtype(qkv.dtype)
+    k1 = torch.fft.ifftshift(resize_kernel(r1, (h, w)), dim=(-2, -1))
+    k2 = torch.fft.ifftshift(resize_kernel(r2, (h, w)), dim=(-2, -1))
+    return torch.fft.rfft2(k1.to(dtype)), torch.fft.rfft2(k2.to(dtype))
+
+
+@torch.fx.wrap  # leaf call in torch.fx graphs (FFTs and dtype choice run on real tensors)
+def lisa_attention(qkv: torch.Tensor, r1_hat: torch.Tensor, r2_hat: torch.Tensor,
+                   num_heads: int, eps: float) -> torch.Tensor:
+    """LiSA on the ``(B, 3C, H, W)`` output of the qkv projection: ``(B, C, H, W)``."""
+    b, c3, h, w = qkv.shape
+    c = c3 // 3
+    dtype = _fft_dtype(qkv.dtype)
+    q, k, v = qkv.to(dtype).reshape(b, 3, num_heads, c // num_heads, h, w).unbind(1)
+    y = lisa_spectral(q, k, v, r1_hat, r2_hat, eps)
+    return y.reshape(b, c, h, w).to(qkv.dtype)
 
 
 def _circular_offsets(n, n0: int, device, dtype) -> torch.Tensor:
@@ -387,20 +421,31 @@ class LiSA(nn.Module):
         return super().train(mode)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b, c, h, w = x.shape
-        # FFTs in float32 at least: half-precision cuFFT only takes power-of-two sizes
-        dtype = x.dtype if x.dtype in (torch.float32, torch.float64) else torch.float32
-        q, k, v = self.qkv(x).to(dtype).reshape(b, 3, self.num_heads, self.head_dim, h, w).unbind(1)
-        if torch.onnx.is_in_onnx_export():
-            # no FFT ops and no complex tensors in ONNX graphs: real DFT matmuls, kernels
-            # resampled in the graph (the grid may be a dynamic axis), nothing cached
-            r1, r2 = (circular_kernel(r, (h, w), always_sample=True).to(dtype)
-                      for r in (self.r1, self.r2))
-            y = _lisa_real_dft(q, k, v, r1, r2, self.eps)
+        qkv = self.qkv(x)
+        if torch.jit.is_scripting():
+            r1_hat, r2_hat = lisa_kernel_spectra(self.r1, self.r2, qkv)
+        elif torch.onnx.is_in_onnx_export():
+            return self.proj(self._attention_real_dft(qkv))
         else:
-            r1_hat, r2_hat = self.spectra((h, w), x.device, dtype)
-            y = lisa_spectral(q, k, v, r1_hat, r2_hat, self.eps)
-        return self.proj(y.reshape(b, c, h, w).to(x.dtype))
+            r1_hat, r2_hat = self._spectra_for(qkv)
+        return self.proj(lisa_attention(qkv, r1_hat, r2_hat, self.num_heads, self.eps))
+
+    @torch.jit.unused
+    def _attention_real_dft(self, qkv: torch.Tensor) -> torch.Tensor:
+        # ONNX graphs take no FFT ops and no complex tensors: real DFT matmuls, kernels
+        # resampled in the graph (the grid may be a dynamic axis), nothing cached
+        b, c3, h, w = qkv.shape
+        dtype = _fft_dtype(qkv.dtype)
+        q, k, v = qkv.to(dtype).reshape(b, 3, self.num_heads, self.head_dim, h, w).unbind(1)
+        r1, r2 = (circular_kernel(r, (h, w), always_sample=True).to(dtype)
+                  for r in (self.r1, self.r2))
+        y = _lisa_real_dft(q, k, v, r1, r2, self.eps)
+        return y.reshape(b, c3 // 3, h, w).to(qkv.dtype)
+
+    def _spectra_for(self, qkv: torch.Tensor):
+        if isinstance(qkv, torch.fx.Proxy):  # a traced graph computes them at every call
+            return lisa_kernel_spectra(self.r1, self.r2, qkv)
+        return self.spectra(tuple(qkv.shape[-2:]), qkv.device, _fft_dtype(qkv.dtype))
 
     def extra_flops(self, h: int, w: int, elementwise: bool = False) -> int:
         """Real FLOPs ``FlopCounterMode`` does not see, per image on an ``h x w`` grid.
@@ -544,10 +589,15 @@ class PatchEmbedAbs(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         p = self.patch_size
         x = self.proj(F.pad(x, (0, -x.shape[-1] % p, 0, -x.shape[-2] % p)))
-        pos = self.pos_embed
-        if pos.shape[-2:] != x.shape[-2:]:
-            pos = resize_hw(pos, tuple(x.shape[-2:]))
-        return x + pos
+        return add_pos_embed(x, self.pos_embed)
+
+
+@torch.fx.wrap  # leaf call in torch.fx graphs (its size branch runs on real tensors)
+def add_pos_embed(x: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
+    """``x + pos``, the position embedding resized (bicubic) when the grids differ."""
+    if pos.shape[-2:] != x.shape[-2:]:
+        pos = resize_hw(pos, (x.shape[-2], x.shape[-1]))
+    return x + pos
 
 
 class LiSAStage(nn.Module):
@@ -602,11 +652,6 @@ def _init_weights(m: nn.Module) -> None:
 class _LiSAHeadMixin(DenseBackboneMixin):
     """Classifier head, weight filter and FLOP helper shared by both model classes."""
 
-    num_features: int
-    global_pool: str
-    head_drop: nn.Module
-    head: nn.Module
-
     def _build_head(self, num_classes: int, global_pool: str, drop_rate: float) -> None:
         self.num_classes = 0 if self.dense else num_classes
         self.global_pool = check_global_pool(type(self).__name__, global_pool)
@@ -634,8 +679,8 @@ class _LiSAHeadMixin(DenseBackboneMixin):
         if global_pool is not None:
             self.global_pool = check_global_pool(type(self).__name__, global_pool)
         self.num_classes = num_classes
-        self.head = nn.Linear(self.num_features, num_classes, **get_device_dtype(self)) \
-            if num_classes > 0 else nn.Identity()
+        self.head = nn.Linear(self.num_features, num_classes, **get_device_dtype(self)).train(
+            self.training) if num_classes > 0 else nn.Identity()
 
     @torch.jit.ignore
     def no_weight_decay(self) -> set:
@@ -758,10 +803,12 @@ class LiSANet(_LiSAHeadMixin, nn.Module):
         return [self.stem, *self.stages]
 
     def _forward_levels(self, x: torch.Tensor) -> List[torch.Tensor]:
+        if self.grad_checkpointing and not torch.jit.is_scripting():
+            return self._forward_levels_checkpointed(x)
         x = self.stem(x)
         levels = []
         for stage in self.stages:
-            x = self._run_stage(stage, x)
+            x = stage(x)
             levels.append(x)
         return levels
 
@@ -769,9 +816,14 @@ class LiSANet(_LiSAHeadMixin, nn.Module):
 class LiSANetI(_LiSAHeadMixin, nn.Module):
     """Isotropic LiSANet-I: patch 16, absolute position embedding, one stage of LiSA blocks.
 
-    As a dense backbone it has one level (stride 16; the input is zero-padded to a
-    multiple of 16). Arguments as :class:`LiSANet`, plus ``embed_dim``, ``depth``,
-    ``num_heads``, ``patch_size`` and ``mlp_ratio`` of the single stage.
+    Its levels are the outputs of its ``depth`` blocks (as timm's isotropic ViTs),
+    each passed through the stage's final LayerNorm (timm's
+    ``forward_intermediates(norm=True)``), all at stride 16 (the input is
+    zero-padded to a multiple of 16); the last level is ``forward_features``. As a
+    dense backbone it returns the last level unless ``out_indices`` asks for
+    others; ``prune_intermediate_layers`` drops the blocks after the last index.
+    Arguments as :class:`LiSANet`, plus ``embed_dim``, ``depth``, ``num_heads``,
+    ``patch_size`` and ``mlp_ratio`` of the single stage.
     """
 
     @factory_kwargs
@@ -793,22 +845,40 @@ class LiSANetI(_LiSAHeadMixin, nn.Module):
             embed_dim, embed_dim, depth, "lisa", num_heads, grid, patch_size, mlp_ratio,
             num_patterns, downsample=False, drop_path=drop_path_rates([depth], drop_path_rate)[0],
             conv_pos=False, conv_mlp=False, eps=eps))
-        self.feature_info = [dict(num_chs=embed_dim, reduction=patch_size, module="stages.0")]
+        self.feature_info = [dict(num_chs=embed_dim, reduction=patch_size,
+                                  module=f"stages.0.blocks.{i}") for i in range(depth)]
         self._build_head(num_classes, global_pool, drop_rate)
         self.apply(_init_weights)
         trunc_normal_(self.stem.pos_embed, std=0.02)
-        self._setup_dense(out_indices, frozen_stages, norm_eval)
+        self._setup_dense((depth - 1,) if out_indices is None else out_indices, frozen_stages,
+                          norm_eval)
 
     def _freeze_units(self) -> List[nn.Module]:
         return [self.stem, *self.stages]
 
     def _forward_levels(self, x: torch.Tensor) -> List[torch.Tensor]:
+        if self.grad_checkpointing and not torch.jit.is_scripting():
+            return self._forward_levels_checkpointed(x)
         x = self.stem(x)
         levels = []
-        for stage in self.stages:
-            x = self._run_stage(stage, x)
-            levels.append(x)
+        for block in self.stages[0].blocks:
+            x = block(x)
+            levels.append(self.stages[0].norm(x))
         return levels
+
+    def _forward_levels_checkpointed(self, x: torch.Tensor) -> List[torch.Tensor]:
+        x = self.stem(x)
+        levels = []
+        for block in self.stages[0].blocks:
+            x = checkpoint(block, x)
+            levels.append(self.stages[0].norm(x))
+        return levels
+
+    @torch.jit.ignore
+    def group_matcher(self, coarse: bool = False) -> dict:
+        """Parameter groups for layer-wise learning-rate decay (timm API, per block as ViT)."""
+        return dict(stem=r"^stem", blocks=[(r"^stages\.0\.blocks\.(\d+)", None),
+                                           (r"^stages\.0\.norm", (99999,))])
 
 
 # --- configs and entry points ------------------------------------------------------
@@ -848,7 +918,7 @@ MODEL_ARGS: Dict[str, dict] = {
 
 def _create_lisanet(variant: str, pretrained: bool = False, model_cls: type = LiSANet,
                     **kwargs) -> nn.Module:
-    out_indices = (0,) if model_cls is LiSANetI else (0, 1, 2, 3)
+    out_indices = 3 if model_cls is LiSANetI else (0, 1, 2, 3)  # int: the last 3 (as ViT)
     return build_model_with_cfg(
         model_cls, variant, pretrained, pretrained_filter_fn=timm_filter_fn,
         feature_cfg=dict(feature_cls="getter", out_indices=out_indices), **kwargs)
