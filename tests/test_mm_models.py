@@ -23,6 +23,7 @@ from mmengine.registry import init_default_scope  # noqa: E402
 import lsdense.mmdet  # noqa: E402,F401  (registers in mmdet)
 import lsdense.mmseg  # noqa: E402,F401  (registers in mmseg)
 from lsdense.mm.backbones import LiSANetBackbone, LOLViTBackbone, LSNetBackbone  # noqa: E402
+from lsdense.mm.checks import check_neck_channels  # noqa: E402
 from lsdense.mm.necks import LSNetFPN  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -99,6 +100,9 @@ def test_config_builds_and_runs(config):
         cfg.model.test_cfg.rcnn.max_per_img = 20
     model = _build(cfg)
     assert isinstance(model.backbone, (LSNetBackbone, LOLViTBackbone, LiSANetBackbone))
+    check_neck_channels(cfg)  # the pre-flight channel check accepts every shipped config
+    if cfg.model.get("neck") is not None:
+        assert list(model.neck.in_channels) == list(model.backbone.out_channels)
     model.train()
     if cfg.default_scope == "mmdet":
         data = _det_batch(model, with_mask="roi_head" in cfg.model and
@@ -183,7 +187,7 @@ def test_frozen_stages_and_norm_eval_hold_in_mm_training():
     cfg.model.backbone.update(frozen_stages=1, init_cfg=None)
     model = _build(cfg)
     model.train()
-    body = model.backbone.body
+    body = model.backbone
     frozen, free = body._freeze_units()[:2], body._freeze_units()[2:]
     assert all(not p.requires_grad for u in frozen for p in u.parameters())
     assert all(p.requires_grad for u in free for p in u.parameters())
@@ -218,7 +222,7 @@ def test_paramwise_no_decay_on_attention_biases_and_norms():
     bias_keys = [k for k in decay if k.endswith("attention_biases")]
     assert bias_keys and all(decay[k] == 0 for k in bias_keys)
     assert all(decay[k] == 0 for k in decay if ".bn." in k)
-    assert decay["backbone.body.patch_embed.0.c.weight"] == 0.05
+    assert decay["backbone.patch_embed.0.c.weight"] == 0.05
     assert decay["bbox_head.retina_cls.weight"] == 0.05
 
 
@@ -240,13 +244,13 @@ def test_lisanet_and_lolvit_no_decay_keys_match_parameters():
 def test_pretrained_init_cfg_uses_lsdense_loader(tmp_path):
     """init_cfg Pretrained reads {'model': ...} files (mmengine's prefix loader would load
     nothing), reports missing keys by name, and raises when nothing matches."""
-    src = LSNetBackbone("t").body.state_dict()
+    src = LSNetBackbone("t").state_dict()
     del src["blocks4.3.mixer.m.attention_biases"]
     path = tmp_path / "lsnet_t.pth"
     torch.save({"model": src}, path)
     m = LSNetBackbone("t", init_cfg=dict(type="Pretrained", checkpoint=str(path)))
     m.init_weights()
-    assert torch.equal(m.body.state_dict()["patch_embed.0.c.weight"], src["patch_embed.0.c.weight"])
+    assert torch.equal(m.state_dict()["patch_embed.0.c.weight"], src["patch_embed.0.c.weight"])
     torch.save({"state_dict": {"neck.foo.weight": torch.zeros(3)}}, tmp_path / "bad.pth")
     bad = LSNetBackbone("t", init_cfg=dict(type="Pretrained", checkpoint=str(tmp_path / "bad.pth")))
     with pytest.raises(ValueError, match="matches no key"):
@@ -255,16 +259,16 @@ def test_pretrained_init_cfg_uses_lsdense_loader(tmp_path):
     torch.save({"state_dict": {f"backbone.{k}": v for k, v in src.items()}}, pref)
     m = LSNetBackbone("t", init_cfg=dict(type="Pretrained", checkpoint=str(pref), prefix="backbone"))
     m.init_weights()
-    assert torch.equal(m.body.state_dict()["blocks3.2.mixer.conv.c.weight"],
+    assert torch.equal(m.state_dict()["blocks3.2.mixer.conv.c.weight"],
                        src["blocks3.2.mixer.conv.c.weight"])
 
 
-def test_pretrained_missing_and_unexpected_keys_logged_by_name(tmp_path):
+def test_pretrained_missing_and_unexpected_keys_logged_by_name_once(tmp_path, capfd):
     import logging
 
     from mmengine.logging import MMLogger
 
-    src = LSNetBackbone("t").body.state_dict()
+    src = LSNetBackbone("t").state_dict()
     del src["blocks4.3.mixer.m.attention_biases"]
     src["blocks9.0.c.weight"] = torch.zeros(3, 3)
     torch.save(src, tmp_path / "w.pth")
@@ -281,6 +285,11 @@ def test_pretrained_missing_and_unexpected_keys_logged_by_name(tmp_path):
     text = "\n".join(records)
     assert "missing keys" in text and "blocks4.3.mixer.m.attention_biases" in text
     assert "unexpected keys" in text and "blocks9.0.c.weight" in text
+    # reported once: in mmengine's log, not again by the adapter nor on stderr
+    assert text.count("blocks4.3.mixer.m.attention_biases") == 1
+    assert text.count("blocks9.0.c.weight") == 1
+    out, err = capfd.readouterr()
+    assert (out + err).count("blocks4.3.mixer.m.attention_biases") <= 1
 
 
 def test_unknown_arch_message():

@@ -148,6 +148,18 @@ def test_quickstart_retinanet_interrupted_resumes_and_tools_test_evaluates(toy, 
     logs = "".join(p.read_text() for p in work.rglob("*.log"))
     assert "resumed epoch: 1, iter: 2" in logs
 
+    # the checkpoint tools/train.py wrote has the official backbone keys and is the backbone
+    # weights of a new run, with or without prefix='backbone.'
+    from lsdense.mm.backbones import LSNetBackbone
+
+    saved = ckpt["state_dict"]
+    assert "backbone.patch_embed.0.c.weight" in saved and not any(".body." in k for k in saved)
+    for prefix in ("backbone.", None):
+        bb = LSNetBackbone("t", init_cfg=dict(type="Pretrained", checkpoint=str(work / "epoch_2.pth"),
+                                              prefix=prefix))
+        bb.init_weights()
+        assert all(torch.equal(v, saved[f"backbone.{k}"]) for k, v in bb.state_dict().items())
+
     show = tmp_path / "show"
     status = _tool("test")([str(DET), str(work / "epoch_2.pth"), "--work-dir", str(tmp_path / "t"),
                             "--show-dir", str(show), "--cfg-options",
@@ -333,3 +345,48 @@ def test_make_toy_data_cli(tmp_path):
     assert len(ids) == 1 and (tmp_path / "VOCdevkit" / "VOC2007" / "JPEGImages" / f"{ids[0]}.jpg").is_file()
     data = json.dumps(sorted(p.name for p in xml))
     assert "2007_" in data
+
+
+def test_neck_channels_not_matching_the_backbone_before_training(tmp_path, capsys):
+    """The usual mistake after changing a backbone: the neck keeps the old in_channels. The
+    error names the neck, its channels and the backbone's real ones, before any data is read or
+    model trained (the dataset here does not even exist)."""
+    opts = toy_data_options("coco", tmp_path / "no-data")
+    opts["model.backbone.out_indices"] = (1, 2, 3)
+    expected = (r"model\.neck \(FPN\) has in_channels=\[64, 128, 256, 384\], but the backbone "
+                r"\(LSNetBackbone arch='t' out_indices=\(1, 2, 3\)\) returns maps with "
+                r"\[128, 256, 384\] channels, so it needs \[128, 256, 384\]\. Set "
+                r"model\.neck\.in_channels=\[128, 256, 384\]")
+    with pytest.raises(PreflightError, match=expected):
+        train(DET, work_dir=tmp_path / "w", cfg_options=opts)
+    opts = toy_data_options("coco", tmp_path / "no-data")
+    opts["model.backbone.arch"] = "s"  # LSNet-S is wider: [96, 192, 320, 448]
+    status = _tool("train")([str(DET), "--work-dir", str(tmp_path / "w"), "--cfg-options",
+                             *[f"{k}={v}" for k, v in opts.items()]])
+    assert status == 1
+    err = capsys.readouterr().err
+    assert "error: model.neck (FPN) has in_channels=[64, 128, 256, 384]" in err
+    assert "[96, 192, 320, 448]" in err and "Traceback" not in err
+    assert not list((tmp_path / "w").rglob("*.pth"))
+
+
+def test_seg_head_without_neck_checked_against_backbone_channels():
+    """Without a neck, mmseg heads read the backbone maps their in_index picks."""
+    from mmengine.config import Config
+
+    from lsdense.mm.checks import check_neck_channels
+
+    def cfg(in_channels, in_index):
+        return Config(dict(default_scope="mmseg", model=dict(
+            type="EncoderDecoder", backbone=dict(type="LSNetBackbone", arch="t"),
+            decode_head=dict(type="FCNHead", in_channels=in_channels, in_index=in_index,
+                             channels=16, num_classes=2))))
+
+    check_neck_channels(cfg(256, 2))
+    check_neck_channels(cfg([128, 256], [1, 2]))
+    with pytest.raises(PreflightError, match=r"model\.decode_head \(FCNHead\) has in_channels=128, "
+                                             r"but the backbone .* returns maps with \[64, 128, 256, "
+                                             r"384\] channels, so it needs 256"):
+        check_neck_channels(cfg(128, 2))
+    with pytest.raises(PreflightError, match=r"in_index=5 but the backbone returns 4 maps"):
+        check_neck_channels(cfg(128, 5))

@@ -1,4 +1,4 @@
-"""MMDetection / MMSegmentation backbones: thin wrappers around ``create_backbone``.
+"""MMDetection / MMSegmentation backbones: the lsdense model classes themselves.
 
 One class per family, registered under the same name in the ``MODELS``
 registry of mmdet and of mmseg (see :mod:`lsdense.mm.register`)::
@@ -7,117 +7,176 @@ registry of mmdet and of mmseg (see :mod:`lsdense.mm.register`)::
                   frozen_stages=-1, norm_eval=True,
                   init_cfg=dict(type='Pretrained', checkpoint='lsnet_t.pth'))
 
-The network is ``self.body``, the same module ``create_backbone`` returns, so
-``out_indices`` / ``frozen_stages`` / ``norm_eval`` behave as in every other
-framework (re-applied by ``train()``). ``init_cfg=dict(type='Pretrained')`` is
+Each registered class *is* the core model (``LSNetBackbone`` subclasses
+:class:`lsdense.models.lsnet.LSNet` in dense mode, plus mmengine's
+:class:`~mmengine.model.BaseModule` for ``init_cfg``), so ``out_indices`` /
+``frozen_stages`` / ``norm_eval`` behave as in every other framework and the
+state-dict keys have the official layout: a detector saved by ``tools/train.py``
+holds ``backbone.patch_embed...``, as the official LSNet dense checkpoints do,
+and either file serves as backbone weights of the other without conversion.
+Files of lsdense <= 0.1, whose mm backbone held the network as ``body``
+(``backbone.body.*``), still load: a load-state-dict pre-hook (mmengine's
+``load_from`` / resume) and :meth:`checkpoint_filter` (``init_cfg``) drop the
+``body.`` level.
+
+``init_cfg=dict(type='Pretrained', checkpoint=PATH_OR_URL, prefix=None)`` is
 served by :func:`lsdense.models.load_checkpoint` instead of mmengine's loader:
-that one silently loads nothing from ``{'model': ...}`` files and cannot resize
-LSNet attention biases or LiSA kernels; ours reports every missing/unexpected
-key by name and raises when nothing matches.
+that one loads ``http(s)://`` files with full unpickling, silently loads nothing
+from ``{'model': ...}`` files and cannot resize LSNet attention biases or LiSA
+kernels; ours reads weights-only (URLs through torch.hub's cache, like
+mmengine), reports missing/unexpected keys once by name in the mmengine log and
+raises when nothing matches.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
-from typing import Optional, Sequence, Tuple
+from pathlib import Path
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import torch
-from mmengine.logging import print_log
+from mmengine.logging import MMLogger, print_log
 from mmengine.model import BaseModule
 from mmengine.model.weight_init import update_init_info
 
-from lsdense.models import create_backbone, load_checkpoint, variant_by_arch
+from lsdense.models import variant_by_arch
+from lsdense.models.checkpoint import is_url, load_checkpoint
+from lsdense.models.lisanet import LiSANet, LiSANetI
+from lsdense.models.lolvit import LOLViT
+from lsdense.models.lsnet import LSNet
 
-__all__ = ["LSDenseBackbone", "LSNetBackbone", "LOLViTBackbone", "LiSANetBackbone"]
+__all__ = ["LSNetBackbone", "LOLViTBackbone", "LiSANetBackbone", "LiSANetIBackbone",
+           "drop_body_prefix"]
+
+_OLD_PREFIX = "body."  # where lsdense <= 0.1's mm wrapper kept the network
 
 
-class LSDenseBackbone(BaseModule):
-    """Base class: builds ``family``'s ``arch`` variant and serves ``init_cfg``.
+def drop_body_prefix(state_dict: Dict[str, torch.Tensor], prefix: str = "") -> List[str]:
+    """Rename ``<prefix>body.<key>`` to ``<prefix><key>`` in place (old lsdense mm files).
 
-    Args:
-        arch: the variant within the family (``'t'``, ``'s'``, ...).
-        out_indices: which levels to return (default: all of the variant's).
-        frozen_stages: -1 none, 0 the stem, k the stem and the first k stages.
-        norm_eval: keep BatchNorm layers in eval mode during training.
-        init_cfg: mmengine init config; ``type='Pretrained'`` (with ``checkpoint``
-            and optional ``prefix``) loads through :func:`lsdense.models.load_checkpoint`.
-        family: overrides the class's ``family`` (LiSANet's ``hybrid`` flag).
-        **model_kwargs: family arguments passed to the model (``drop_path_rate``, ...).
+    Returns the renamed (new) keys.
+    """
+    old = prefix + _OLD_PREFIX
+    renamed = []
+    for key in [k for k in state_dict if k.startswith(old)]:
+        new = prefix + key[len(old):]
+        state_dict[new] = state_dict.pop(key)
+        renamed.append(new)
+    return renamed
+
+
+def _load_old_layout_hook(module, state_dict, prefix, local_metadata, strict, missing_keys,
+                          unexpected_keys, error_msgs) -> None:
+    """``register_load_state_dict_pre_hook``: accept ``backbone.body.*`` checkpoints."""
+    drop_body_prefix(state_dict, prefix)
+
+
+class _ForwardTo(logging.Handler):
+    """Hands the ``lsdense`` logger's records to mmengine's current logger (its file and
+    console, rank filtering included)."""
+
+    def __init__(self, target: logging.Logger) -> None:
+        super().__init__(logging.INFO)
+        self.target = target
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.target.handle(record)
+
+
+@contextlib.contextmanager
+def _lsdense_log_in_mmengine() -> Iterator[None]:
+    """Route :func:`load_checkpoint`'s report into the run's log, once (not also to stderr)."""
+    log = logging.getLogger("lsdense")
+    handler = _ForwardTo(MMLogger.get_current_instance())
+    level, propagate = log.level, log.propagate
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    try:
+        yield
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(level)
+        log.propagate = propagate
+
+
+class _MMBackbone:
+    """mmengine's side of an lsdense backbone: ``init_cfg`` and old-layout loading.
+
+    Mixed in before the core model class, with :class:`BaseModule` after it (the
+    core's ``super().__init__()`` reaches ``BaseModule.__init__``).
     """
 
     family: str = ""
+    init_cfg: Optional[Union[dict, List[dict]]]
+    _is_init: bool
 
-    def __init__(self, arch: str, out_indices: Optional[Sequence[int]] = None,
-                 frozen_stages: int = -1, norm_eval: bool = False,
-                 init_cfg: Optional[dict] = None, family: Optional[str] = None,
-                 **model_kwargs) -> None:
-        super().__init__(init_cfg=init_cfg)
+    @classmethod
+    def _core_args(cls, arch: str, family: Optional[str] = None, **kwargs) -> dict:
+        """The core class's arguments for ``arch``: the variant's numbers, its dense-backbone
+        arguments, then ``kwargs``; ``dense=True``."""
+        variant = variant_by_arch(family or cls.family, arch)
+        if not issubclass(cls, variant.model_cls):
+            raise TypeError(f"{cls.__name__} builds {variant.model_cls.__name__} models; "
+                            f"arch {arch!r} is not one of them.")
+        return {**variant.model_args, **variant.dense_args, **kwargs, "dense": True}
+
+    def _setup_mm(self, arch: str, init_cfg: Optional[Union[dict, List[dict]]]) -> None:
         self.arch = arch
-        if family is not None:
-            self.family = family
-        variant = variant_by_arch(self.family, arch)
-        self.body = create_backbone(variant.name, out_indices=out_indices,
-                                    frozen_stages=frozen_stages, norm_eval=norm_eval,
-                                    **model_kwargs)
+        self.init_cfg = copy.deepcopy(init_cfg)
+        self.register_load_state_dict_pre_hook(_load_old_layout_hook)  # type: ignore[attr-defined]
 
-    @property
-    def out_channels(self) -> Sequence[int]:
-        """Channels of the returned maps (the neck's ``in_channels``)."""
-        return self.body.out_channels
-
-    @property
-    def out_strides(self) -> Sequence[int]:
-        """Strides of the returned maps."""
-        return self.body.out_strides
-
-    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
-        """Return the feature maps selected by ``out_indices`` (a tuple)."""
-        return tuple(self.body(x))
+    def checkpoint_filter(self, state_dict: Dict[str, torch.Tensor],
+                          own: Dict[str, torch.Tensor]) -> Tuple[dict, List[str], List[str]]:
+        """The core's filter, after dropping the ``body.`` level of old lsdense mm files."""
+        sd = dict(state_dict)
+        drop_body_prefix(sd)
+        return super().checkpoint_filter(sd, own)  # type: ignore[misc]
 
     def init_weights(self) -> None:
-        """Run mmengine's initialisers, then load a ``Pretrained`` checkpoint with ours."""
+        """Run mmengine's other initialisers, then load ``Pretrained`` with lsdense's loader."""
         cfgs = self.init_cfg if isinstance(self.init_cfg, list) else [self.init_cfg]
         pretrained = [c for c in cfgs if c and c.get("type") == "Pretrained"]
-        if not pretrained:
-            super().init_weights()
+        if not pretrained or self._is_init:
+            BaseModule.init_weights(self)  # type: ignore[arg-type]
             return
         own, self.init_cfg = self.init_cfg, [c for c in cfgs if c and c.get("type") != "Pretrained"]
         try:
-            super().init_weights()
+            BaseModule.init_weights(self)  # type: ignore[arg-type]
         finally:
             self.init_cfg = own
         for cfg in pretrained:
+            if "checkpoint" not in cfg:
+                raise ValueError(f"{type(self).__name__}: init_cfg {cfg} has no 'checkpoint'; "
+                                 f"give dict(type='Pretrained', checkpoint=PATH_OR_URL).")
             self.load_pretrained(cfg["checkpoint"], prefix=cfg.get("prefix"))
 
-    def load_pretrained(self, checkpoint: str, prefix: Optional[str] = None) -> None:
-        """Load ``checkpoint`` (optionally only its ``prefix.*`` keys) into ``self.body``."""
-        from lsdense.models.checkpoint import read_checkpoint, unwrap_state_dict
+    def load_pretrained(self, checkpoint: Union[str, Path],
+                        prefix: Optional[str] = None) -> None:
+        """Load ``checkpoint`` (a path or ``http(s)://`` URL; optionally only its ``prefix``
+        keys) into this backbone.
 
-        source = checkpoint
-        if prefix:
-            sd = unwrap_state_dict(read_checkpoint(checkpoint))
-            prefix = prefix if prefix.endswith(".") else prefix + "."
-            source = {k[len(prefix):]: v for k, v in sd.items() if k.startswith(prefix)}
-            if not source:
-                raise ValueError(f"{type(self).__name__}: no key of {checkpoint} starts with "
-                                 f"prefix {prefix!r} (e.g. {list(sd)[:3]}).")
-        result = load_checkpoint(self.body, source)
+        Raises:
+            ValueError: an unsupported ``scheme://`` (only http/https and paths are
+                read), a prefix no key has, or a file matching no key of the model.
+            FileNotFoundError / ConnectionError: the file cannot be found or downloaded.
+        """
         name = type(self).__name__
-        print_log(f"{name}: loaded {checkpoint}", logger="current")
-        if result.missing_keys:
-            print_log(f"{name}: missing keys (left at init): {', '.join(result.missing_keys)}",
-                      logger="current", level=logging.WARNING)
-        if result.unexpected_keys:
-            print_log(f"{name}: unexpected keys (ignored): {', '.join(result.unexpected_keys)}",
-                      logger="current", level=logging.WARNING)
-        if result.resized_keys:
-            print_log(f"{name}: resized: {', '.join(result.resized_keys)}", logger="current")
+        text = str(checkpoint)
+        if "://" in text and not is_url(text):
+            raise ValueError(f"{name}: checkpoint {text!r} uses a scheme lsdense does not read; "
+                             f"give a local path or an http(s):// URL.")
+        with _lsdense_log_in_mmengine():
+            load_checkpoint(self, text if is_url(text) else Path(text), prefix=prefix)  # type: ignore[arg-type]
+        print_log(f"{name}: loaded {text}" + (f" (keys under {prefix!r})" if prefix else ""),
+                  logger="current")
         if hasattr(self, "_params_init_info"):
-            update_init_info(self, init_info=f"Loaded from {checkpoint} by lsdense.load_checkpoint")
+            update_init_info(self, init_info=f"Loaded from {text} by lsdense.load_checkpoint")
         self._is_init = True
 
 
-class LSNetBackbone(LSDenseBackbone):
+class LSNetBackbone(_MMBackbone, LSNet, BaseModule):
     """LSNet (CVPR 2025) backbone: archs ``'t'``, ``'s'``, ``'b'``; strides 8, 16, 32, 64.
 
     Args:
@@ -128,7 +187,8 @@ class LSNetBackbone(LSDenseBackbone):
         drop_path_rate: stochastic depth (the official model uses none).
         ska_impl: ``'auto'`` | ``'fast'`` | ``'reference'`` SKA implementation.
         attn_bias_mode: ``'matrix'`` (official bicubic resize of the bias matrix) or ``'table'``.
-        init_cfg: see :class:`LSDenseBackbone`.
+        init_cfg: mmengine init config; ``type='Pretrained'`` (``checkpoint`` a path or
+            URL, optional ``prefix``) loads through :func:`lsdense.models.load_checkpoint`.
     """
 
     family = "lsnet"
@@ -137,12 +197,13 @@ class LSNetBackbone(LSDenseBackbone):
                  frozen_stages: int = -1, norm_eval: bool = False, drop_path_rate: float = 0.0,
                  ska_impl: str = "auto", attn_bias_mode: str = "matrix",
                  init_cfg: Optional[dict] = None) -> None:
-        super().__init__(arch, out_indices, frozen_stages, norm_eval, init_cfg,
-                         drop_path_rate=drop_path_rate, ska_impl=ska_impl,
-                         attn_bias_mode=attn_bias_mode)
+        super().__init__(**self._core_args(
+            arch, out_indices=out_indices, frozen_stages=frozen_stages, norm_eval=norm_eval,
+            drop_path_rate=drop_path_rate, ska_impl=ska_impl, attn_bias_mode=attn_bias_mode))
+        self._setup_mm(arch, init_cfg)
 
 
-class LOLViTBackbone(LSDenseBackbone):
+class LOLViTBackbone(_MMBackbone, LOLViT, BaseModule):
     """LOLViT backbone: archs ``'s'``, ``'x'``; five levels at strides 2, 4, 8, 16, 32.
 
     Args:
@@ -152,7 +213,7 @@ class LOLViTBackbone(LSDenseBackbone):
         frozen_stages: -1 .. 5 (0 = the stride-2 stem, k = up to level k).
         norm_eval: BatchNorm in eval mode while training.
         drop_path_rate: stochastic depth over the transformer layers.
-        init_cfg: see :class:`LSDenseBackbone`.
+        init_cfg: see :class:`LSNetBackbone`.
     """
 
     family = "lolvit"
@@ -160,17 +221,21 @@ class LOLViTBackbone(LSDenseBackbone):
     def __init__(self, arch: str = "s", out_indices: Optional[Sequence[int]] = (2, 3, 4),
                  frozen_stages: int = -1, norm_eval: bool = False, drop_path_rate: float = 0.0,
                  init_cfg: Optional[dict] = None) -> None:
-        super().__init__(arch, out_indices, frozen_stages, norm_eval, init_cfg,
-                         drop_path_rate=drop_path_rate)
+        super().__init__(**self._core_args(
+            arch, out_indices=out_indices, frozen_stages=frozen_stages, norm_eval=norm_eval,
+            drop_path_rate=drop_path_rate))
+        self._setup_mm(arch, init_cfg)
 
 
-class LiSANetBackbone(LSDenseBackbone):
+class LiSANetBackbone(_MMBackbone, LiSANet, BaseModule):
     """LiSANet / HyLiSANet / LiSANet-I backbone.
 
     ``arch`` is ``'s'``, ``'b'`` (LiSANet, strides 4-32) or ``'i'`` (the isotropic
-    LiSANet-I, one stride-16 level); ``hybrid=True`` selects HyLiSANet (``'s'``,
-    ``'b'``: convolutional first two stages). A flag rather than more arch
-    letters, so configs read like the paper: ``arch='s', hybrid=True`` is HyLiSANet-S.
+    LiSANet-I, one stride-16 level: the constructor then returns a
+    :class:`LiSANetIBackbone`, the mm class of that core model); ``hybrid=True``
+    selects HyLiSANet (``'s'``, ``'b'``: convolutional first two stages). A flag
+    rather than more arch letters, so configs read like the paper: ``arch='s',
+    hybrid=True`` is HyLiSANet-S.
 
     Args:
         arch: ``'s'``, ``'b'`` or ``'i'`` (``'s'``/``'b'`` with ``hybrid``).
@@ -179,16 +244,41 @@ class LiSANetBackbone(LSDenseBackbone):
         frozen_stages: -1 .. 4 (0 = the stride-4 patch embedding).
         norm_eval: BatchNorm (HyLiSANet conv blocks) in eval mode while training.
         drop_path_rate: stochastic depth (paper: 0.1 Mask R-CNN, 0.15 Semantic FPN).
-        init_cfg: see :class:`LSDenseBackbone`.
+        init_cfg: see :class:`LSNetBackbone`.
     """
 
     family = "lisanet"
+
+    def __new__(cls, arch: str = "s", *args, **kwargs):
+        if cls is LiSANetBackbone and arch == "i":  # another core class: build its mm class
+            return LiSANetIBackbone(arch, *args, **kwargs)
+        return super().__new__(cls)
 
     def __init__(self, arch: str = "s", hybrid: bool = False,
                  out_indices: Optional[Sequence[int]] = None, frozen_stages: int = -1,
                  norm_eval: bool = False, drop_path_rate: float = 0.0,
                  init_cfg: Optional[dict] = None) -> None:
-        super().__init__(arch, out_indices, frozen_stages, norm_eval, init_cfg,
-                         family="hylisanet" if hybrid else "lisanet",
-                         drop_path_rate=drop_path_rate)
+        super().__init__(**self._core_args(
+            arch, family="hylisanet" if hybrid else "lisanet", out_indices=out_indices,
+            frozen_stages=frozen_stages, norm_eval=norm_eval, drop_path_rate=drop_path_rate))
+        self._setup_mm(arch, init_cfg)
+        self.hybrid = hybrid
+
+
+class LiSANetIBackbone(_MMBackbone, LiSANetI, BaseModule):
+    """The isotropic LiSANet-I (``LiSANetBackbone(arch='i')`` builds this); one stride-16 level.
+
+    Arguments as :class:`LiSANetBackbone` (``hybrid`` must be False).
+    """
+
+    family = "lisanet"
+
+    def __init__(self, arch: str = "i", hybrid: bool = False,
+                 out_indices: Optional[Sequence[int]] = None, frozen_stages: int = -1,
+                 norm_eval: bool = False, drop_path_rate: float = 0.0,
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(**self._core_args(
+            arch, family="hylisanet" if hybrid else "lisanet", out_indices=out_indices,
+            frozen_stages=frozen_stages, norm_eval=norm_eval, drop_path_rate=drop_path_rate))
+        self._setup_mm(arch, init_cfg)
         self.hybrid = hybrid

@@ -1,8 +1,9 @@
 """Pre-flight checks: clear errors for a config before any model or data is built.
 
 ``preflight(cfg, mode)`` runs, in order: the config imports the lsdense module
-its framework needs (``custom_imports``); every lsdense ``arch`` exists; every
-dataset path exists (with the command that makes toy data); annotation files
+its framework needs (``custom_imports``); every lsdense ``arch`` exists; the
+neck (or, without a neck, each mmseg head) takes the channels the lsdense
+backbone really returns; every dataset path exists (with the command that makes toy data); annotation files
 parse and the images they list exist and are not empty; and every head's
 ``num_classes`` equals the number of dataset classes.
 Each failure is a :class:`PreflightError` whose message names the config key
@@ -17,8 +18,8 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 from xml.etree import ElementTree as ET
 
 __all__ = ["PreflightError", "DatasetNotFoundError", "framework_of", "preflight",
-           "check_custom_imports", "check_archs", "check_datasets", "check_num_classes",
-           "LSDENSE_MODULES"]
+           "check_custom_imports", "check_archs", "check_neck_channels", "check_datasets",
+           "check_num_classes", "LSDENSE_MODULES"]
 
 # lsdense types a config may use, and the families of the backbones (for ``arch``)
 LSDENSE_MODULES = {"LSNetBackbone": "lsnet", "LOLViTBackbone": "lolvit",
@@ -88,6 +89,80 @@ def check_archs(cfg) -> None:
             variant_by_arch(family, arch)
         except ValueError as err:
             raise PreflightError(f"{path}: {err}") from None
+
+
+def _backbone_channels(backbone: dict, framework: str, path: str) -> List[int]:
+    """``out_channels`` of the backbone ``backbone`` configures (built without weights)."""
+    if framework == "mmdet":
+        from mmdet.registry import MODELS
+    else:
+        from mmseg.registry import MODELS
+    try:
+        return list(MODELS.build({**backbone, "init_cfg": None}).out_channels)
+    except (ValueError, TypeError) as err:  # bad out_indices, frozen_stages, ... named by the model
+        raise PreflightError(f"{path}.backbone: {err}") from None
+
+
+def _channel_error(path: str, consumer: dict, configured, backbone: dict, real: List[int],
+                   expected, fix_key: str) -> PreflightError:
+    arch = backbone.get("arch")
+    shown = f"{backbone['type']}" + (f" arch={arch!r}" if arch is not None else "")
+    if "out_indices" in backbone:
+        shown += f" out_indices={tuple(backbone['out_indices'])}"
+    return PreflightError(
+        f"{path} ({consumer.get('type')}) has in_channels={configured}, but the backbone "
+        f"({shown}) returns maps with {real} channels, so it needs {expected}. Set "
+        f"{fix_key}={expected} (after swapping a backbone, the neck's in_channels must follow), "
+        f"or change the backbone's out_indices.")
+
+
+def check_neck_channels(cfg) -> None:
+    """What reads an lsdense backbone's maps expects their real channel counts.
+
+    The neck's ``in_channels`` (a list: one entry per backbone output) must equal
+    the backbone's ``out_channels``; without a neck, each mmseg head's
+    ``in_channels`` must equal the channels of the maps its ``in_index`` picks.
+    The backbone is built (no weights) to read its real ``out_channels``.
+    """
+    framework = framework_of(cfg)
+    for path, d in _walk(cfg.get("model", {})):
+        backbone = d.get("backbone")
+        if not (isinstance(backbone, dict) and backbone.get("type") in LSDENSE_MODULES
+                and LSDENSE_MODULES[backbone["type"]] is not None):
+            continue
+        neck = d.get("neck")
+        if neck is not None:
+            key = f"{path}.neck"
+            if isinstance(neck, (list, tuple)):  # a sequence of necks: the first reads the backbone
+                neck, key = neck[0], f"{key}[0]"
+            channels = neck.get("in_channels") if isinstance(neck, dict) else None
+            if isinstance(channels, (list, tuple)):
+                real = _backbone_channels(backbone, framework, path)
+                if list(channels) != real:
+                    raise _channel_error(key, neck, list(channels), backbone, real, real,
+                                         f"{key}.in_channels")
+            continue
+        real = None
+        for name in ("decode_head", "auxiliary_head"):  # mmseg heads reading the backbone
+            heads = d.get(name)
+            heads = heads if isinstance(heads, (list, tuple)) else [heads]
+            for i, head in enumerate(heads):
+                if not isinstance(head, dict) or "in_index" not in head or "in_channels" not in head:
+                    continue
+                key = f"{path}.{name}" + (f"[{i}]" if len(heads) > 1 else "")
+                real = real or _backbone_channels(backbone, framework, path)
+                index, channels = head["in_index"], head["in_channels"]
+                try:
+                    expected = [real[j] for j in index] if isinstance(index, (list, tuple)) \
+                        else real[index]
+                except IndexError:
+                    raise PreflightError(
+                        f"{key}.in_index={index} but the backbone returns {len(real)} maps "
+                        f"(channels {real}); use indices 0..{len(real) - 1}.") from None
+                given = list(channels) if isinstance(channels, (list, tuple)) else channels
+                if given != expected:
+                    raise _channel_error(key, head, given, backbone, real, expected,
+                                         f"{key}.in_channels")
 
 
 def _datasets(node: dict, path: str) -> Iterator[Tuple[str, dict]]:
@@ -239,5 +314,6 @@ def preflight(cfg, mode: str = "train", filename: str = "the config") -> None:
     """Run every check for ``mode`` ('train' also checks the validation data; 'test')."""
     check_custom_imports(cfg, filename)
     check_archs(cfg)
+    check_neck_channels(cfg)
     names = check_datasets(cfg, mode)
     check_num_classes(cfg, mode, names)

@@ -2,10 +2,11 @@
 
 The official RetinaNet / Mask R-CNN (mmdet 2.x) and Semantic FPN (mmseg 0.x)
 files hold ``state_dict`` with ``backbone.*`` (official LSNet names),
-``neck.*`` (mmdet ``FPN`` / ``LSNetFPN``) and head keys. Our models keep the
-backbone under ``backbone.body.*``; necks and heads keep mmdet/mmseg names,
-which did not change for these heads between 2.x/0.x and 3.x/1.x. The backbone
-part goes through the family's ``checkpoint_filter`` (drops
+``neck.*`` (mmdet ``FPN`` / ``LSNetFPN``) and head keys. Our models have the
+same layout (the mm backbone is the LSNet model itself, ``backbone.*`` with the
+official names); necks and heads keep mmdet/mmseg names, which did not change
+for these heads between 2.x/0.x and 3.x/1.x. The backbone part goes through the
+family's ``checkpoint_filter`` (drops
 ``attention_bias_idxs``, resizes attention-bias tables), every key is checked
 against the model the config builds, and keys that cannot be placed are
 reported by name, never dropped silently.
@@ -32,15 +33,15 @@ class ConvertResult(NamedTuple):
 
 def convert_state_dict(official: Dict[str, torch.Tensor], model: torch.nn.Module) -> ConvertResult:
     """Map an official dense state dict onto ``model`` (an mmdet/mmseg model with our backbone)."""
-    body = model.backbone.body
+    net = model.backbone
     own = model.state_dict()
     backbone = {k[len("backbone."):]: v for k, v in official.items() if k.startswith("backbone.")}
     dropped: List[str] = []
     resized: List[str] = []
-    filt = getattr(body, "checkpoint_filter", None)
+    filt = getattr(net, "checkpoint_filter", None)
     if filt is not None:
-        backbone, dropped, resized = filt(backbone, body.state_dict())
-    out: Dict[str, torch.Tensor] = {f"backbone.body.{k}": v for k, v in backbone.items()}
+        backbone, dropped, resized = filt(backbone, net.state_dict())
+    out: Dict[str, torch.Tensor] = {f"backbone.{k}": v for k, v in backbone.items()}
     out.update({k: v for k, v in official.items() if not k.startswith("backbone.")})
     unmapped = []
     for key in list(out):
@@ -83,7 +84,7 @@ def convert_official(src: Union[str, Path], config: Union[str, Path], dst: Union
     model_cfg = cfg.model.copy()
     model_cfg.backbone.init_cfg = None  # the converted file carries the backbone weights
     model = MODELS.build(model_cfg)
-    if not hasattr(getattr(model, "backbone", None), "body"):
+    if not hasattr(getattr(model, "backbone", None), "checkpoint_filter"):
         raise ValueError(f"{config} does not use an lsdense backbone; nothing to convert for.")
     official = unwrap_state_dict(read_checkpoint(src, trusted=trusted))
     official = {k[len("module."):] if k.startswith("module.") else k: v for k, v in official.items()}

@@ -9,6 +9,7 @@ pre-flight checks of :mod:`lsdense.mm.checks` and then hand over to mmengine's
 from __future__ import annotations
 
 import contextlib
+import datetime
 import os
 import os.path as osp
 import re
@@ -18,7 +19,7 @@ from typing import Dict, Iterator, Optional, Union
 
 from .checks import PreflightError, framework_of, preflight
 
-__all__ = ["DataError", "load_config", "train", "test", "build_runner"]
+__all__ = ["DataError", "load_config", "train", "test", "build_runner", "setup_cpu_distributed"]
 
 PathLike = Union[str, Path]
 
@@ -79,6 +80,59 @@ def data_errors() -> Iterator[None]:
                         f"Replace it, or remove it from the dataset's annotations.") from err
 
 
+def setup_cpu_distributed(cfg) -> bool:
+    """Let a distributed run (``--launcher pytorch``, torchrun) work on a machine without CUDA.
+
+    mmengine's launcher calls ``torch.cuda.set_device`` and wraps the model with
+    ``device_ids=[LOCAL_RANK]``, both GPU-only. Without CUDA this starts the process
+    group itself with the config's ``env_cfg.dist_cfg`` (mmengine then finds it
+    started and skips its own set-up) and wraps the model the way DDP takes CPU
+    modules (``device_ids=None``). With CUDA, or without a launcher, nothing changes.
+
+    Returns:
+        True when it started the process group.
+
+    Raises:
+        PreflightError: ``dist_cfg.backend`` is not ``'gloo'`` on a machine without
+        CUDA (NCCL needs GPUs), or the launcher is not ``pytorch``.
+    """
+    import torch
+
+    if cfg.get("launcher", "none") == "none" or torch.cuda.is_available():
+        return False
+    dist_cfg = dict((cfg.get("env_cfg") or {}).get("dist_cfg") or {})
+    backend = dist_cfg.pop("backend", "nccl")
+    if backend != "gloo":
+        raise PreflightError(
+            f"env_cfg.dist_cfg.backend={backend!r} needs CUDA GPUs and this machine has none. "
+            f"Train on CPU with --cfg-options env_cfg.dist_cfg.backend=gloo")
+    if cfg.launcher != "pytorch":
+        raise PreflightError(f"Distributed training without CUDA supports --launcher pytorch "
+                             f"(tools/dist_train.sh, torchrun), not {cfg.launcher!r}.")
+    wrapper = dict(cfg.get("model_wrapper_cfg") or {})
+    if wrapper.get("type", "MMDistributedDataParallel") == "MMDistributedDataParallel":
+        wrapper.setdefault("type", "MMDistributedDataParallel")
+        wrapper.setdefault("broadcast_buffers", False)  # as mmengine's default wrapper
+        wrapper.setdefault("find_unused_parameters", cfg.get("find_unused_parameters", False))
+        wrapper["device_ids"] = None  # DDP of a CPU module
+        cfg.model_wrapper_cfg = wrapper
+    import torch.distributed as dist
+
+    if dist.is_initialized():
+        return False
+    if "timeout" in dist_cfg:  # seconds in the config, as mmengine's init_dist takes it
+        dist_cfg["timeout"] = datetime.timedelta(seconds=dist_cfg["timeout"])
+    dist.init_process_group(backend=backend, **dist_cfg)
+    return True
+
+
+def _end_distributed(started: bool) -> None:
+    if started:
+        import torch.distributed as dist
+
+        dist.destroy_process_group()
+
+
 def _apply_resume(cfg, resume: Optional[str]) -> None:
     if resume == "auto":
         cfg.resume = True
@@ -129,9 +183,13 @@ def train(config: PathLike, work_dir: Optional[PathLike] = None, resume: Optiona
             raise PreflightError(f"{config} has no auto_scale_lr.base_batch_size; "
                                  f"cannot scale the learning rate.")
         cfg.auto_scale_lr.enable = True
-    runner = build_runner(cfg)
-    with data_errors():
-        runner.train()
+    started = setup_cpu_distributed(cfg)
+    try:
+        runner = build_runner(cfg)
+        with data_errors():
+            runner.train()
+    finally:
+        _end_distributed(started)
     return runner
 
 
@@ -175,7 +233,11 @@ def test(config: PathLike, checkpoint: PathLike, work_dir: Optional[PathLike] = 
         show_dir = osp.abspath(show_dir)
         os.makedirs(show_dir, exist_ok=True)
         _show(cfg, framework, show_dir)
-    runner = build_runner(cfg)
-    with data_errors():
-        metrics = runner.test()
+    started = setup_cpu_distributed(cfg)
+    try:
+        runner = build_runner(cfg)
+        with data_errors():
+            metrics = runner.test()
+    finally:
+        _end_distributed(started)
     return dict(metrics)

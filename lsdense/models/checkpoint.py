@@ -1,7 +1,9 @@
 """``load_checkpoint``: the one weight loader every adapter uses.
 
-It unwraps ``{'model': ...}`` / ``{'state_dict': ...}`` files, strips
-``module.`` and ``backbone.`` prefixes, lets the model's family adapt the
+It reads a path or an ``http(s)://`` URL (downloaded once into torch.hub's
+cache), unwraps ``{'model': ...}`` / ``{'state_dict': ...}`` files, keeps the
+keys under ``prefix`` if one is given, strips ``module.`` and ``backbone.``
+prefixes, lets the model's family adapt the
 keys (``checkpoint_filter``: drop buffers, fold distilled heads, resize
 resolution-dependent tensors) and reports missing / unexpected keys by name.
 """
@@ -9,8 +11,13 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import pickle
+import sys
+import urllib.error
 from pathlib import Path
-from typing import Dict, List, NamedTuple, Union
+from typing import Dict, List, NamedTuple, Optional, Union
+from urllib.parse import urlparse
 
 import torch
 import torch.nn as nn
@@ -30,12 +37,53 @@ class LoadResult(NamedTuple):
     dropped_keys: List[str]
 
 
+def is_url(path: object) -> bool:
+    """True for an ``http://`` / ``https://`` checkpoint address."""
+    return isinstance(path, str) and path.startswith(("http://", "https://"))
+
+
+def url_cache_path(url: str) -> Path:
+    """Where :func:`read_checkpoint` keeps the file of ``url``: ``<torch.hub.get_dir()>/checkpoints/
+    <file name>``, the cache of ``torch.hub.load_state_dict_from_url`` and of mmengine's
+    ``load_from_http`` (``$TORCH_HOME/hub/checkpoints``)."""
+    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(urlparse(url).path)
+
+
+def _read_url(url: str, trusted: bool) -> dict:
+    """Download ``url`` once into torch.hub's cache (reused offline) and load it weights-only.
+
+    Every process of a distributed run reads the same cache; concurrent first
+    downloads are safe (torch.hub writes a temporary file and renames it).
+    """
+    cached = url_cache_path(url)
+    try:
+        with torch.serialization.safe_globals([argparse.Namespace]):
+            return torch.hub.load_state_dict_from_url(
+                url, map_location="cpu", progress=sys.stderr.isatty(), weights_only=not trusted)
+    except (urllib.error.URLError, ConnectionError, TimeoutError) as err:
+        raise ConnectionError(
+            f"Could not download checkpoint {url}: {err}. Offline? Put the file at {cached} "
+            f"(torch.hub's cache; set TORCH_HOME to move it) or give a local path.") from err
+    except (pickle.UnpicklingError, RuntimeError) as err:
+        raise ValueError(f"Could not read {cached} (downloaded from {url}) with "
+                         f"torch.load(weights_only=True): {err}\nIf you trust this file, call "
+                         f"load_checkpoint(..., trusted=True).") from err
+
+
 def read_checkpoint(path: Union[str, Path], trusted: bool = False) -> dict:
-    """Read a checkpoint file safely (``weights_only``), with clear errors.
+    """Read a checkpoint file or ``http(s)://`` URL safely (``weights_only``), with clear errors.
 
     Official LSNet files carry an ``argparse.Namespace`` of training args; it is
     allow-listed. Anything else that needs full unpickling requires ``trusted=True``.
+    A URL is downloaded once into :func:`url_cache_path` (torch.hub's cache) and read
+    from there afterwards, also offline.
+
+    Raises:
+        FileNotFoundError: no such file. ConnectionError: a URL not cached and not
+        downloadable. ValueError: the file needs more than weights-only unpickling.
     """
+    if is_url(path):
+        return _read_url(path, trusted)
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"Checkpoint not found: {path}. Give the path of a .pth/.pt "
@@ -88,16 +136,36 @@ def timm_filter_fn(state_dict: dict, model: nn.Module) -> Dict[str, torch.Tensor
     return model.checkpoint_filter(sd, model.state_dict())[0]
 
 
+def select_prefix(state_dict: Dict[str, torch.Tensor], prefix: str) -> Dict[str, torch.Tensor]:
+    """The keys under ``prefix`` (``'backbone'`` or ``'backbone.'``), with the prefix removed.
+
+    A leading ``module.`` (DataParallel) is ignored. Raises ValueError naming the
+    file's top-level names when no key has the prefix.
+    """
+    prefix = prefix if prefix.endswith(".") else prefix + "."
+    sd = {k[len("module."):] if k.startswith("module.") else k: v for k, v in state_dict.items()}
+    out = {k[len(prefix):]: v for k, v in sd.items() if k.startswith(prefix)}
+    if not out:
+        tops = sorted({k.split(".", 1)[0] + "." for k in sd})
+        raise ValueError(f"No key of the checkpoint starts with prefix {prefix!r}; its keys start "
+                         f"with {', '.join(tops[:8])}. Give one of those as prefix, or none.")
+    return out
+
+
 def load_checkpoint(model: nn.Module, path_or_state_dict: Union[str, Path, dict],
-                    strict: bool = False, trusted: bool = False) -> LoadResult:
+                    strict: bool = False, trusted: bool = False,
+                    prefix: Optional[str] = None) -> LoadResult:
     """Load weights into an lsdense model and report what matched.
 
     Args:
         model: an lsdense model (classification or dense backbone), or a timm
             ``features_only`` wrapper around one.
-        path_or_state_dict: a file path, or an already loaded (possibly wrapped) dict.
+        path_or_state_dict: a file path, an ``http(s)://`` URL (cached by torch.hub), or
+            an already loaded (possibly wrapped) dict.
         strict: raise if any key is missing or unexpected.
         trusted: allow full unpickling of the file (only for files you trust).
+        prefix: load only the keys under this prefix (e.g. ``'backbone.'`` of a
+            detector checkpoint), with the prefix removed.
 
     Returns:
         :class:`LoadResult` with missing, unexpected, resized and dropped key names.
@@ -109,7 +177,8 @@ def load_checkpoint(model: nn.Module, path_or_state_dict: Union[str, Path, dict]
     target = getattr(model, "model", model) if not hasattr(model, "checkpoint_filter") else model
     obj = read_checkpoint(path_or_state_dict, trusted) if isinstance(path_or_state_dict, (str, Path)) \
         else path_or_state_dict
-    sd = strip_prefixes(unwrap_state_dict(obj))
+    sd = unwrap_state_dict(obj)
+    sd = strip_prefixes(select_prefix(sd, prefix) if prefix else sd)
     own = target.state_dict()
     dropped: List[str] = []
     resized: List[str] = []
