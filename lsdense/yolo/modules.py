@@ -55,9 +55,16 @@ class LSDenseBackbone(nn.Module):
 
     Args:
         arch: the variant's arch (``'t'``, ``'s'`` ...) or full name (``'lsnet_t'``).
-        pretrained: optional checkpoint path, loaded with ``lsdense.models.load_checkpoint``.
+        pretrained: optional checkpoint path, loaded with ``lsdense.models.load_checkpoint``;
+            a checkpoint made for another channel count has its input conv adapted to
+            ``in_chans`` as timm does (``adapt_input_conv``).
         out_indices: levels to return (default: all, see ``feature_info``).
+        in_chans: input channels. In a model YAML it is filled in from the model's input
+            channels (Ultralytics' ``ch``, the data YAML's ``channels``); see ``register``.
         **kwargs: passed to ``create_backbone`` (e.g. ``drop_path_rate``).
+
+    Raises:
+        FileNotFoundError: ``pretrained`` names a file that does not exist.
 
     Levels after the last one returned are replaced by ``nn.Identity`` so that
     unused stages neither cost FLOPs nor hold gradient-less parameters.
@@ -66,11 +73,20 @@ class LSDenseBackbone(nn.Module):
     family: str = ""
 
     def __init__(self, arch: str, pretrained: Optional[Union[str, Path]] = None,
-                 out_indices: Optional[Sequence[int]] = None, **kwargs):
+                 out_indices: Optional[Sequence[int]] = None, in_chans: int = 3, **kwargs):
         super().__init__()
         self.variant = _resolve_variant(self.family, arch)
+        if not isinstance(in_chans, int) or isinstance(in_chans, bool) or in_chans < 1:
+            raise ValueError(f"{type(self).__name__}: in_chans must be a positive int, got "
+                             f"{in_chans!r}.")
+        if isinstance(pretrained, (str, Path)) and "://" not in str(pretrained) \
+                and not Path(pretrained).is_file():
+            raise FileNotFoundError(
+                f"{type(self).__name__}({arch!r}): backbone weights {str(pretrained)!r} not found "
+                f"(relative paths are resolved against the working directory {Path.cwd()}). Fix "
+                f"the path in the model YAML row, or write null to start from random weights.")
         self.body = create_backbone(self.variant, out_indices=out_indices, pretrained=pretrained,
-                                    **kwargs)
+                                    in_chans=in_chans, **kwargs)
         self.feature_info = [dict(f) for f in self.body.feature_info]
         self._prune_unused_stages()
         for m in self.body.modules():
