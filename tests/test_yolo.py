@@ -260,9 +260,20 @@ def _randomize(module: torch.nn.Module, seed: int = 0) -> None:
                 t.add_(0.02 * torch.randn(t.shape, generator=g))
 
 
-@pytest.mark.parametrize("name", list_backbones())
+# one variant per backbone row module and model class (variants of a family share their stem code)
+_PER_CLASS = ["lsnet_t", "lolvit_s", "lisanet_s", "hylisanet_s", "lisanet_i"]
+
+
+def test_per_class_list_covers_every_row_module_and_model_class():
+    from lsdense.models import get_variant
+
+    classes = {(get_variant(n).family, get_variant(n).model_cls) for n in list_backbones()}
+    assert {(get_variant(n).family, get_variant(n).model_cls) for n in _PER_CLASS} == classes
+
+
+@pytest.mark.parametrize("name", _PER_CLASS)
 def test_input_channels_reach_backbone_and_pretrained_stem_is_adapted(name, tmp_path):
-    """ch=4 (RGB+IR) reaches every variant's stem; a 3-channel checkpoint loads with the stem adapted as timm does."""
+    """ch=4 (RGB+IR) reaches the stem; a 3-channel checkpoint loads with the stem adapted as timm does."""
     import timm
     from timm.models import adapt_input_conv
 
@@ -287,7 +298,7 @@ def test_input_channels_reach_backbone_and_pretrained_stem_is_adapted(name, tmp_
     with torch.no_grad():
         out = model(torch.rand(1, 4, 64, 64))
     assert out[0].shape[0] == 1 and torch.isfinite(out[0]).all()
-    with pytest.raises(ValueError, match="in_chans=4 but the input has 3 channels"):
+    with pytest.raises(ValueError, match=r"built for 4-channel images .* got 3 channels.*'channels: 3'"):
         model(torch.rand(1, 3, 64, 64))
 
 
@@ -380,3 +391,11 @@ def test_rgbir_train_then_finetune_pt_without_backbone_file(tmp_path):
     assert 0.0 <= val.box.map50 <= 1.0
     with pytest.raises(FileNotFoundError, match="names backbone weights"):  # a fresh build still needs it
         YOLO(str(cfg))
+
+    # channels: 4 over 3-channel JPEGs: named before training (Ultralytics would feed 3 channels)
+    from lsdense.yolo.checks import check_data_yaml, check_image_channels
+
+    jpeg = dict(yaml.safe_load(data.read_text()), path=str(REALDATA / "coco8_yolo"))
+    with pytest.raises(ValueError, match=r"channels: 4, but .*\.jpg has 3 channels"):
+        check_image_channels(check_data_yaml(jpeg))
+    check_image_channels(check_data_yaml(data))

@@ -124,7 +124,19 @@ class LSDenseBackbone(nn.Module):
                 setattr(self.body, name, unit)
 
     def forward(self, x: torch.Tensor) -> List[torch.Tensor]:
-        """Return the selected feature maps (for ``Index`` rows)."""
+        """Return the selected feature maps (for ``Index`` rows).
+
+        Raises:
+            ValueError: the images have another channel count than the model was built for.
+        """
+        if isinstance(x, torch.Tensor) and x.dim() == 4 and x.shape[1] != self.body.in_chans:
+            raise ValueError(
+                f"{type(self).__name__} ({self.variant}) was built for {self.body.in_chans}-channel "
+                f"images (Ultralytics builds the model for the data YAML's 'channels', default 3) but "
+                f"got {x.shape[1]} channels, shape {tuple(x.shape)}. Set 'channels: {x.shape[1]}' in the "
+                f"data YAML, or give images with {self.body.in_chans} channels (with 'channels' other "
+                f"than 1 and 3, image files are read as they are: JPEG has 3 channels; use 4-channel "
+                f"PNG/TIFF for RGB+IR).")
         return list(self.body(x))
 
     def fuse(self) -> "LSDenseBackbone":
