@@ -57,9 +57,16 @@ class LSDenseBackbone(nn.Module):
 
     Args:
         arch: the variant's arch (``'t'``, ``'s'`` ...) or full name (``'lsnet_t'``).
-        pretrained: optional checkpoint path, loaded with ``lsdense.models.load_checkpoint``.
+        pretrained: optional checkpoint path, loaded with ``lsdense.models.load_checkpoint``;
+            a checkpoint made for another channel count has its input conv adapted to
+            ``in_chans`` as timm does (``adapt_input_conv``).
         out_indices: levels to return (default: all, see ``feature_info``).
+        in_chans: input channels. In a model YAML it is filled in from the model's input
+            channels (Ultralytics' ``ch``, the data YAML's ``channels``); see ``register``.
         **kwargs: passed to ``create_backbone`` (e.g. ``drop_path_rate``).
+
+    Raises:
+        FileNotFoundError: ``pretrained`` names a file that does not exist.
 
     ``create_backbone`` builds no level after the last one returned, so unused
     stages neither cost FLOPs nor hold gradient-less parameters.
@@ -68,11 +75,20 @@ class LSDenseBackbone(nn.Module):
     family: str = ""
 
     def __init__(self, arch: str, pretrained: Optional[Union[str, Path]] = None,
-                 out_indices: Optional[Sequence[int]] = None, **kwargs):
+                 out_indices: Optional[Sequence[int]] = None, in_chans: int = 3, **kwargs):
         super().__init__()
         self.variant = _resolve_variant(self.family, arch)
+        if not isinstance(in_chans, int) or isinstance(in_chans, bool) or in_chans < 1:
+            raise ValueError(f"{type(self).__name__}: in_chans must be a positive int, got "
+                             f"{in_chans!r}.")
+        if isinstance(pretrained, (str, Path)) and "://" not in str(pretrained) \
+                and not Path(pretrained).is_file():
+            raise FileNotFoundError(
+                f"{type(self).__name__}({arch!r}): backbone weights {str(pretrained)!r} not found "
+                f"(relative paths are resolved against the working directory {Path.cwd()}). Fix "
+                f"the path in the model YAML row, or write null to start from random weights.")
         self.body = create_backbone(self.variant, out_indices=out_indices, pretrained=pretrained,
-                                    **kwargs)
+                                    in_chans=in_chans, **kwargs)
         self.feature_info = [dict(f) for f in self.body.feature_info]
         for m in self.body.modules():
             if type(m) is nn.BatchNorm2d:
@@ -89,7 +105,19 @@ class LSDenseBackbone(nn.Module):
         return list(self.body.out_strides)
 
     def forward(self, x: torch.Tensor) -> List[torch.Tensor]:
-        """Return the selected feature maps (for ``Index`` rows)."""
+        """Return the selected feature maps (for ``Index`` rows).
+
+        Raises:
+            ValueError: the images have another channel count than the model was built for.
+        """
+        if isinstance(x, torch.Tensor) and x.dim() == 4 and x.shape[1] != self.body.in_chans:
+            raise ValueError(
+                f"{type(self).__name__} ({self.variant}) was built for {self.body.in_chans}-channel "
+                f"images (Ultralytics builds the model for the data YAML's 'channels', default 3) but "
+                f"got {x.shape[1]} channels, shape {tuple(x.shape)}. Set 'channels: {x.shape[1]}' in the "
+                f"data YAML, or give images with {self.body.in_chans} channels (with 'channels' other "
+                f"than 1 and 3, image files are read as they are: JPEG has 3 channels; use 4-channel "
+                f"PNG/TIFF for RGB+IR).")
         return list(self.body(x))
 
     def fuse(self) -> "LSDenseBackbone":

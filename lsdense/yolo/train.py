@@ -79,11 +79,12 @@ def build_model(model: str, task: str = "detect"):
 def _check_detect_data(data: str) -> None:
     from ultralytics.data.utils import img2label_paths
 
-    from .checks import check_data_yaml, check_label_dir
+    from .checks import check_data_yaml, check_image_channels, check_label_dir
 
     d = check_data_yaml(data)
     if d.get("download"):
         return
+    check_image_channels(d)
     nc = len(d["names"]) if isinstance(d.get("names"), (list, dict)) else d.get("nc")
     for k in ("train", "val"):
         for v in d[k] if isinstance(d[k], list) else [d[k]]:
