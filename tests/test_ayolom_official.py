@@ -18,7 +18,7 @@ import torch  # noqa: E402
 import lsdense.yolo  # noqa: E402,F401
 from lsdense.yolo.modules import AdaptiveConcat, SegHead  # noqa: E402
 from lsdense.yolo.multitask import (AYOLOMSegMetrics, MultiTaskModel, SegMetrics,  # noqa: E402
-                                    ayolom_fitness, ayolom_focal_loss, ayolom_image_metrics,
+                                    ayolom_ap_per_class, ayolom_compute_ap, ayolom_fitness, ayolom_focal_loss, ayolom_image_metrics,
                                     ayolom_tversky_loss, max_recall_pr, seg_loss)
 from lsdense.yolo.multitask.loss import MultiTaskLoss  # noqa: E402
 from lsdense.yolo.multitask.yamlgen import shipped_ayolom_yamls, write_ayolom_yaml  # noqa: E402
@@ -159,3 +159,19 @@ def test_detection_pr_at_max_recall_and_fitness():
     assert max_recall_pr(np.zeros((0, 1000)), np.zeros((0, 1000))) == (0.0, 0.0)
     assert ayolom_fitness(0.78, 0.5, {"drivable": (0.8, 0.9), "lane": (0.28, 0.6)}) == \
         pytest.approx(0.078 + 0.45 + 1.7 + 0.88)
+
+
+def test_official_ap_closes_the_curve_with_a_ramp():
+    # one class, 4 ground-truth boxes, 2 detections, both true positives: recall .25, .5; precision 1, 1.
+    # Official (Ultralytics 8.0.105): precision 1 up to recall .5, then a ramp to (1, 0): AP = .5 + .25
+    assert ayolom_compute_ap(np.array([0.25, 0.5]), np.array([1.0, 1.0])) == pytest.approx(0.75)
+    tp = np.ones((2, 10), bool)
+    ap = ayolom_ap_per_class(tp, np.array([0.8, 0.9]), np.zeros(2), np.zeros(4))
+    assert ap.shape == (1, 10) and ap == pytest.approx(np.full((1, 10), 0.75))
+    # a second class with ground truth but no detections counts 0 in the mean
+    ap = ayolom_ap_per_class(tp, np.array([0.8, 0.9]), np.zeros(2), np.array([0, 0, 0, 0, 1]))
+    assert ap[:, 0].mean() == pytest.approx(0.375)
+    # Ultralytics 8.4 drops precision to 0 after the last recall instead (about .5 here)
+    from ultralytics.utils.metrics import compute_ap
+
+    assert compute_ap([0.25, 0.5], [1.0, 1.0])[0] == pytest.approx(0.495, abs=1e-3)

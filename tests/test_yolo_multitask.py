@@ -181,9 +181,9 @@ def test_ayolom_trains_validates_predicts_and_resumes(toy, tmp_path):
               "metrics/drivable_mIoU", "metrics/lane_acc", "metrics/lane_IoU"):
         assert 0.0 <= metrics[k] <= 1.0, k
     official = {k: metrics[k] for k in metrics if k.endswith("A-YOLOM)")}
-    assert len(official) == 8 and all(0.0 <= v <= 1.0 for v in official.values())
+    assert len(official) == 10 and all(0.0 <= v <= 1.0 for v in official.values())
     assert resumed.trainer.fitness == pytest.approx(ayolom_fitness(  # best.pt fitness as official
-        metrics["metrics/mAP50(B)"], metrics["metrics/mAP50-95(B)"],
+        metrics["metrics/mAP50(B,A-YOLOM)"], metrics["metrics/mAP50-95(B,A-YOLOM)"],
         {t: (metrics[f"metrics/{t}_IoU(A-YOLOM)"], metrics[f"metrics/{t}_mIoU(A-YOLOM)"])
          for t in ("drivable", "lane")}), abs=1e-4)  # trainer.metrics are rounded to 5 decimals
     val = AYOLOM(str(last)).val(data=str(toy["multitask_yaml"]), imgsz=64, batch=4, workers=0,

@@ -20,5 +20,5 @@ register()
 from .multitask import AYOLOM  # noqa: E402
 
 __all__ = ["LSDenseBackbone", "LSNetBackbone", "LOLViTBackbone", "LiSANetBackbone",
-           "HyLiSANetBackbone", "AdaptiveConcat", "AGate", "SegHead", "SegHeadLinear", "register", "check_model_yaml",
-           "swap_backbone", "AYOLOM"]
+           "HyLiSANetBackbone", "AdaptiveConcat", "AGate", "SegHead", "SegHeadLinear", "register",
+           "check_model_yaml", "swap_backbone", "AYOLOM"]

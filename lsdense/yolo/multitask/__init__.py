@@ -14,8 +14,9 @@ from ultralytics.engine.model import Model
 from .data import MultiTaskDataset
 from .loss import (MultiTaskLoss, ayolom_focal_loss, ayolom_tversky_loss, focal_loss, seg_loss,
                    tversky_loss)
-from .metrics import (AYOLOMSegMetrics, SegMetrics, ayolom_fitness, ayolom_image_metrics,
-                      balanced_accuracy, confusion, fg_iou, max_recall_pr, miou)
+from .metrics import (AYOLOMSegMetrics, SegMetrics, ayolom_ap_per_class, ayolom_compute_ap,
+                      ayolom_fitness, ayolom_image_metrics, balanced_accuracy, confusion, fg_iou,
+                      max_recall_pr, miou)
 from .model import MultiTaskModel
 from .predictor import MultiTaskPredictor
 from .trainer import MultiTaskTrainer
@@ -25,7 +26,7 @@ __all__ = ["AYOLOM", "MultiTaskModel", "MultiTaskTrainer", "MultiTaskValidator",
            "MultiTaskPredictor", "MultiTaskDataset", "MultiTaskLoss", "SegMetrics", "AYOLOMSegMetrics",
            "ayolom_tversky_loss", "ayolom_focal_loss", "tversky_loss", "focal_loss", "seg_loss",
            "confusion", "miou", "fg_iou", "balanced_accuracy", "ayolom_image_metrics", "max_recall_pr",
-           "ayolom_fitness"]
+           "ayolom_fitness", "ayolom_compute_ap", "ayolom_ap_per_class"]
 
 
 class AYOLOM(Model):

@@ -14,7 +14,10 @@ empty), mIoU = mean of background and foreground IoU, accuracy =
 (TP / (TP + FN + 1e-12) + TN / (TN + FP + 1e-12)) / 2. Detection P and R are
 taken at the maximum-recall point of the confidence grid (``i =
 r.mean(0).argmax()`` in the official ``ap_per_class``, after YOLOP), not at
-max F1. Fitness (best.pt, early stopping): ``0.1 mAP50 + 0.9 mAP50-95 +
+max F1. AP is Ultralytics 8.0.105's (the official fork's): the precision
+envelope closed with a ramp from the last (recall, precision) point to
+(1, 0), 101-point interpolation; Ultralytics 8.4 drops precision to 0 right
+after the last recall, which gives lower values when recall stays below 1. Fitness (best.pt, early stopping): ``0.1 mAP50 + 0.9 mAP50-95 +
 sum over tasks of (IoU + mIoU)``.
 """
 from __future__ import annotations
@@ -25,7 +28,8 @@ import numpy as np
 import torch
 
 __all__ = ["confusion", "miou", "fg_iou", "balanced_accuracy", "SegMetrics", "ayolom_image_metrics",
-           "AYOLOMSegMetrics", "max_recall_pr", "ayolom_fitness"]
+           "AYOLOMSegMetrics", "max_recall_pr", "ayolom_fitness", "ayolom_compute_ap",
+           "ayolom_ap_per_class"]
 
 
 def confusion(pred: torch.Tensor, target: torch.Tensor, ignore_index: int = 255) -> np.ndarray:
@@ -146,3 +150,47 @@ def ayolom_fitness(map50: float, map50_95: float, seg: Mapping[str, Tuple[float,
         seg: task -> (IoU, mIoU) in the A-YOLOM convention.
     """
     return float(0.1 * map50 + 0.9 * map50_95 + sum(iou + m for iou, m in seg.values()))
+
+
+def ayolom_compute_ap(recall: np.ndarray, precision: np.ndarray) -> float:
+    """AP of one class as Ultralytics 8.0.105 (the official fork) computes it.
+
+    The curve is closed with (0, 1) in front and (1, 0) at the end, so between the
+    last recall and 1 the precision envelope ramps linearly to 0; then the
+    envelope (running maximum from the right) is integrated on 101 recall points.
+
+    Args:
+        recall, precision: cumulative curves over detections sorted by confidence, shape (N,).
+    """
+    mrec = np.concatenate(([0.0], recall, [1.0]))
+    mpre = np.flip(np.maximum.accumulate(np.flip(np.concatenate(([1.0], precision, [0.0])))))
+    x = np.linspace(0, 1, 101)
+    trapezoid = getattr(np, "trapezoid", None) or np.trapz
+    return float(trapezoid(np.interp(x, mrec, mpre), x))
+
+
+def ayolom_ap_per_class(tp: np.ndarray, conf: np.ndarray, pred_cls: np.ndarray,
+                        target_cls: np.ndarray, eps: float = 1e-16) -> np.ndarray:
+    """(classes in the targets, IoU thresholds) AP array with :func:`ayolom_compute_ap`.
+
+    Args:
+        tp: (N, T) true-positive flags of N detections at T IoU thresholds (0.5:0.95 -> T = 10).
+        conf, pred_cls: (N,) confidence and class of each detection.
+        target_cls: (M,) class of each ground-truth box.
+
+    mAP50 = ``ap[:, 0].mean()``, mAP50-95 = ``ap.mean()`` (classes without detections count 0).
+    """
+    tp = np.asarray(tp, dtype=np.float64).reshape(len(conf), -1)
+    order = np.argsort(-np.asarray(conf), kind="stable")
+    tp, pred_cls = tp[order], np.asarray(pred_cls)[order]
+    classes, nt = np.unique(np.asarray(target_cls), return_counts=True)
+    ap = np.zeros((len(classes), tp.shape[1]))
+    for ci, c in enumerate(classes):
+        k = pred_cls == c
+        if not k.any():
+            continue
+        tpc, fpc = tp[k].cumsum(0), (1 - tp[k]).cumsum(0)
+        recall, precision = tpc / (nt[ci] + eps), tpc / (tpc + fpc)
+        for j in range(tp.shape[1]):
+            ap[ci, j] = ayolom_compute_ap(recall[:, j], precision[:, j])
+    return ap

@@ -1,11 +1,12 @@
 """A-YOLOM multi-task model: one ``Detect`` head and two segmentation heads parsed from YAML.
 
-The YAML is ordinary Ultralytics rows plus ``AdaptiveConcat`` and ``SegHead`` rows;
+The YAML is ordinary Ultralytics rows plus ``AdaptiveConcat`` and ``SegHead``
+rows; ``seg_tasks`` names the segmentation heads in row order and ``seg_loss``
+(``official`` or ``lsdense``) picks the segmentation loss convention.
 ``Detect`` may come before the segmentation heads, as in the official model
 (Detect 46, SegHead 47, 48): Ultralytics reads its head as ``model[-1]`` in the
 stride probe, ``_apply`` and ``v8DetectionLoss``, so this class does those for
-the ``Detect`` row wherever it is. ``seg_tasks`` names the segmentation heads in row order and ``seg_loss``
-(``official`` or ``lsdense``) picks the segmentation loss convention.
+the ``Detect`` row wherever it is.
 Ultralytics' ``parse_model`` does not hand channels to plugin modules, so it
 builds everything with those rows stood in by ``nn.Identity`` (an
 ``AdaptiveConcat`` by an identity of its first input, which has the official

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import Any, Dict
 
+import numpy as np
 import torch.nn.functional as F
 from ultralytics.models.yolo.detect import DetectionValidator
 from ultralytics.utils import LOGGER
 
 from ..checks import check_data_yaml
 from .loss import split_semantic
-from .metrics import AYOLOMSegMetrics, SegMetrics, ayolom_fitness, max_recall_pr
+from .metrics import (AYOLOMSegMetrics, SegMetrics, ayolom_ap_per_class, ayolom_fitness,
+                      max_recall_pr)
 
 __all__ = ["MultiTaskValidator"]
 
@@ -28,11 +30,12 @@ class MultiTaskValidator(DetectionValidator):
     ``get_stats()`` returns, beside Ultralytics' detection keys (P and R at max F1):
 
     * ``metrics/precision(B,A-YOLOM)``, ``metrics/recall(B,A-YOLOM)``: at the maximum-recall
-      point, as the A-YOLOM tables report;
+      point, as the A-YOLOM tables report; ``metrics/mAP50(B,A-YOLOM)``,
+      ``metrics/mAP50-95(B,A-YOLOM)``: AP as Ultralytics 8.0.105 (ramp to recall 1);
     * ``metrics/<task>_{mIoU,IoU,acc}``: one confusion matrix over the whole set, padding ignored;
     * ``metrics/<task>_{mIoU,IoU,acc}(A-YOLOM)``: per image, padding counted, averaged over images;
     * ``fitness``: the official ``0.1 mAP50 + 0.9 mAP50-95 + sum over tasks of (IoU + mIoU)``
-      (A-YOLOM convention), which picks ``best.pt`` and drives early stopping.
+      (A-YOLOM convention for every term), which picks ``best.pt`` and drives early stopping.
     """
 
     def __call__(self, trainer=None, model=None):
@@ -80,7 +83,12 @@ class MultiTaskValidator(DetectionValidator):
 
     def get_stats(self) -> Dict[str, Any]:
         """Detection stats + both segmentation conventions; fitness as the official code."""
-        stats = super().get_stats()
+        raw = {k: np.concatenate(v, 0) for k, v in self.metrics.stats.items() if len(v)}
+        stats = super().get_stats()  # processes and then clears self.metrics.stats
+        ap = (ayolom_ap_per_class(raw["tp"], raw["conf"], raw["pred_cls"], raw["target_cls"])
+              if "tp" in raw and "target_cls" in raw else np.zeros((0, 10)))
+        stats["metrics/mAP50(B,A-YOLOM)"] = float(ap[:, 0].mean()) if len(ap) else 0.0
+        stats["metrics/mAP50-95(B,A-YOLOM)"] = float(ap.mean()) if len(ap) else 0.0
         box = self.metrics.box
         p, r = max_recall_pr(getattr(box, "p_curve", []), getattr(box, "r_curve", []))
         stats["metrics/precision(B,A-YOLOM)"], stats["metrics/recall(B,A-YOLOM)"] = p, r
@@ -88,7 +96,7 @@ class MultiTaskValidator(DetectionValidator):
         official = self.seg_ayolom.results()
         stats.update(official)
         stats["fitness"] = ayolom_fitness(
-            stats.get("metrics/mAP50(B)", 0.0), stats.get("metrics/mAP50-95(B)", 0.0),
+            stats["metrics/mAP50(B,A-YOLOM)"], stats["metrics/mAP50-95(B,A-YOLOM)"],
             {t: (official[f"metrics/{t}_IoU(A-YOLOM)"], official[f"metrics/{t}_mIoU(A-YOLOM)"])
              for t in self.seg.tasks})
         return stats
