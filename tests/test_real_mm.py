@@ -87,7 +87,8 @@ def test_real_coco_read_with_polygons_crowd_rle_and_png():
     assert any(info["img_path"].endswith(".png") for info in infos)
     load = LoadAnnotations(with_bbox=True, with_mask=True)
     crowd_img = next(i for i in infos if any(x["ignore_flag"] for x in i["instances"]))
-    out = load(dict(crowd_img, img_shape=(crowd_img["height"], crowd_img["width"])))
+    hw = (crowd_img["height"], crowd_img["width"])
+    out = load(dict(crowd_img, img_shape=hw, ori_shape=hw))
     k = [x["ignore_flag"] for x in crowd_img["instances"]].index(1)
     assert out["gt_masks"].masks[k].sum() == 890  # the RLE's official area, decoded exactly
 
@@ -107,6 +108,31 @@ def test_real_voc_read_with_float_coordinates_and_reordered_fields():
     x1, y1, x2, y2 = boxes["2011_003353"][0]
     assert (x1, x2, y2) == (129, 374, 469) and 44 <= y1 <= 45  # VOC is 1-based (mmdet -1)
     assert sum(map(len, boxes.values())) == 4
+
+
+def test_real_ade_layout_labels_map_to_the_kept_classes():
+    """ADE-150 ids (13 person, 20 chair, ...), 0 = other and VOC's 255 outlines: mmseg's
+    reader with the 7 kept classes maps each id to its class index and ignores the rest."""
+    import numpy as np
+    from mmengine.config import Config
+    from mmseg.datasets import ADE20KDataset
+    from mmseg.datasets.transforms import LoadAnnotations
+    from PIL import Image
+
+    cfg = Config.fromfile(str(CFG / "fpn_lsnet_t_adereal.py"))
+    sub = cfg.train_dataloader.dataset.datasets[0]
+    ds = ADE20KDataset(data_root=sub.data_root, data_prefix=sub.data_prefix, metainfo=sub.metainfo,
+                       pipeline=[LoadAnnotations()])
+    assert len(ds) == 3
+    classes = ds.metainfo["classes"]
+    ade = ADE20KDataset.METAINFO["classes"]
+    for i in range(len(ds)):
+        seg = ds[i]["gt_seg_map"]
+        raw = np.array(Image.open(ds.get_data_info(i)["seg_map_path"]))
+        assert seg.shape == raw.shape
+        for ade_id in np.unique(raw):
+            want = 255 if ade_id in (0, 255) else classes.index(ade[ade_id - 1])
+            assert set(np.unique(seg[raw == ade_id])) == {want}, (i, ade_id)
 
 
 # ---------------------------------------------------------------- overfit checks

@@ -30,22 +30,21 @@ test_pipeline = [
     dict(type='PackDetInputs',
          meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor'))
 ]
-voc = dict(type='VOCDataset', data_root=data_root, metainfo=dict(classes=classes),
-           filter_cfg=dict(filter_empty_gt=True, min_size=8, bbox_min_size=4))
+voc = dict(type='VOCDataset', data_root=data_root, metainfo=dict(classes=classes))
 
 
 def _voc0712(pipeline, test_mode):
+    # mmdet's XMLDataset refuses bbox_min_size in test mode: the filter is for training only
+    extra = dict(test_mode=True) if test_mode else dict(
+        filter_cfg=dict(filter_empty_gt=True, min_size=8, bbox_min_size=4))
     return dict(
         _delete_=True,
         type='ConcatDataset',
         ignore_keys=['dataset_type'],
         datasets=[
-            dict(**voc, ann_file='VOC2007/ImageSets/Main/trainval.txt',
-                 data_prefix=dict(sub_data_root='VOC2007/'), pipeline=pipeline,
-                 test_mode=test_mode),
-            dict(**voc, ann_file='VOC2012/ImageSets/Main/trainval.txt',
-                 data_prefix=dict(sub_data_root='VOC2012/'), pipeline=pipeline,
-                 test_mode=test_mode)
+            dict(**voc, **extra, ann_file=f'VOC{year}/ImageSets/Main/trainval.txt',
+                 data_prefix=dict(sub_data_root=f'VOC{year}/'), pipeline=pipeline)
+            for year in (2007, 2012)
         ])
 
 
