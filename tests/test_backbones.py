@@ -292,6 +292,9 @@ def test_torchscript_matches_eager(name):
     x = torch.randn(1, 3, 96, 80)
     with torch.no_grad():
         torch.testing.assert_close(torch.jit.script(model)(x), model(x), rtol=1e-4, atol=1e-5)
+        dense = torch.jit.script(create_backbone(name))  # no silent single-tensor output
+        with pytest.raises(torch.jit.Error, match="tuple of maps"):
+            dense(x)
 
 
 @pytest.mark.parametrize("name", TIMM_NAMES)
