@@ -56,7 +56,6 @@ def check_global_pool(name: str, global_pool: str) -> str:
     return global_pool
 
 
-
 class Conv2d_BN(nn.Sequential):
     """Conv2d without bias followed by BatchNorm2d (``c`` and ``bn``).
 
