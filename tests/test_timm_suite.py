@@ -6,8 +6,9 @@ cached in ``~/.cache/lsdense/timm-tests/<version>/``. Two lists of the file are
 extended (``FEAT_INTER_FILTERS`` += the lsdense modules, so that the
 ``forward_intermediates`` / ``prune_intermediate_layers`` tests run;
 ``NON_STD_FILTERS`` += ``lisanet_i``, the isotropic model, as timm's ViTs), and
-``tests/timm_suite/conftest.py`` keeps only the lsdense models and leaves out
-the tests that download pretrained weights. The full run and its results are in
+``tests/timm_suite/lsdense_timm_conftest.py`` (copied in as ``conftest.py``)
+keeps only the lsdense models and leaves out the tests that download pretrained
+weights. The full run and its results are in
 ``docs/timm.md``; here a subset of models keeps ``make test`` short: one per
 family and kind (hierarchical, hybrid, isotropic), every test function.
 """
@@ -73,7 +74,9 @@ def prepare_run_dir(run_dir: Path) -> None:
                                  f"{anchor.strip()!r}; update PATCHES in {Path(__file__).name}")
         text = text.replace(anchor, anchor + line)
     (run_dir / "test_models.py").write_text(text)
-    shutil.copy(REPO / "tests" / "timm_suite" / "conftest.py", run_dir / "conftest.py")
+    # not named conftest.py in tests/: pytest would load its collection hook for `make test`
+    shutil.copy(REPO / "tests" / "timm_suite" / "lsdense_timm_conftest.py",
+                run_dir / "conftest.py")
     (run_dir / "pytest.ini").write_text("[pytest]\n")
 
 

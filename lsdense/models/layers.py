@@ -56,7 +56,6 @@ def check_global_pool(name: str, global_pool: str) -> str:
     return global_pool
 
 
-
 class Conv2d_BN(nn.Sequential):
     """Conv2d without bias followed by BatchNorm2d (``c`` and ``bn``).
 
@@ -133,7 +132,8 @@ class DenseBackboneMixin:
     """The backbone contract every lsdense model implements.
 
     A subclass calls :meth:`_setup_dense` at the end of ``__init__`` and
-    implements ``_freeze_units()`` (stem first, then each output level) and
+    implements ``_freeze_units()`` (stem first, then each stage: one per output
+    level, except the isotropic LiSANet-I whose one stage holds a level per block) and
     ``_forward_levels(x)`` (all output maps, in order), plus timm's
     ``forward_head`` / ``reset_classifier`` / ``get_classifier``. It must also set
     ``self.feature_info`` (timm style list of dicts with ``num_chs``,
@@ -245,9 +245,19 @@ class DenseBackboneMixin:
                              f"stride is {m}, so height and width must be at least {m}.")
 
     def forward(self, x: torch.Tensor):
-        """Dense mode: tuple of maps (``out_indices``); classification mode: logits."""
-        if self.dense and not torch.jit.is_scripting():
-            return self.forward_dense(x)
+        """Dense mode: tuple of maps (``out_indices``); classification mode: logits.
+
+        Raises:
+            RuntimeError: a dense backbone run under ``torch.jit.script`` (a scripted
+                ``forward`` returns one tensor; use ``torch.jit.trace`` or ``torch.export``).
+        """
+        if self.dense:
+            if torch.jit.is_scripting():
+                raise RuntimeError("A dense lsdense backbone returns a tuple of maps, which its "
+                                   "scripted forward cannot; export it with torch.jit.trace or "
+                                   "torch.export, or script the timm classification model.")
+            else:
+                return self.forward_dense(x)
         if not torch.jit.is_scripting():
             self.check_input(x)
         return self.forward_head(self.forward_features(x))

@@ -1,11 +1,12 @@
-"""pytest plugin for timm's own ``tests/test_models.py``: run it on the lsdense models only.
+"""conftest for timm's own ``tests/test_models.py``: run it on the lsdense models only.
 
 ``tests/test_timm_suite.py`` copies timm's file (from the installed version's
-sdist) next to this conftest and runs pytest there. Here every collected item is
-kept only if its ``model_name`` is an lsdense model (``LSDENSE_TIMM_MODELS``: a
-comma-separated subset, or ``all``); tests that download pretrained weights from
-the Hugging Face hub (``pretrained=True``) are deselected: lsdense tests use no
-network except PyPI.
+sdist) and this file, as ``conftest.py``, into a temporary directory and runs
+pytest there (it is not named conftest.py here, or ``make test`` would load it).
+Every collected item is kept only if its ``model_name`` is an lsdense model
+(``LSDENSE_TIMM_MODELS``: a comma-separated subset, or ``all``); tests that
+download pretrained weights from the Hugging Face hub (``pretrained=True``) are
+deselected: lsdense tests use no network except PyPI.
 """
 import os
 
