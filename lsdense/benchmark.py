@@ -505,12 +505,14 @@ def benchmark_ska(shape: Sequence[int] = (1, 64, 80, 80), threads: int = 2, repe
 
 
 def benchmark_lisa(name: str = "lisanet_s", size: int = 640, threads: int = 2, repeats: int = 10,
-                   warmup: int = 2, device: str = "cpu") -> Dict[str, float]:
+                   warmup: int = 2, device: str = "cpu", floor: bool = True) -> Dict[str, float]:
     """Median ms of one dense LiSANet forward with the broadcast LiSA form vs the pattern loop.
 
     Same model, same input, the module-level ``lisa_spectral`` swapped call by call
     (interleaved), so the ratio isolates the FFT-path change. Also returns the max
-    relative difference of the outputs.
+    relative difference of the outputs and (``floor``) the time of the same network with
+    the spectral part of every LiSA skipped (``y = v``; qkv/proj convolutions kept): a
+    diagnostic bound on what any LiSA implementation could reach, not a model.
     """
     from .models import lisanet as L
     torch.set_num_threads(threads)
@@ -530,6 +532,8 @@ def benchmark_lisa(name: str = "lisanet_s", size: int = 640, threads: int = 2, r
         return call
     paths = {"broadcast_ms": run(L.lisa_spectral_broadcast), "pattern_loop_ms": run(fast)}
     err = max_rel_error(paths["pattern_loop_ms"](), paths["broadcast_ms"]())
+    if floor:  # the network with LiSA's spectral part skipped (y = v): what the rest costs
+        paths["without_spectral_ms"] = run(lambda q, k, v, r1_hat, r2_hat, eps=1e-6: v)
     times = time_interleaved(paths, repeats, warmup, threads)
     out = {k: statistics.median(v) for k, v in times.items()}
     out["max_rel_err"] = err
