@@ -540,6 +540,105 @@ def benchmark_lisa(name: str = "lisanet_s", size: int = 640, threads: int = 2, r
     return out
 
 
+def benchmark_backbone_train_step(name: str = "lsnet_t", batch: int = 8,
+                                  size: Tuple[int, int] = (256, 320), threads: int = 2,
+                                  repeats: int = 5, warmup: int = 1) -> Dict[str, float]:
+    """Median ms of one backbone training step, default SKA vs the unfold SKA (no framework).
+
+    Forward of the dense backbone in train mode, a loss on every level (sum of squares,
+    so every output gets a gradient), backward and an AdamW step; the two builds have the
+    same weights and see the same input, interleaved call by call. The backbone part of
+    :func:`benchmark_train_step`, for machines without MMDetection.
+    """
+    torch.set_num_threads(threads)
+    x = torch.randn(batch, 3, *size, generator=torch.Generator().manual_seed(0))
+    steps = {}
+    for impl in ("auto", "reference"):
+        torch.manual_seed(0)
+        model = create_backbone(name, ska_impl=impl).train()
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+
+        def step(model=model, opt=opt):
+            opt.zero_grad(set_to_none=True)
+            loss = sum(f.float().pow(2).mean() for f in model(x))
+            loss.backward()
+            opt.step()
+            return loss.detach()
+        steps[f"{'lsdense' if impl == 'auto' else 'unfold_ska'}_ms"] = step
+    first = {k: float(fn()) for k, fn in steps.items()}
+    times = time_interleaved(steps, repeats, warmup, threads)
+    out = {k: statistics.median(v) for k, v in times.items()}
+    out["first_loss_lsdense"], out["first_loss_unfold_ska"] = first["lsdense_ms"], first["unfold_ska_ms"]
+    return out
+
+
+def benchmark_train_step(config: str, batch: int = 8, size: Tuple[int, int] = (256, 320),
+                         threads: int = 2, repeats: int = 5, warmup: int = 1,
+                         boxes_per_image: int = 3) -> Dict[str, float]:
+    """Median ms of one MMDetection training iteration, lsdense SKA vs the unfold SKA.
+
+    Builds the detector of ``config`` twice (same seed: same weights), once with the
+    backbone's default SKA (``ska_impl='auto'``: the fast path with its own backward)
+    and once with ``ska_impl='reference'`` (the unfold SKA the official code runs on
+    CPU), each with its own optimiser from the config's ``optim_wrapper``, and times
+    ``model.train_step`` (data preprocessor, loss, backward, optimiser step) on the same
+    synthetic batch, interleaved call by call.
+
+    Args:
+        config: an mmdet config whose backbone takes ``ska_impl`` (LSNet).
+        batch, size: images per iteration and their ``(H, W)`` (quickstart: 8, 256 x 320).
+
+    Raises:
+        ImportError: without mmdet / mmengine.
+    """
+    import copy as _copy
+    from mmdet.structures import DetDataSample
+    from mmdet.utils import register_all_modules
+    from mmengine.config import Config
+    from mmengine.optim import build_optim_wrapper
+    from mmengine.registry import MODELS
+    from mmengine.structures import InstanceData
+    register_all_modules()
+    torch.set_num_threads(threads)
+    cfg = Config.fromfile(config)
+    if "custom_imports" in cfg:
+        import importlib
+        for mod in cfg.custom_imports.get("imports", []):
+            importlib.import_module(mod)
+    h, w = size
+    g = torch.Generator().manual_seed(0)
+    images, samples = [], []
+    for _ in range(batch):
+        images.append(torch.randint(0, 256, (3, h, w), generator=g, dtype=torch.uint8))
+        xy = torch.rand(boxes_per_image, 2, generator=g) * torch.tensor([w * 0.6, h * 0.6])
+        wh = 16 + torch.rand(boxes_per_image, 2, generator=g) * torch.tensor([w * 0.3, h * 0.3])
+        sample = DetDataSample(metainfo=dict(img_shape=(h, w), ori_shape=(h, w),
+                                             scale_factor=(1.0, 1.0)))
+        sample.gt_instances = InstanceData(
+            bboxes=torch.cat([xy, xy + wh], 1),
+            labels=torch.randint(0, 3, (boxes_per_image,), generator=g))
+        samples.append(sample)
+    data = dict(inputs=images, data_samples=samples)
+    steps, models = {}, {}
+    for impl in ("auto", "reference"):
+        model_cfg = _copy.deepcopy(cfg.model)
+        model_cfg.backbone["ska_impl"] = impl
+        model_cfg.backbone["init_cfg"] = None
+        torch.manual_seed(0)
+        model = MODELS.build(model_cfg)
+        model.init_weights()
+        model.train()
+        optim = build_optim_wrapper(model, _copy.deepcopy(cfg.optim_wrapper))
+        models[impl] = model
+        steps[f"{'lsdense' if impl == 'auto' else 'unfold_ska'}_ms"] = \
+            (lambda m=model, o=optim: m.train_step(_copy.copy(data), o))
+    losses = {k: float(sum(v for n, v in fn().items() if "loss" in n)) for k, fn in steps.items()}
+    times = time_interleaved(steps, repeats, warmup, threads)
+    out = {k: statistics.median(v) for k, v in times.items()}
+    out["first_loss_lsdense"], out["first_loss_unfold_ska"] = losses["lsdense_ms"], losses["unfold_ska_ms"]
+    return out
+
+
 def resolve_models(names: Sequence[str]) -> List[str]:
     """Expand ``all`` / family names (``lsnet``) into variant names, validating each."""
     out: List[str] = []
