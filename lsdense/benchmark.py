@@ -402,7 +402,11 @@ def format_ratios(results: Sequence[BenchResult]) -> str:
     """One line per ratio: ``<size>px <ours>: <other> takes <r>x its time`` (> 1: ours faster)."""
     lines = []
     for ours, other, ratio in ratios(results):
-        verdict = (f"ours {ratio:.2f}x faster" if ratio >= 1 else f"ours {1 / ratio:.2f}x slower")
+        if other.role == "peer":
+            verdict = f"ours {ratio:.2f}x faster" if ratio >= 1 else f"ours {1 / ratio:.2f}x slower"
+        else:  # another path of our model: how it compares with our fp32 eager base
+            verdict = (f"{_label(other)} {1 / ratio:.2f}x faster" if ratio < 1
+                       else f"{_label(other)} {ratio:.2f}x slower")
         lines.append(f"{ours.input_size}px  {_label(other)} / {_label(ours)} = {ratio:.2f} "
                      f"({verdict})")
     return "\n".join(lines)

@@ -136,6 +136,7 @@ def test_ratios_are_peer_time_over_ours_per_group_and_path():
     text = format_ratios(rows)
     assert "224px  peer_m / ours_m = 2.50 (ours 2.50x faster)" in text
     assert "640px  peer_m / ours_m = 0.50 (ours 2.00x slower)" in text
+    assert "224px  ours_m [onnxruntime] / ours_m = 0.50 (ours_m [onnxruntime] 2.00x faster)" in text
     assert "| peer_m | peer | 224 |" in format_table(rows)
 
 
