@@ -445,11 +445,14 @@ def to_json(results: Sequence[BenchResult]) -> str:
 def plot(results: Sequence[BenchResult], path: Path) -> Path:
     """Latency against GMACs, ours and peers, one panel per input size (matplotlib, Agg).
 
-    Only fp32 eager fused rows are drawn (one point per model and size).
+    Only fp32 eager fused rows are drawn (one point per model and size: a peer timed in
+    several comparisons is drawn from the first). Points of different comparisons were
+    timed at different moments; on a shared machine read ratios from the table.
     """
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
     rows = [r for r in results if r.fused and (r.backend, r.dtype) == ("eager", "float32")]
     sizes = sorted({r.input_size for r in rows})
     if not sizes:
@@ -472,6 +475,9 @@ def plot(results: Sequence[BenchResult], path: Path) -> Path:
         ax.legend(uniq.values(), uniq.keys(), loc="upper left")
         ax.set_xscale("log")
         ax.set_yscale("log")
+        for axis in (ax.xaxis, ax.yaxis):  # plain numbers, no crowded minor-tick labels
+            axis.set_major_formatter(ScalarFormatter())
+            axis.set_minor_formatter(NullFormatter())
         ax.set_xlabel("GMACs (per image)")
         ax.set_ylabel("median latency (ms)")
         threads = rows[0].threads
