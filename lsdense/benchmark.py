@@ -515,7 +515,8 @@ def benchmark_ska(shape: Sequence[int] = (1, 64, 80, 80), threads: int = 2, repe
 
 
 def benchmark_lisa(name: str = "lisanet_s", size: int = 640, threads: int = 2, repeats: int = 10,
-                   warmup: int = 2, device: str = "cpu", floor: bool = True) -> Dict[str, float]:
+                   warmup: int = 2, device: str = "cpu", floor: bool = True,
+                   peer: Optional[str] = None) -> Dict[str, float]:
     """Median ms of one dense LiSANet forward with the broadcast LiSA form vs the pattern loop.
 
     Same model, same input, the module-level ``lisa_spectral`` swapped call by call
@@ -523,6 +524,7 @@ def benchmark_lisa(name: str = "lisanet_s", size: int = 640, threads: int = 2, r
     relative difference of the outputs and (``floor``) the time of the same network with
     the spectral part of every LiSA skipped (``y = v``; qkv/proj convolutions kept): a
     diagnostic bound on what any LiSA implementation could reach, not a model.
+    ``peer`` (a timm name) is timed in the same loop (``peer_ms``).
     """
     from .models import lisanet as L
     torch.set_num_threads(threads)
@@ -544,6 +546,13 @@ def benchmark_lisa(name: str = "lisanet_s", size: int = 640, threads: int = 2, r
     err = max_rel_error(paths["pattern_loop_ms"](), paths["broadcast_ms"]())
     if floor:  # the network with LiSA's spectral part skipped (y = v): what the rest costs
         paths["without_spectral_ms"] = run(lambda q, k, v, r1_hat, r2_hat, eps=1e-6: v)
+    if peer:
+        peer_model = build_peer(peer, size, True, dev)
+
+        def run_peer():
+            with torch.inference_mode():
+                return peer_model(x)
+        paths["peer_ms"] = run_peer
     times = time_interleaved(paths, repeats, warmup, threads)
     out = {k: statistics.median(v) for k, v in times.items()}
     out["max_rel_err"] = err

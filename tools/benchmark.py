@@ -81,12 +81,15 @@ def main(argv=None):
                   f"fwd+bwd {ska['reference_fwd_bwd_ms'] / ska['fast_fwd_bwd_ms']:.1f}x\n")
     for name in ([] if args.lisa is None else (args.lisa or ["lisanet_s"])):
         size = max(args.sizes)
-        res = B.benchmark_lisa(name, size, args.threads, args.repeats, args.warmup, args.device)
+        peer = (args.peers or B.DEFAULT_PEERS.get(name, (None,)))[0] if args.peers != [] else None
+        res = B.benchmark_lisa(name, size, args.threads, args.repeats, args.warmup, args.device,
+                               peer=peer)
         table += (f"\nLiSA FFT path in {name} at {size}: broadcast {res['broadcast_ms']:.1f} ms, "
                   f"pattern loop {res['pattern_loop_ms']:.1f} ms, speed-up "
                   f"{res['broadcast_ms'] / res['pattern_loop_ms']:.2f}x "
                   f"(max rel. diff {res['max_rel_err']:.1e}); same network with the LiSA "
-                  f"spectral part skipped: {res['without_spectral_ms']:.1f} ms\n")
+                  f"spectral part skipped: {res['without_spectral_ms']:.1f} ms"
+                  + (f"; {peer} in the same loop: {res['peer_ms']:.1f} ms" if peer else "") + "\n")
     if args.train_step:
         res = B.benchmark_backbone_train_step(threads=args.threads, repeats=args.repeats,
                                               warmup=args.warmup)
