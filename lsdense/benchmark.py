@@ -403,7 +403,11 @@ def format_ratios(results: Sequence[BenchResult]) -> str:
     """One line per ratio: ``<size>px <ours>: <other> takes <r>x its time`` (> 1: ours faster)."""
     lines = []
     for ours, other, ratio in ratios(results):
-        verdict = (f"ours {ratio:.2f}x faster" if ratio >= 1 else f"ours {1 / ratio:.2f}x slower")
+        if other.role == "peer":
+            verdict = f"ours {ratio:.2f}x faster" if ratio >= 1 else f"ours {1 / ratio:.2f}x slower"
+        else:  # another path of our model: how it compares with our fp32 eager base
+            verdict = (f"{_label(other)} {1 / ratio:.2f}x faster" if ratio < 1
+                       else f"{_label(other)} {ratio:.2f}x slower")
         lines.append(f"{ours.input_size}px  {_label(other)} / {_label(ours)} = {ratio:.2f} "
                      f"({verdict})")
     return "\n".join(lines)
@@ -444,11 +448,14 @@ def to_json(results: Sequence[BenchResult]) -> str:
 def plot(results: Sequence[BenchResult], path: Path) -> Path:
     """Latency against GMACs, ours and peers, one panel per input size (matplotlib, Agg).
 
-    Only fp32 eager fused rows are drawn (one point per model and size).
+    Only fp32 eager fused rows are drawn (one point per model and size: a peer timed in
+    several comparisons is drawn from the first). Points of different comparisons were
+    timed at different moments; on a shared machine read ratios from the table.
     """
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
     rows = [r for r in results if r.fused and (r.backend, r.dtype) == ("eager", "float32")]
     sizes = sorted({r.input_size for r in rows})
     if not sizes:
@@ -471,6 +478,9 @@ def plot(results: Sequence[BenchResult], path: Path) -> Path:
         ax.legend(uniq.values(), uniq.keys(), loc="upper left")
         ax.set_xscale("log")
         ax.set_yscale("log")
+        for axis in (ax.xaxis, ax.yaxis):  # plain numbers, no crowded minor-tick labels
+            axis.set_major_formatter(ScalarFormatter())
+            axis.set_minor_formatter(NullFormatter())
         ax.set_xlabel("GMACs (per image)")
         ax.set_ylabel("median latency (ms)")
         threads = rows[0].threads
@@ -508,12 +518,16 @@ def benchmark_ska(shape: Sequence[int] = (1, 64, 80, 80), threads: int = 2, repe
 
 
 def benchmark_lisa(name: str = "lisanet_s", size: int = 640, threads: int = 2, repeats: int = 10,
-                   warmup: int = 2, device: str = "cpu") -> Dict[str, float]:
+                   warmup: int = 2, device: str = "cpu", floor: bool = True,
+                   peer: Optional[str] = None) -> Dict[str, float]:
     """Median ms of one dense LiSANet forward with the broadcast LiSA form vs the pattern loop.
 
     Same model, same input, the module-level ``lisa_spectral`` swapped call by call
     (interleaved), so the ratio isolates the FFT-path change. Also returns the max
-    relative difference of the outputs.
+    relative difference of the outputs and (``floor``) the time of the same network with
+    the spectral part of every LiSA skipped (``y = v``; qkv/proj convolutions kept): a
+    diagnostic bound on what any LiSA implementation could reach, not a model.
+    ``peer`` (a timm name) is timed in the same loop (``peer_ms``).
     """
     from .models import lisanet as L
     torch.set_num_threads(threads)
@@ -533,6 +547,15 @@ def benchmark_lisa(name: str = "lisanet_s", size: int = 640, threads: int = 2, r
         return call
     paths = {"broadcast_ms": run(L.lisa_spectral_broadcast), "pattern_loop_ms": run(fast)}
     err = max_rel_error(paths["pattern_loop_ms"](), paths["broadcast_ms"]())
+    if floor:  # the network with LiSA's spectral part skipped (y = v): what the rest costs
+        paths["without_spectral_ms"] = run(lambda q, k, v, r1_hat, r2_hat, eps=1e-6: v)
+    if peer:
+        peer_model = build_peer(peer, size, True, dev)
+
+        def run_peer():
+            with torch.inference_mode():
+                return peer_model(x)
+        paths["peer_ms"] = run_peer
     times = time_interleaved(paths, repeats, warmup, threads)
     out = {k: statistics.median(v) for k, v in times.items()}
     out["max_rel_err"] = err
@@ -598,6 +621,105 @@ def published_table(names: Optional[Sequence[str]] = None) -> str:
                     (f"**{fig.paper}**" if fig.paper_differs() else f"{fig.paper}")
                 dense.append(f"| {name} | {cfg} | {metric} | {_value(fig)} | {paper} | {fig.source} |")
     return "\n".join(models) + "\n\n" + "\n".join(dense) + "\n"
+
+
+def benchmark_backbone_train_step(name: str = "lsnet_t", batch: int = 8,
+                                  size: Tuple[int, int] = (256, 320), threads: int = 2,
+                                  repeats: int = 5, warmup: int = 1) -> Dict[str, float]:
+    """Median ms of one backbone training step, default SKA vs the unfold SKA (no framework).
+
+    Forward of the dense backbone in train mode, a loss on every level (sum of squares,
+    so every output gets a gradient), backward and an AdamW step; the two builds have the
+    same weights and see the same input, interleaved call by call. The backbone part of
+    :func:`benchmark_train_step`, for machines without MMDetection.
+    """
+    torch.set_num_threads(threads)
+    x = torch.randn(batch, 3, *size, generator=torch.Generator().manual_seed(0))
+    steps = {}
+    for impl in ("auto", "reference"):
+        torch.manual_seed(0)
+        model = create_backbone(name, ska_impl=impl).train()
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+
+        def step(model=model, opt=opt):
+            opt.zero_grad(set_to_none=True)
+            loss = sum(f.float().pow(2).mean() for f in model(x))
+            loss.backward()
+            opt.step()
+            return loss.detach()
+        steps[f"{'lsdense' if impl == 'auto' else 'unfold_ska'}_ms"] = step
+    first = {k: float(fn()) for k, fn in steps.items()}
+    times = time_interleaved(steps, repeats, warmup, threads)
+    out = {k: statistics.median(v) for k, v in times.items()}
+    out["first_loss_lsdense"], out["first_loss_unfold_ska"] = first["lsdense_ms"], first["unfold_ska_ms"]
+    return out
+
+
+def benchmark_train_step(config: str, batch: int = 8, size: Tuple[int, int] = (256, 320),
+                         threads: int = 2, repeats: int = 5, warmup: int = 1,
+                         boxes_per_image: int = 3) -> Dict[str, float]:
+    """Median ms of one MMDetection training iteration, lsdense SKA vs the unfold SKA.
+
+    Builds the detector of ``config`` twice (same seed: same weights), once with the
+    backbone's default SKA (``ska_impl='auto'``: the fast path with its own backward)
+    and once with ``ska_impl='reference'`` (the unfold SKA the official code runs on
+    CPU), each with its own optimiser from the config's ``optim_wrapper``, and times
+    ``model.train_step`` (data preprocessor, loss, backward, optimiser step) on the same
+    synthetic batch, interleaved call by call.
+
+    Args:
+        config: an mmdet config whose backbone takes ``ska_impl`` (LSNet).
+        batch, size: images per iteration and their ``(H, W)`` (quickstart: 8, 256 x 320).
+
+    Raises:
+        ImportError: without mmdet / mmengine.
+    """
+    import copy as _copy
+    from mmdet.structures import DetDataSample
+    from mmdet.utils import register_all_modules
+    from mmengine.config import Config
+    from mmengine.optim import build_optim_wrapper
+    from mmengine.registry import MODELS
+    from mmengine.structures import InstanceData
+    register_all_modules()
+    torch.set_num_threads(threads)
+    cfg = Config.fromfile(config)
+    if "custom_imports" in cfg:
+        import importlib
+        for mod in cfg.custom_imports.get("imports", []):
+            importlib.import_module(mod)
+    h, w = size
+    g = torch.Generator().manual_seed(0)
+    images, samples = [], []
+    for _ in range(batch):
+        images.append(torch.randint(0, 256, (3, h, w), generator=g, dtype=torch.uint8))
+        xy = torch.rand(boxes_per_image, 2, generator=g) * torch.tensor([w * 0.6, h * 0.6])
+        wh = 16 + torch.rand(boxes_per_image, 2, generator=g) * torch.tensor([w * 0.3, h * 0.3])
+        sample = DetDataSample(metainfo=dict(img_shape=(h, w), ori_shape=(h, w),
+                                             scale_factor=(1.0, 1.0)))
+        sample.gt_instances = InstanceData(
+            bboxes=torch.cat([xy, xy + wh], 1),
+            labels=torch.randint(0, 3, (boxes_per_image,), generator=g))
+        samples.append(sample)
+    data = dict(inputs=images, data_samples=samples)
+    steps, models = {}, {}
+    for impl in ("auto", "reference"):
+        model_cfg = _copy.deepcopy(cfg.model)
+        model_cfg.backbone["ska_impl"] = impl
+        model_cfg.backbone["init_cfg"] = None
+        torch.manual_seed(0)
+        model = MODELS.build(model_cfg)
+        model.init_weights()
+        model.train()
+        optim = build_optim_wrapper(model, _copy.deepcopy(cfg.optim_wrapper))
+        models[impl] = model
+        steps[f"{'lsdense' if impl == 'auto' else 'unfold_ska'}_ms"] = \
+            (lambda m=model, o=optim: m.train_step(_copy.copy(data), o))
+    losses = {k: float(sum(v for n, v in fn().items() if "loss" in n)) for k, fn in steps.items()}
+    times = time_interleaved(steps, repeats, warmup, threads)
+    out = {k: statistics.median(v) for k, v in times.items()}
+    out["first_loss_lsdense"], out["first_loss_unfold_ska"] = losses["lsdense_ms"], losses["unfold_ska_ms"]
+    return out
 
 
 def resolve_models(names: Sequence[str]) -> List[str]:

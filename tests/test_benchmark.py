@@ -130,6 +130,7 @@ def test_ratios_are_peer_time_over_ours_per_group_and_path():
     text = format_ratios(rows)
     assert "224px  peer_m / ours_m = 2.50 (ours 2.50x faster)" in text
     assert "640px  peer_m / ours_m = 0.50 (ours 2.00x slower)" in text
+    assert "224px  ours_m [onnxruntime] / ours_m = 0.50 (ours_m [onnxruntime] 2.00x faster)" in text
     assert "| peer_m | peer | 224 |" in format_table(rows)
 
 
@@ -188,3 +189,20 @@ def test_benchmark_lisa_compares_the_two_fft_forms():
     from lsdense.benchmark import benchmark_lisa
     res = benchmark_lisa("lisanet_i", size=32, threads=1, repeats=1, warmup=0)
     assert res["broadcast_ms"] > 0 and res["pattern_loop_ms"] > 0 and res["max_rel_err"] < 1e-5
+
+
+def test_backbone_train_step_times_both_ska_paths():
+    from lsdense.benchmark import benchmark_backbone_train_step
+    res = benchmark_backbone_train_step(batch=2, size=(64, 64), threads=1, repeats=1, warmup=0)
+    assert res["lsdense_ms"] > 0 and res["unfold_ska_ms"] > 0
+    # same weights, same input: the two SKA paths give the same first loss
+    assert abs(res["first_loss_lsdense"] - res["first_loss_unfold_ska"]) <= 1e-4 * res["first_loss_unfold_ska"]
+
+
+def test_detector_train_step_times_both_ska_paths():
+    pytest.importorskip("mmdet")
+    from lsdense.benchmark import benchmark_train_step
+    res = benchmark_train_step(str(ROOT / "configs/quickstart/retinanet_lsnet_t_toycoco.py"),
+                               batch=2, size=(64, 96), threads=1, repeats=1, warmup=0)
+    assert res["lsdense_ms"] > 0 and res["unfold_ska_ms"] > 0
+    assert abs(res["first_loss_lsdense"] - res["first_loss_unfold_ska"]) <= 1e-3 * res["first_loss_unfold_ska"]

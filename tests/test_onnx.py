@@ -150,6 +150,7 @@ print(json.dumps(res))
 """
 
 
+@pytest.mark.slow  # ~1-4 min: builds and exports the full-depth model through Ultralytics
 @pytest.mark.parametrize("yaml, dynamic", [("yolo11n-hylisanet_s.yaml", True)])
 def test_ultralytics_export_lisanet(yaml, dynamic, tmp_path):
     """``YOLO(yaml).export(format='onnx', dynamic=True)`` matches PyTorch at two input sizes.

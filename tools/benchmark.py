@@ -48,6 +48,9 @@ def main(argv=None):
     p.add_argument("--lisa", nargs="*", default=None, metavar="VARIANT",
                    help="also time the LiSA FFT path alone: broadcast form vs pattern loop, in "
                         "these variants (default lisanet_s) at the largest --sizes")
+    p.add_argument("--train-step", metavar="CONFIG", nargs="?", const="configs/quickstart/retinanet_lsnet_t_toycoco.py",
+                   help="also time one mmdet training iteration of CONFIG (default: the RetinaNet-"
+                        "LSNet-T quickstart, batch 8 at 256x320), lsdense SKA vs unfold SKA")
     p.add_argument("--json", type=Path, help="write results as JSON")
     p.add_argument("--markdown", type=Path, help="write the table as Markdown")
     p.add_argument("--plot", type=Path, help="write latency vs GMACs (PNG, one panel per size)")
@@ -78,11 +81,32 @@ def main(argv=None):
                   f"fwd+bwd {ska['reference_fwd_bwd_ms'] / ska['fast_fwd_bwd_ms']:.1f}x\n")
     for name in ([] if args.lisa is None else (args.lisa or ["lisanet_s"])):
         size = max(args.sizes)
-        res = B.benchmark_lisa(name, size, args.threads, args.repeats, args.warmup, args.device)
+        peer = (args.peers or B.DEFAULT_PEERS.get(name, (None,)))[0] if args.peers != [] else None
+        res = B.benchmark_lisa(name, size, args.threads, args.repeats, args.warmup, args.device,
+                               peer=peer)
         table += (f"\nLiSA FFT path in {name} at {size}: broadcast {res['broadcast_ms']:.1f} ms, "
                   f"pattern loop {res['pattern_loop_ms']:.1f} ms, speed-up "
                   f"{res['broadcast_ms'] / res['pattern_loop_ms']:.2f}x "
-                  f"(max rel. diff {res['max_rel_err']:.1e})\n")
+                  f"(max rel. diff {res['max_rel_err']:.1e}); same network with the LiSA "
+                  f"spectral part skipped: {res['without_spectral_ms']:.1f} ms"
+                  + (f"; {peer} in the same loop: {res['peer_ms']:.1f} ms" if peer else "") + "\n")
+    if args.train_step:
+        res = B.benchmark_backbone_train_step(threads=args.threads, repeats=args.repeats,
+                                              warmup=args.warmup)
+        table += (f"\nLSNet-T backbone training step (batch 8, 256x320, AdamW): lsdense "
+                  f"{res['lsdense_ms']:.0f} ms, unfold SKA {res['unfold_ska_ms']:.0f} ms, ratio "
+                  f"{res['unfold_ska_ms'] / res['lsdense_ms']:.2f}x\n")
+        try:
+            res = B.benchmark_train_step(args.train_step, threads=args.threads,
+                                         repeats=args.repeats, warmup=args.warmup)
+        except ImportError as err:
+            table += f"\nDetector training iteration not timed: {err} (install lsdense[mmdet])\n"
+            res = None
+    if args.train_step and res is not None:
+        table += (f"\nTraining iteration ({Path(args.train_step).name}, batch 8, 256x320): "
+                  f"lsdense {res['lsdense_ms']:.0f} ms, unfold SKA {res['unfold_ska_ms']:.0f} ms, "
+                  f"ratio {res['unfold_ska_ms'] / res['lsdense_ms']:.2f}x (first losses "
+                  f"{res['first_loss_lsdense']:.4f} / {res['first_loss_unfold_ska']:.4f})\n")
     print(table)
     print("Ratios (other time / our time; > 1: ours faster):")
     print(ratio_lines)
