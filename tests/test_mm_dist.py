@@ -6,6 +6,7 @@ backbone asked for fewer levels holds no unused module."""
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -16,6 +17,7 @@ import torch
 
 pytest.importorskip("mmdet")
 
+import lsdense.mmdet  # noqa: E402,F401  (weights-only allow-list for reading the checkpoint)
 from lsdense.mm.demo import QUICKSTART, toy_data_options  # noqa: E402
 from lsdense.toydata.coco import make_coco  # noqa: E402
 
@@ -55,11 +57,11 @@ def test_dist_train_two_cpu_processes_with_subset_of_levels(tmp_path):
     assert res.returncode == 0, out[-4000:]
     logs = "".join(p.read_text() for p in work.rglob("*.log"))
     assert "Distributed training: True" in logs and "GPU number: 2" in logs
-    assert "Epoch(train) [2][2/2]" in logs  # both epochs of 2 iterations, on 2 processes
+    assert re.search(r"Epoch\(train\)\s*\[2\]\[2/2\]", logs)  # 2 epochs of 2 iterations each
     ckpt = torch.load(work / "epoch_2.pth", map_location="cpu")  # weights-only default
     assert ckpt["meta"]["iter"] == 4
     keys = ckpt["state_dict"]
-    assert "backbone.blocks3.0.mixer.conv.c.weight" in keys
+    assert "backbone.blocks3.2.mixer.conv.c.weight" in keys
     assert not any(k.startswith("backbone.blocks4.") for k in keys)  # pruned, not merely unused
 
 

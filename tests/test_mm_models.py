@@ -266,11 +266,15 @@ def test_pretrained_missing_and_unexpected_keys_logged_by_name_once(tmp_path, ca
     text = "\n".join(records)
     assert "missing keys" in text and "blocks4.3.mixer.m.attention_biases" in text
     assert "unexpected keys" in text and "blocks9.0.c.weight" in text
-    # reported once: in mmengine's log, not again by the adapter nor on stderr
-    assert text.count("blocks4.3.mixer.m.attention_biases") == 1
-    assert text.count("blocks9.0.c.weight") == 1
+    # reported once: in mmengine's log, not again by the adapter nor on stderr (mmengine's own
+    # per-parameter init summary of a top-level module also names every parameter: not counted)
+    reports = "\n".join(r for r in records if "keys" in r)
+    assert sum("missing keys" in r for r in records) == 1
+    assert reports.count("blocks4.3.mixer.m.attention_biases") == 1
+    assert reports.count("blocks9.0.c.weight") == 1
     out, err = capfd.readouterr()
-    assert (out + err).count("blocks4.3.mixer.m.attention_biases") <= 1
+    assert "missing keys" not in err
+    assert (out + err).count("missing keys") <= 1
 
 
 def test_unknown_arch_message():

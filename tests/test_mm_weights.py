@@ -180,12 +180,13 @@ def test_detector_checkpoint_is_backbone_weights_and_back(tmp_path):
 
     # the other way: a backbone-only file (official layout) into a detector, mmengine's loader
     backbone_file = tmp_path / "backbone.pth"
-    torch.save({"state_dict": {f"backbone.{k}": v for k, v in saved.items()
-                               if k.startswith("backbone.")}}, backbone_file)
+    torch.save({"state_dict": {k: v for k, v in saved.items() if k.startswith("backbone.")}},
+               backbone_file)
     fresh = _detector()
     mm_load(fresh, str(backbone_file), map_location="cpu")
-    assert torch.equal(fresh.backbone.blocks4[1].mixer.m.attention_biases,
-                       det.backbone.blocks4[1].mixer.m.attention_biases)
+    want = det.backbone.state_dict()
+    assert "blocks4.3.mixer.m.attention_biases" in want
+    assert [k for k, v in fresh.backbone.state_dict().items() if not torch.equal(v, want[k])] == []
 
 
 def test_old_body_checkpoints_still_load(tmp_path):
@@ -369,10 +370,8 @@ def run(work, iters, resume, sched, name, interrupt=None):
     runner.train()
     return log.lrs, runner.iter
 
-scheds = {
+scheds = {  # the scheduler whose state holds a function (the issue's case)
     "OneCycleLR": [dict(type="OneCycleLR", eta_max=0.5, total_steps=6, by_epoch=False)],
-    "CosineRestartLR": [dict(type="CosineRestartLR", periods=[3, 3], restart_weights=[1, 0.5],
-                             eta_min=0.0, by_epoch=False)],
 }
 for name, sched in scheds.items():
     work = sys.argv[1] + "/" + name
@@ -387,7 +386,7 @@ for name, sched in scheds.items():
 '''
 
 
-def test_runner_resumes_onecycle_and_cosine_restart_under_weights_only(tmp_path):
+def test_runner_resumes_onecycle_under_weights_only(tmp_path):
     """mmengine's Runner writes the schedulers' functions into its checkpoints and resumes
     with torch.load's weights-only default: the resumed run ends where an uninterrupted one
     does."""
@@ -399,5 +398,5 @@ def test_runner_resumes_onecycle_and_cosine_restart_under_weights_only(tmp_path)
                          text=True, timeout=300, cwd=ROOT,
                          env={**__import__("os").environ, "PYTHONPATH": str(ROOT)})
     assert res.returncode == 0, res.stderr[-3000:]
-    assert "RESUMED OneCycleLR" in res.stdout and "RESUMED CosineRestartLR" in res.stdout
+    assert "RESUMED OneCycleLR" in res.stdout
     assert "Unsupported global" not in res.stderr

@@ -52,7 +52,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         train(args.config, work_dir=args.work_dir, resume=args.resume, amp=args.amp,
               auto_scale_lr=args.auto_scale_lr, cfg_options=args.cfg_options,
               launcher=args.launcher)
-    except (PreflightError, DataError) as err:
+    except (PreflightError, DataError, ConnectionError) as err:  # ConnectionError: a weights URL
         print(f"error: {err}", file=sys.stderr)
         return 1
     return 0
