@@ -176,8 +176,9 @@ def _lisa(params_m, gmacs, top1, table: str, dense=None) -> Published:
 
 PUBLISHED: Dict[str, Published] = {
     # LSNet: paper (poster) tables; exact counts of the official models run on CPU
-    # (../shared/specs/lsnet.md); dense results from the official logs (final epoch /
-    # iteration, not best), each with the paper's rounded figure
+    # (../shared/specs/lsnet.md; LSNet-B's 23,313,608 is 23.3 M, the paper prints 23.2);
+    # dense results from the official logs (final epoch / iteration, not best), each with
+    # the paper's figure
     "lsnet_t": _lsnet("t", 11.4, 0.3, 74.9, 76.1, 11_409_832, 11_027_664,
                       (34.16, 34.2), (35.01, 35.0), (32.66, 32.7), (40.06, 40.1)),
     "lsnet_s": _lsnet("s", 16.1, 0.5, 77.8, 79.0, 16_146_304, 15_700_008,
