@@ -16,12 +16,9 @@ Examples:
     python tools/benchmark.py --models all --plot docs/latency_vs_gmacs.png --markdown t.md
 """
 import argparse
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from lsdense import benchmark as B  # noqa: E402
+from lsdense import benchmark as B
 
 
 def main(argv=None):
