@@ -19,6 +19,7 @@ import argparse
 from pathlib import Path
 
 from lsdense import benchmark as B
+from lsdense.cfg import yolo_yaml
 
 
 def main(argv=None):
@@ -54,6 +55,7 @@ def main(argv=None):
         models = [] if args.models == ["none"] else B.resolve_models(args.models)
     except ValueError as err:
         p.error(str(err))
+    args.yolo = [yolo_yaml(cfg) for cfg in args.yolo]  # bundled names too (lsdense.cfg)
     for cfg in args.yolo:
         if not Path(cfg).is_file():
             p.error(f"--yolo {cfg}: file not found")
