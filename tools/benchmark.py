@@ -16,12 +16,10 @@ Examples:
     python tools/benchmark.py --models all --plot docs/latency_vs_gmacs.png --markdown t.md
 """
 import argparse
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from lsdense import benchmark as B  # noqa: E402
+from lsdense import benchmark as B
+from lsdense.cfg import yolo_yaml
 
 
 def main(argv=None):
@@ -60,6 +58,7 @@ def main(argv=None):
         models = [] if args.models == ["none"] else B.resolve_models(args.models)
     except ValueError as err:
         p.error(str(err))
+    args.yolo = [yolo_yaml(cfg) for cfg in args.yolo]  # bundled names too (lsdense.cfg)
     for cfg in args.yolo:
         if not Path(cfg).is_file():
             p.error(f"--yolo {cfg}: file not found")

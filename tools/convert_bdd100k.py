@@ -16,8 +16,6 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 
 def main(argv: Optional[List[str]] = None) -> int:
     """Convert every split and print what was written."""

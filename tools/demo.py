@@ -14,11 +14,8 @@ trained models on real photos.
 Everything is written under ``--work-dir`` (default ``work_dirs/demo``).
 """
 import argparse
-import sys
 import time
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 PARTS = ("mm", "yolo", "benchmark")
 POOR = ("note: the drawings on real photos come from models trained for minutes on toy shapes, "

@@ -18,6 +18,8 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Un
 
 import numpy as np
 
+from lsdense.cfg import YOLO_CFG_DIR
+
 __all__ = ["run", "detector_sizes", "draw_multitask", "predict_to_files", "PAPER_TARGETS",
            "DRIVABLE_BGR", "LANE_BGR"]
 
@@ -36,7 +38,7 @@ def _paper_targets() -> Dict[str, Dict[str, float]]:
 
 
 PAPER_TARGETS = _paper_targets()
-_CFG = Path(__file__).resolve().parents[2] / "configs" / "yolo"
+_CFG = YOLO_CFG_DIR  # the bundled YAMLs (lsdense/cfg/yolo), found from any directory
 # overlay colours (BGR), as in A-YOLOM's and YOLOP's drawings: drivable area green, lanes red
 DRIVABLE_BGR = (0, 200, 0)
 LANE_BGR = (0, 0, 255)

@@ -16,6 +16,8 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import yaml
 
+from lsdense.cfg import yolo_yaml
+
 __all__ = ["main", "load_train_config", "build_model", "guess_task"]
 
 
@@ -31,6 +33,7 @@ def _parse_overrides(items: List[str]) -> Dict[str, Any]:
 
 def guess_task(model: str) -> str:
     """'multitask' for a YAML or checkpoint of an A-YOLOM model, else 'detect'."""
+    model = yolo_yaml(model)
     if str(model).endswith((".yaml", ".yml")) and Path(model).is_file():
         d = yaml.safe_load(Path(model).read_text())
         rows = d.get("backbone", []) + d.get("head", [])
@@ -40,9 +43,10 @@ def guess_task(model: str) -> str:
 
 def load_train_config(path: str, overrides: Optional[List[str]] = None) -> Tuple[str, str, dict]:
     """Return ``(model, task, train_kwargs)`` from a YAML path and ``key=value`` overrides."""
-    p = Path(path)
+    p = Path(yolo_yaml(path))  # a path, or a bundled YAML by name (lsdense.cfg.list_yolo_yamls)
     if not p.is_file():
-        raise ValueError(f"Config {path!r} not found.")
+        raise ValueError(f"Config {path!r} not found: give a file path or a bundled name "
+                         f"(one of lsdense.cfg.list_yolo_yamls()).")
     d = yaml.safe_load(p.read_text()) or {}
     if "backbone" in d and "head" in d:  # a model YAML
         cfg: Dict[str, Any] = {"model": str(p)}
@@ -73,7 +77,7 @@ def build_model(model: str, task: str = "detect"):
         return AYOLOM(model)
     from ultralytics import YOLO
 
-    return YOLO(model, task=task)
+    return YOLO(yolo_yaml(model), task=task)
 
 
 def _check_detect_data(data: str) -> None:

@@ -33,14 +33,16 @@ class AYOLOM(Model):
     """Ultralytics ``Model`` for the A-YOLOM multi-task task (``task='multitask'``).
 
     Args:
-        model: an A-YOLOM model YAML (``configs/yolo/ayolom-*.yaml``) or a trained ``.pt``.
+        model: an A-YOLOM model YAML (a path, or a bundled name such as ``'ayolom-n.yaml'``;
+            :func:`lsdense.cfg.list_yolo_yamls`) or a trained ``.pt``.
         verbose: print the model summary.
     """
 
-    def __init__(self, model: str = "configs/yolo/ayolom-n.yaml", verbose: bool = False):
+    def __init__(self, model: str = "ayolom-n.yaml", verbose: bool = False):
         import lsdense.yolo  # noqa: F401  (registers the YAML modules)
+        from lsdense.cfg import yolo_yaml  # a bundled YAML by bare name, from any directory
 
-        super().__init__(model=model, task="multitask", verbose=verbose)
+        super().__init__(model=yolo_yaml(model), task="multitask", verbose=verbose)
 
     @property
     def task_map(self) -> Dict[str, Dict[str, Any]]:

@@ -24,6 +24,8 @@ from ultralytics.nn.modules import Detect
 from ultralytics.nn.tasks import DetectionModel, yaml_model_load
 from ultralytics.utils.torch_utils import initialize_weights
 
+from lsdense.cfg import yolo_yaml
+
 from ..modules import SEG_HEADS, AdaptiveConcat
 from .loss import SEG_LOSSES, MultiTaskLoss
 
@@ -50,8 +52,8 @@ class MultiTaskModel(DetectionModel):
     _seg_idx: Sequence[int] = ()
     _det_idx = None
 
-    def __init__(self, cfg="configs/yolo/ayolom-n.yaml", ch: int = 3, nc=None, verbose: bool = True):
-        d = deepcopy(cfg) if isinstance(cfg, dict) else yaml_model_load(cfg)
+    def __init__(self, cfg="ayolom-n.yaml", ch: int = 3, nc=None, verbose: bool = True):
+        d = deepcopy(cfg) if isinstance(cfg, dict) else yaml_model_load(yolo_yaml(cfg))
         rows = d["backbone"] + d["head"]
         seg_rows = [i for i, r in enumerate(rows) if r[2] in SEG_HEADS]
         cat_rows = [i for i, r in enumerate(rows) if r[2] == "AdaptiveConcat"]
