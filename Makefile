@@ -1,16 +1,20 @@
 # lsdense: two commands do all set-up (see README).
 #   make demo   the quickstart (installs first)
 #   make test   the test suite (installs first)
+#   make test-real   every real-data test (../shared/realdata), the slow overfit runs included
 PY := .venv/bin/python
 export PYTHONUNBUFFERED := 1
 
-.PHONY: install test demo demo-mm demo-yolo benchmark clean
+.PHONY: install test test-real demo demo-mm demo-yolo benchmark clean
 
 install:
 	bash scripts/install.sh
 
 test: install
 	$(PY) -m pytest -q tests
+
+test-real: install
+	$(PY) -m pytest -q -m "" tests/test_real_*.py
 
 demo: install
 	$(PY) tools/demo.py

@@ -1,5 +1,6 @@
-# RetinaNet with LSNet-S on COCO 2017, the LSNet paper's protocol (Wang et al., CVPR 2025,
-# RetinaNet table): target box AP 36.7 on val2017.
+# RetinaNet with LSNet-S on COCO 2017, the official LSNet recipe (Wang et al., CVPR 2025;
+# THU-MIG/lsnet detection/configs/retinanet_lsnet_s_fpn_1x_coco.py).
+# Target box AP 36.50 on val2017 (official log, epoch 12; the poster gives 36.7).
 # Same recipe as retinanet_lsnet_t_coco.py (LSNet-T); only the backbone variant and the
 # neck input widths change.
 _base_ = './retinanet_lsnet_t_coco.py'

@@ -35,12 +35,15 @@ def test_dense_forward_odd_size_matches_feature_info(backbone):
     model.eval()
     with torch.no_grad():
         outs = model(torch.randn(ODD))
-    assert isinstance(outs, tuple) and len(outs) == len(model.feature_info)
-    for out, info in zip(outs, model.feature_info):
+    assert isinstance(outs, tuple) and len(outs) == len(model.out_indices)
+    for out, info in zip(outs, [model.feature_info[i] for i in model.out_indices]):
         r = info["reduction"]
         assert out.shape == (2, info["num_chs"], _ceil_div(97, r), _ceil_div(131, r)), name
         assert torch.isfinite(out).all()
-    assert model.out_channels == [i["num_chs"] for i in model.feature_info]
+    assert model.out_channels == [model.feature_info[i]["num_chs"] for i in model.out_indices]
+    # every level by default; LiSANet-I (a level per block, as timm's ViTs): the last one
+    n = len(model.feature_info)
+    assert model.out_indices == ((n - 1,) if name == "lisanet_i" else tuple(range(n)))
 
 
 def test_batch_independence(backbone):
@@ -190,11 +193,11 @@ def test_out_indices_subset_prunes_unused_levels(name, out_indices):
     assert sorted(unexpected) == sorted(k for k in full.state_dict() if gone and k.startswith(gone))
     x = torch.randn(2, 3, 64, 96)
     with torch.no_grad():
-        ref = full(x)
+        ref = full.forward_intermediates(x, indices=out_indices, intermediates_only=True)
         out = pruned.eval()(x)
     assert len(out) == len(out_indices)
-    for i, o in zip(out_indices, out):
-        torch.testing.assert_close(o, ref[i], rtol=0, atol=0)
+    for o, r in zip(out, ref):
+        torch.testing.assert_close(o, r, rtol=0, atol=0)
     pruned.train()
     sum(o.mean() for o in pruned(x)).backward()
     no_grad = [n for n, p in pruned.named_parameters() if p.grad is None]
@@ -254,3 +257,63 @@ def test_prune_intermediate_layers_contract(name):
             if i < len(taps) - 1:
                 with pytest.raises(ValueError, match="pruned"):
                     pruned.forward_intermediates(x, indices=[i + 1])
+
+
+# --- tracing and scripting (timm's suite runs them too: tests/test_timm_suite.py) ---
+
+# the leaf functions: SKA and the LSNet bias, LiSA, the LiSANet-I position embedding
+@pytest.mark.parametrize("name", ["lsnet_t", "hylisanet_s", "lisanet_i"])
+def test_fx_feature_extraction_without_leaf_config(name):
+    """Plain torch.fx and torchvision's create_feature_extractor (no leaf modules or autowrap
+    lists) trace the models and match eager outputs; the friendly input errors stay eager."""
+    from torchvision.models.feature_extraction import create_feature_extractor
+    torch.manual_seed(0)
+    model = timm.create_model(name).eval()
+    x = torch.randn(1, 3, 96, 80)  # not the training grid: the size branches run in leaves
+    with torch.no_grad():
+        torch.testing.assert_close(torch.fx.symbolic_trace(model)(x), model(x))
+        # graph nodes are module outputs: LiSANet-I's levels are its blocks' outputs before
+        # the shared final norm that forward_intermediates applies (docs/timm.md)
+        post = model.stages[0].norm if name == "lisanet_i" else nn.Identity()
+        node = model.feature_info[-1]["module"]
+        extractor = create_feature_extractor(model, return_nodes={node: "out"})
+        torch.testing.assert_close(post(extractor(x)["out"]), model.forward_features(x))
+        torch.manual_seed(0)  # the same weights as `model`
+        fx_feats = timm.create_model(name, features_only=True, feature_cls="fx", out_indices=(0,))
+        ref = model.forward_intermediates(x, indices=[0], intermediates_only=True)
+        torch.testing.assert_close(post(fx_feats.eval()(x)[0]), ref[0])
+    with pytest.raises(ValueError, match="in_chans"):
+        model(torch.randn(1, 4, 96, 80))
+
+
+def test_scripted_dense_backbone_raises():
+    """TorchScript of the classification models runs in timm's suite (tests/test_timm_suite.py);
+    a scripted dense backbone must not silently return one tensor instead of the tuple."""
+    dense = torch.jit.script(create_backbone("lolvit_s"))
+    with pytest.raises(torch.jit.Error, match="tuple of maps"):
+        dense(torch.randn(1, 3, 64, 64))
+
+
+@pytest.mark.parametrize("name", ["lsnet_t", "lolvit_s", "lisanet_s", "lisanet_i"])
+def test_timm_factory_device_dtype_and_heads(name):
+    """create_model(device=, dtype=) and the meta device; reset_classifier follows the model's
+    device/dtype/mode; global_pool='' keeps the map; no_weight_decay names real parameters."""
+    with torch.device("meta"):
+        meta = timm.create_model(name, device="meta", dtype=torch.float64)
+    assert {p.device.type for p in meta.parameters()} == {"meta"}
+    assert {p.dtype for p in meta.parameters()} == {torch.float64}
+    model = timm.create_model(name, num_classes=0, global_pool="").double().eval()
+    assert model.head_hidden_size == model.num_features
+    x = torch.randn(1, 3, 64, 64, dtype=torch.float64)
+    assert model(x).dim() == 4
+    model.reset_classifier(5, "avg")
+    head = model.get_classifier()
+    assert {p.dtype for p in head.parameters()} == {torch.float64} and not head.training
+    assert model(x).shape == (1, 5)
+    with pytest.raises(ValueError, match="global_pool"):
+        model.reset_classifier(5, "max")
+    names = dict(model.named_parameters())
+    no_decay = model.no_weight_decay()
+    assert no_decay and no_decay <= set(names)
+    kind = {"lsnet": "attention_biases", "lolvit": "drelu.dp"}.get(name.split("_")[0], "attn.r1")
+    assert {n for n in names if kind in n} <= no_decay

@@ -7,22 +7,13 @@ import pytest
 import timm
 import torch
 import torch.nn as nn
-from torch.utils.flop_counter import FlopCounterMode
 
 import lsdense  # noqa: F401  (registers the timm models)
 from lsdense.models import create_backbone, list_backbones, load_checkpoint
 from lsdense.models import lisanet as L
 
-# paper Tab. 2 / Tab. 5 / Tab. 3(c): (params in M, GFLOPs at 224)
-TARGETS = {
-    "lisanet_s": (25.0, 3.9),
-    "lisanet_b": (51.0, 10.4),
-    "hylisanet_s": (24.0, 4.5),
-    "hylisanet_b": (50.0, 11.7),
-    "lisanet_i": (6.36, 1.21),
-}
-VARIANTS = sorted(TARGETS)
-DENSE = [n for n in list_backbones() if n in TARGETS]
+# params and FLOPs against the paper: test_published.py (figures in the variant registry)
+VARIANTS = sorted(list_backbones("lisanet") + list_backbones("hylisanet"))
 
 
 @pytest.fixture(autouse=True)
@@ -125,14 +116,8 @@ def test_kernel_spectra_cached_in_eval_only(monkeypatch):
 # --- variants -----------------------------------------------------------------------
 
 @pytest.mark.parametrize("name", VARIANTS)
-def test_params_and_flops_within_10pct(name):
+def test_model_extra_flops_sum_the_lisa_layers(name):
     model = timm.create_model(name).eval()
-    params_m, gflops = TARGETS[name]
-    assert abs(_num_params(model) / 1e6 / params_m - 1) < 0.10
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        model(torch.zeros(1, 3, 224, 224))
-    macs = (counter.get_total_flops() + L.lisa_extra_flops(model, (1, 3, 224, 224))) / 2
-    assert abs(macs / 1e9 / gflops - 1) < 0.10
     assert model.extra_flops(224, 224) == L.lisa_extra_flops(model, (224, 224)) > 0
 
 
@@ -175,13 +160,15 @@ def test_lisanet_s_dense_odd_size():
     assert model.out_channels == [64, 128, 320, 384] and model.out_strides == [4, 8, 16, 32]
 
 
-@pytest.mark.parametrize("name", DENSE)
+@pytest.mark.parametrize("name", VARIANTS)
 def test_dense_shapes_every_variant(name):
     model = create_backbone(name).eval()
     with torch.no_grad():
         outs = model(torch.randn(2, 3, 65, 97))
-    assert len(outs) == len(model.feature_info)
-    for out, info in zip(outs, model.feature_info):
+    # every level by default; LiSANet-I (a level per block, as timm's ViTs): the last one
+    expected = [len(model.feature_info) - 1] if name == "lisanet_i" else range(len(outs))
+    assert list(model.out_indices) == list(expected) and len(outs) == len(expected)
+    for out, info in zip(outs, [model.feature_info[i] for i in expected]):
         s = info["reduction"]
         assert out.shape == (2, info["num_chs"], -(-65 // s), -(-97 // s))
     assert not hasattr(model.get_classifier(), "weight")  # no classifier in dense mode

@@ -207,25 +207,6 @@ def test_frozen_stages_and_norm_eval_hold_in_mm_training():
     assert any(not torch.equal(before[k], after[k]) for k in free_keys)
 
 
-def test_paramwise_no_decay_on_attention_biases_and_norms():
-    from mmengine.optim import build_optim_wrapper
-
-    cfg = Config.fromfile(str(ROOT / "configs" / "retinanet_lsnet_t_coco.py"))
-    cfg.model.backbone.init_cfg = None
-    model = _build(cfg)
-    optim = build_optim_wrapper(model, cfg.optim_wrapper)
-    decay = {}
-    names = {id(p): n for n, p in model.named_parameters()}
-    for group in optim.optimizer.param_groups:
-        for p in group["params"]:
-            decay[names[id(p)]] = group["weight_decay"]
-    bias_keys = [k for k in decay if k.endswith("attention_biases")]
-    assert bias_keys and all(decay[k] == 0 for k in bias_keys)
-    assert all(decay[k] == 0 for k in decay if ".bn." in k)
-    assert decay["backbone.patch_embed.0.c.weight"] == 0.05
-    assert decay["bbox_head.retina_cls.weight"] == 0.05
-
-
 def test_lisanet_and_lolvit_no_decay_keys_match_parameters():
     """The custom_keys of the LiSANet / LOLViT configs hit real parameters."""
     from mmengine.optim import build_optim_wrapper

@@ -17,7 +17,7 @@ import torch  # noqa: E402
 import yaml  # noqa: E402
 
 import lsdense.yolo  # noqa: E402,F401
-from lsdense.models import create_backbone  # noqa: E402
+from lsdense.models import create_backbone, list_backbones  # noqa: E402
 from lsdense.yolo.swap import dump_model_yaml, swap_backbone  # noqa: E402
 from ultralytics import YOLO  # noqa: E402
 from ultralytics.nn.tasks import DetectionModel  # noqa: E402
@@ -225,3 +225,177 @@ def test_pt_needs_registration_only_for_safe_load(trained_pt):
     safe = subprocess.run([sys.executable, "-c", code, str(trained_pt)], capture_output=True, text=True,
                           env=_env(ULTRALYTICS_SAFE_LOAD="1"))
     assert safe.returncode != 0 and "outside the supported" in safe.stderr
+
+
+# --- input channels (RGB+IR) and fine-tuning a .pt without the backbone weights file ---------------
+
+REALDATA = ROOT.parent / "shared" / "realdata"
+# variants without a shipped YAML: a minimal model (backbone, Index rows, Detect) per variant
+_SHIPPED = {p.stem.split("-", 1)[1] for p in DETECT_YAMLS if p.stem.startswith("yolov8n-")}
+
+
+def _variant_model(name: str) -> dict:
+    """The shipped yolov8n YAML of a variant, else backbone + all levels + Detect on the last three."""
+    if name in _SHIPPED:
+        return yaml.safe_load((CFG / f"yolov8n-{name}.yaml").read_text())
+    from lsdense.models import get_variant
+    from lsdense.yolo.swap import _FAMILY_MODULE
+
+    v = get_variant(name)
+    chans = [f["num_chs"] for f in create_backbone(name).feature_info]
+    rows = [[-1, 1, _FAMILY_MODULE[v.family], [v.arch]]]
+    rows += [[0, 1, "Index", [c, i]] for i, c in enumerate(chans)]
+    last = list(range(1, len(chans) + 1))[-3:]
+    return {"nc": 2, "backbone": rows, "head": [[last, 1, "Detect", ["nc"]]]}
+
+
+def _randomize(module: torch.nn.Module, seed: int = 0) -> None:
+    """Move every weight and BatchNorm statistic off its init, so that equality checks mean something."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, t in list(module.named_parameters()) + list(module.named_buffers()):
+            if name.endswith("running_var"):
+                t.copy_(torch.rand(t.shape, generator=g) + 0.5)
+            elif t.is_floating_point():
+                t.add_(0.02 * torch.randn(t.shape, generator=g))
+
+
+# one variant per backbone row module and model class (variants of a family share their stem code)
+_PER_CLASS = ["lsnet_t", "lolvit_s", "lisanet_s", "hylisanet_s", "lisanet_i"]
+
+
+def test_per_class_list_covers_every_row_module_and_model_class():
+    from lsdense.models import get_variant
+
+    classes = {(get_variant(n).family, get_variant(n).model_cls) for n in list_backbones()}
+    assert {(get_variant(n).family, get_variant(n).model_cls) for n in _PER_CLASS} == classes
+
+
+@pytest.mark.parametrize("name", _PER_CLASS)
+def test_input_channels_reach_backbone_and_pretrained_stem_is_adapted(name, tmp_path):
+    """ch=4 (RGB+IR) reaches the stem; a 3-channel checkpoint loads with the stem adapted as timm does."""
+    import timm
+    from timm.models import adapt_input_conv
+
+    src = create_backbone(name)
+    _randomize(src)
+    ckpt = tmp_path / f"{name}.pth"
+    torch.save({"state_dict": src.state_dict()}, ckpt)
+    d = _variant_model(name)
+    d["backbone"][0][3] = [d["backbone"][0][3][0], str(ckpt), *d["backbone"][0][3][2:3]]
+    model = DetectionModel(d, ch=4, verbose=False)
+    body = model.model[0].body
+    stem = timm.models.get_pretrained_cfg(name).first_conv  # timm's declared input conv
+    assert body.in_chans == 4 and body.get_submodule(stem).in_channels == 4
+    w3, w4 = src.state_dict()[f"{stem}.weight"], body.state_dict()[f"{stem}.weight"]
+    assert w4.shape[1] == 4 and torch.equal(w4, adapt_input_conv(4, w3))
+    # timm semantics: channels repeated (R, G, B, R) and scaled by 3/4 so the response keeps its size
+    assert torch.allclose(w4, torch.cat([w3, w3[:, :1]], 1) * 0.75)
+    theirs = src.state_dict()
+    same = [k for k, v in body.state_dict().items() if k != f"{stem}.weight" and k in theirs]
+    assert len(same) > 10 and all(torch.equal(body.state_dict()[k], theirs[k]) for k in same)
+    model.eval()
+    with torch.no_grad():
+        out = model(torch.rand(1, 4, 64, 64))
+    assert out[0].shape[0] == 1 and torch.isfinite(out[0]).all()
+    with pytest.raises(ValueError, match=r"built for 4-channel images .* got 3 channels.*'channels: 3'"):
+        model(torch.rand(1, 3, 64, 64))
+
+
+def test_backbone_row_in_chans_and_clear_errors(tmp_path):
+    from lsdense.yolo.register import fill_backbone_rows  # noqa: F401  (public, used by the wrapper)
+
+    base = yaml.safe_load((CFG / "yolov8n-lolvit_s.yaml").read_text())
+    # a backbone after a stock layer gets that layer's channels; one input channel sums the RGB stem
+    d = dict(base, backbone=[[-1, 1, "Conv", [16, 3, 1]],
+                             [-1, 1, "LOLViTBackbone", ["s", "None", [2, 3, 4]]]] +
+             [[1, 1, "Index", r[3]] for r in base["backbone"][1:]],
+             head=[[[2, 3, 4], 1, "Detect", ["nc"]]], width_multiple=1.0)
+    model = DetectionModel(d, ch=1, verbose=False)
+    assert model.model[1].body.in_chans == 16 and model.stride.tolist() == [8.0, 16.0, 32.0]
+    assert model.yaml["backbone"][1][3] == ["s", "None", [2, 3, 4]]  # the stored YAML stays as written
+    src = create_backbone("lolvit_s")
+    gray = lsdense.yolo.LOLViTBackbone("s", src.state_dict(), in_chans=1)
+    assert torch.allclose(gray.body.stem.conv.weight, src.stem.conv.weight.sum(1, keepdim=True))
+
+    row = lambda *a: dict(base, backbone=[[-1, 1, "LOLViTBackbone", list(a)]] + base["backbone"][1:])  # noqa: E731
+    with pytest.raises(ValueError, match=r"declares in_chans=3, but its input has 4 channels"):
+        DetectionModel(row("s", None, [2, 3, 4], 3), ch=4, verbose=False)
+    with pytest.raises(ValueError, match=r"at most 4 arguments \[arch, pretrained, out_indices, in_chans\]"):
+        DetectionModel(row("s", None, [2, 3, 4], 3, 0.1), verbose=False)
+    assert DetectionModel(row("s", None, [2, 3, 4], 4), ch=4, verbose=False).model[0].body.in_chans == 4
+    missing = tmp_path / "gone.pth"
+    with pytest.raises(FileNotFoundError, match=r"row 0: LOLViTBackbone names backbone weights .*gone.pth.*null"):
+        DetectionModel(row("s", str(missing), [2, 3, 4]), verbose=False)
+    with pytest.raises(FileNotFoundError, match=r"gone.pth.* not found"):
+        lsdense.yolo.LOLViTBackbone("s", missing)
+
+
+def _four_channel_coco8(root: Path) -> Path:
+    """coco8 with each photo as a 4-channel PNG (BGR + a grey 'IR' band); returns the data YAML."""
+    import cv2
+    import numpy as np
+
+    src = REALDATA / "coco8_yolo"
+    if not src.is_dir():
+        pytest.skip(f"real data not found at {src}")
+    for split in ("train", "val"):
+        (root / "images" / split).mkdir(parents=True)
+        (root / "labels" / split).mkdir(parents=True)
+        for img in sorted((src / "images" / split).glob("*.jpg")):
+            bgr = cv2.imread(str(img))
+            ir = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
+            assert cv2.imwrite(str(root / "images" / split / f"{img.stem}.png"), np.dstack([bgr, ir]))
+            label = src / "labels" / split / f"{img.stem}.txt"
+            (root / "labels" / split / label.name).write_text(label.read_text())
+    names = yaml.safe_load((src / "coco8.yaml").read_text())["names"]
+    data = root / "coco8-rgbir.yaml"
+    data.write_text(yaml.safe_dump({"path": str(root), "train": "images/train", "val": "images/val",
+                                    "names": names, "channels": 4}))
+    return data
+
+
+def test_rgbir_train_then_finetune_pt_without_backbone_file(tmp_path):
+    """Train 1 epoch on 4-channel coco8 from a backbone weights file, delete the file, fine-tune the .pt."""
+    data = _four_channel_coco8(tmp_path / "coco8")
+    src = create_backbone("lolvit_s")
+    _randomize(src)
+    weights = tmp_path / "lolvit_s-backbone.pth"
+    torch.save(src.state_dict(), weights)
+    d = yaml.safe_load((CFG / "yolov8n-lolvit_s.yaml").read_text())
+    d["backbone"][0][3] = ["s", str(weights), [2, 3, 4]]
+    cfg = tmp_path / "yolov8n-lolvit_s-rgbir.yaml"
+    cfg.write_text(yaml.safe_dump(d))
+    train = dict(TRAIN, data=str(data), imgsz=64, project=str(tmp_path))
+
+    model = YOLO(str(cfg))
+    model.train(name="a", **train)
+    net = model.trainer.model
+    stem = net.model[0].body.stem.conv
+    assert stem.in_channels == 4 and net.yaml["channels"] == 4
+    best = tmp_path / "a/weights/best.pt"
+    saved = torch.load(best, weights_only=False)
+    saved = (saved.get("ema") or saved["model"]).yaml
+    assert saved["lsdense_trained"] is True and saved["backbone"][0][3] == ["s", str(weights), [2, 3, 4]]
+
+    weights.unlink()  # the trained weights are in best.pt; the backbone file is no longer needed
+    tuned = YOLO(str(best))
+    tuned.train(name="b", **train)
+    assert tuned.trainer.model.model[0].body.stem.conv.in_channels == 4
+    best2 = tmp_path / "b/weights/best.pt"
+    img = next((tmp_path / "coco8/images/val").glob("*.png"))
+    res = YOLO(str(best2)).predict(str(img), imgsz=64, verbose=False)[0]
+    assert res.orig_img.shape[-1] == 4 and res.boxes.xyxy.shape[-1] == 4
+    val = YOLO(str(best2)).val(data=str(data), imgsz=64, batch=4, workers=0, plots=False,
+                               project=str(tmp_path), name="v", verbose=False)
+    assert 0.0 <= val.box.map50 <= 1.0
+    with pytest.raises(FileNotFoundError, match="names backbone weights"):  # a fresh build still needs it
+        YOLO(str(cfg))
+
+    # channels: 4 over 3-channel JPEGs: named before training (Ultralytics would feed 3 channels)
+    from lsdense.yolo.checks import check_data_yaml, check_image_channels
+
+    jpeg = dict(yaml.safe_load(data.read_text()), path=str(REALDATA / "coco8_yolo"))
+    with pytest.raises(ValueError, match=r"channels: 4, but .*\.jpg has 3 channels"):
+        check_image_channels(check_data_yaml(jpeg))
+    check_image_channels(check_data_yaml(data))

@@ -18,8 +18,8 @@ import torch  # noqa: E402
 import yaml  # noqa: E402
 
 from lsdense.yolo import AYOLOM  # noqa: E402
-from lsdense.yolo.multitask import (MultiTaskModel, balanced_accuracy, confusion, fg_iou,  # noqa: E402
-                                    focal_loss, miou, tversky_loss)
+from lsdense.yolo.multitask import (MultiTaskModel, ayolom_fitness, balanced_accuracy,  # noqa: E402
+                                    confusion, fg_iou, focal_loss, miou, tversky_loss)
 from lsdense.yolo.multitask.loss import seg_loss, split_semantic  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,7 +41,7 @@ def _logits(p_fg):
     return torch.stack([torch.zeros_like(p), torch.log(p / (1 - p))])[None]
 
 
-def test_tversky_and_focal_against_hand_computed_values():
+def test_lsdense_option_tversky_and_focal_against_hand_computed_values():
     p = [[0.9, 0.2], [0.6, 0.3]]
     t = torch.tensor([[[1, 0], [1, 255]]])  # the 255 pixel is ignored
     logits = _logits(p)
@@ -52,11 +52,11 @@ def test_tversky_and_focal_against_hand_computed_values():
     terms = [0.25 * (1 - 0.9) ** 2 * -math.log(0.9), 0.75 * 0.2 ** 2 * -math.log(0.8),
              0.25 * 0.4 ** 2 * -math.log(0.6)]
     assert focal_loss(logits, t).item() == pytest.approx(sum(terms) / 3)
-    assert seg_loss(logits, t).item() == pytest.approx(
+    assert seg_loss(logits, t, "lsdense").item() == pytest.approx(
         8 * tversky_loss(logits, t).item() + 24 * focal_loss(logits, t).item())
 
 
-def test_metrics_against_hand_computed_confusion():
+def test_dataset_wide_metrics_against_hand_computed_confusion():
     pred = torch.tensor([[1, 1, 0, 0], [1, 0, 0, 1]])
     true = torch.tensor([[1, 0, 0, 255], [1, 1, 0, 0]])
     cm = confusion(pred, true)
@@ -80,14 +80,10 @@ def test_shipped_ayolom_yaml_forward_backward(name):
     assert [s.shape for s in seg] == [torch.Size([2, 2, 64, 64])] * 2
     (det["boxes"].mean() + det["scores"].mean() + sum(s.mean() for s in seg)).backward()
     no_grad = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
-    assert not no_grad, no_grad[:5]
-
-
-def test_reference_parameter_counts():
-    """A-YOLOM with the YOLOv8 backbone, A-YOLOM's 1x1 projections folded into C2f (docs/yolo.md)."""
-    n = sum(p.numel() for p in MultiTaskModel(str(CFG / "ayolom-n.yaml"), verbose=False).parameters())
-    s = sum(p.numel() for p in MultiTaskModel(str(CFG / "ayolom-s.yaml"), verbose=False).parameters())
-    assert 3.0e6 < n < 4.5e6 and 12.0e6 < s < 13.7e6  # published: 4.43 M (n), 13.61 M (s)
+    # the official hard gate (sigmoid(w) > 0.5) gives its scalar no gradient, as in A-YOLOM
+    gates = [f"model.{i}.weight" for i, m in enumerate(model.model) if type(m).__name__ == "AdaptiveConcat"]
+    assert sorted(no_grad) == sorted(gates), no_grad[:5]
+    assert ("lsdense" in name) == (not gates)
 
 
 def test_reader_checks_masks_and_merges_classes(toy, tmp_path):
@@ -95,7 +91,7 @@ def test_reader_checks_masks_and_merges_classes(toy, tmp_path):
     from ultralytics.cfg import get_cfg
 
     root = Path(toy["root"])
-    # A-YOLOM's converted layout, its 10-class ids, merged to one class by class_map
+    # A-YOLOM's release directories with PNG masks, its 10-class ids, merged to one class by class_map
     for split, ay in (("train", "train2017"), ("val", "val2017")):
         shutil.copytree(root / f"images/100k/{split}", tmp_path / f"images/{ay}")
         for src, dst in (("drivable/masks", "seg-drivable-10/labels"), ("lane/masks", "seg-lane-11/labels")):
@@ -110,7 +106,8 @@ def test_reader_checks_masks_and_merges_classes(toy, tmp_path):
                     for i, r in enumerate(f.read_text().splitlines())]
             (tmp_path / "detection-object/labels" / ay / f.name).write_text("\n".join(rows) + "\n")
     data = {"path": str(tmp_path), "train": "images/train2017", "val": "images/val2017",
-            "names": {0: "vehicle"}, "layout": "ayolom", "class_map": {2: 0}, "channels": 3}
+            "names": {0: "vehicle"}, "layout": "ayolom", "mask_format": "png", "class_map": {2: 0},
+            "channels": 3}
     cfg = get_cfg(overrides={"imgsz": 64})
     ds = MultiTaskDataset(img_path=str(tmp_path / "images/val2017"), imgsz=64, augment=False,
                           hyp=cfg, data=data, batch_size=2)
@@ -151,6 +148,17 @@ def test_converter_class_selection(tmp_path):
         parse_class_map("vehicle=car,spaceship")
 
 
+def test_training_defaults_of_the_published_run(toy, tmp_path):
+    from lsdense.yolo.multitask import MultiTaskTrainer
+
+    t = MultiTaskTrainer(overrides={"model": str(CFG / "ayolom-n.yaml"), "data": str(toy["multitask_yaml"]),
+                                    "epochs": 2, "project": str(tmp_path), "name": "d", "device": "cpu"})
+    a = t.args
+    assert (a.optimizer, a.momentum, a.warmup_bias_lr, a.close_mosaic, a.patience, a.imgsz, a.batch, a.lr0) == \
+        ("SGD", 0.937, 0.1, 0, 50, 640, 12, 0.01)
+    assert a.epochs == 2  # what the user sets wins
+
+
 def test_ayolom_trains_validates_predicts_and_resumes(toy, tmp_path):
     from lsdense.yolo.speed import measure_fps
 
@@ -172,6 +180,12 @@ def test_ayolom_trains_validates_predicts_and_resumes(toy, tmp_path):
     for k in ("metrics/precision(B)", "metrics/recall(B)", "metrics/mAP50(B)", "metrics/mAP50-95(B)",
               "metrics/drivable_mIoU", "metrics/lane_acc", "metrics/lane_IoU"):
         assert 0.0 <= metrics[k] <= 1.0, k
+    official = {k: metrics[k] for k in metrics if k.endswith("A-YOLOM)")}
+    assert len(official) == 10 and all(0.0 <= v <= 1.0 for v in official.values())
+    assert resumed.trainer.fitness == pytest.approx(ayolom_fitness(  # best.pt fitness as official
+        metrics["metrics/mAP50(B,A-YOLOM)"], metrics["metrics/mAP50-95(B,A-YOLOM)"],
+        {t: (metrics[f"metrics/{t}_IoU(A-YOLOM)"], metrics[f"metrics/{t}_mIoU(A-YOLOM)"])
+         for t in ("drivable", "lane")}), abs=1e-4)  # trainer.metrics are rounded to 5 decimals
     val = AYOLOM(str(last)).val(data=str(toy["multitask_yaml"]), imgsz=64, batch=4, workers=0,
                                 plots=False, verbose=False)
     assert 0.0 <= val.box.map50 <= 1.0

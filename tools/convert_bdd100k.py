@@ -16,8 +16,6 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 
 def main(argv: Optional[List[str]] = None) -> int:
     """Convert every split and print what was written."""
@@ -36,8 +34,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         js = root / a.json_dir / f"det_{split}.json"
         if not js.is_file():
             raise SystemExit(f"error: {js} not found (use --json-dir to point at det_<split>.json).")
-        n = convert_det_json(js, root / "images/100k" / split, root / "labels/100k" / split, a.classes)
-        print(f"{split}: {n} label files -> {root / 'labels/100k' / split}")
+        res = convert_det_json(js, root / "images/100k" / split, root / "labels/100k" / split,
+                               a.classes)
+        print(f"{split}: {res.summary()}\n  -> {root / 'labels/100k' / split}")
     for k, v in write_dataset_yamls(root, a.classes).items():
         print(f"{k}: {v}")
     return 0

@@ -12,8 +12,6 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 
 def main(argv: Optional[List[str]] = None) -> int:
     """Parse the arguments, swap, write the YAML and print the built model's summary."""

@@ -3,7 +3,8 @@
 #   * data: the toy files hold real ADE20K ids; 5 of them occur (sky, floor, box, tent, ball), so
 #     the dataset's metainfo keeps those 5 classes (mmseg maps the ids) and the head predicts 5;
 #   * images ~256 x 320, random 256 x 256 crops;
-#   * backbone from scratch (no download);
+#   * backbone from scratch (no download), so BatchNorm trains (norm_eval=False) and norm layers
+#     and attention biases get no weight decay (the official recipe decays everything);
 #   * neck and head 64 wide instead of 256 / 128 (as in the RetinaNet quickstart: the wide ones
 #     dominate a CPU step at this size);
 #   * schedule: AdamW lr 2e-3 with gradient clipping, 30-iteration warm-up, poly decay,
@@ -18,7 +19,7 @@ max_iters = 300
 
 model = dict(
     data_preprocessor=dict(size=crop_size),
-    backbone=dict(init_cfg=None),
+    backbone=dict(norm_eval=False, init_cfg=None),
     neck=dict(out_channels=64),
     decode_head=dict(in_channels=[64, 64, 64, 64], channels=64, num_classes=len(classes)))
 
@@ -46,7 +47,9 @@ val_dataloader = dict(
     dataset=dict(data_root=data_root, metainfo=dict(classes=classes), pipeline=test_pipeline))
 test_dataloader = val_dataloader
 
-optim_wrapper = dict(optimizer=dict(lr=2e-3), clip_grad=dict(max_norm=10, norm_type=2))
+optim_wrapper = dict(
+    optimizer=dict(lr=2e-3), clip_grad=dict(max_norm=10, norm_type=2),
+    paramwise_cfg=dict(norm_decay_mult=0.0, custom_keys={'attention_biases': dict(decay_mult=0.0)}))
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=30),
     dict(type='PolyLR', power=0.9, eta_min=1e-6, begin=30, end=max_iters, by_epoch=False)

@@ -42,7 +42,10 @@ test_evaluator = val_evaluator
 
 max_epochs = 6
 train_cfg = dict(max_epochs=max_epochs, val_interval=max_epochs)
-optim_wrapper = dict(optimizer=dict(lr=1e-3), clip_grad=dict(max_norm=10, norm_type=2))
+# from scratch, BatchNorm trains: no weight decay on norm layers (the official recipe decays
+# them, fine-tuning from ImageNet with BatchNorm frozen)
+optim_wrapper = dict(optimizer=dict(lr=1e-3), clip_grad=dict(max_norm=10, norm_type=2),
+                     paramwise_cfg=dict(norm_decay_mult=0.0))
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=50),
     dict(type='MultiStepLR', begin=0, end=max_epochs, by_epoch=True, milestones=[5], gamma=0.1)

@@ -6,6 +6,7 @@ nothing from mm* until one of its submodules is used:
 
 * :mod:`.backbones`: ``LSNetBackbone``, ``LOLViTBackbone``, ``LiSANetBackbone``
 * :mod:`.necks`: ``LSNetFPN`` (mmdet only)
+* :mod:`.transforms`: ``AlignResize``, ``CudnnDeterministicHook`` (mmseg; official LSNet recipe)
 * :mod:`.register`: registration in each framework's ``MODELS``
 * :mod:`.safe_load`: torch weights-only allow-list for mmengine checkpoints
 * :mod:`.checks`: pre-flight checks of a config and its datasets

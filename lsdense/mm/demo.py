@@ -8,7 +8,11 @@
    :func:`lsdense.mm.runner.test`, and draws predictions on validation images (PNG) with
    mmdet's own inference API and visualizer;
 3. does the same for Semantic FPN + LSNet-T (``fpn_lsnet_t_toyade20k.py``, mIoU);
-4. prints and returns the figures.
+4. runs both toy-trained models on the real photos and BDD100K frames of
+   ``../shared/realdata`` (when present) and draws their predictions next to the toy ones
+   (poor predictions: the models saw only toy shapes; the drawing shows real images read
+   and drawn correctly);
+5. returns the figures and the folders of drawings (``tools/demo.py`` prints them).
 
 The configs live in the repository (``configs/quickstart``); run from a checkout.
 """
@@ -18,9 +22,9 @@ import glob
 import os.path as osp
 import time
 from pathlib import Path
-from typing import Dict, Optional, Union
+from typing import Callable, Dict, Iterable, List, Optional, Union
 
-__all__ = ["run", "toy_data_options", "QUICKSTART"]
+__all__ = ["run", "toy_data_options", "draw_det", "draw_seg", "QUICKSTART"]
 
 REPO = Path(__file__).resolve().parents[2]
 QUICKSTART = {
@@ -59,58 +63,118 @@ def _last_checkpoint(work_dir: Path) -> str:
     return ckpts[-1]
 
 
-def _draw_det(config: Path, checkpoint: str, images, out_dir: Path, opts: dict) -> None:
+def _visualizer_name(kind: str) -> str:
+    # mmengine visualizers are per-name singletons: a fresh name per drawing session
+    return f"lsdense_demo_{kind}_{time.time_ns()}"
+
+
+def draw_det(config: Union[str, Path], checkpoint: str, images: Iterable[Union[str, Path]],
+             out_dir: Union[str, Path], cfg_options: Optional[dict] = None,
+             score_thr: float = 0.3) -> List[Path]:
+    """Draw a detector's predictions (boxes; masks for Mask R-CNN) on images, one PNG each.
+
+    Inference and drawing both decode with mmcv (cv2): EXIF orientation applied, grayscale
+    and PNG images read as 3-channel, so boxes land on the image as displayed.
+
+    Args:
+        config, checkpoint: the trained detector.
+        images: image files (JPEG, PNG, ...).
+        out_dir: where ``<stem>.png`` files go.
+        cfg_options: merged into the config (as ``--cfg-options``).
+        score_thr: detections below this score are not drawn.
+
+    Returns:
+        The written files, in the order of ``images``.
+    """
     from mmdet.apis import inference_detector, init_detector
     from mmdet.registry import VISUALIZERS
     from mmengine.config import Config
     import mmcv
 
     cfg = Config.fromfile(str(config))
-    cfg.merge_from_dict(opts)
+    cfg.merge_from_dict(cfg_options or {})
     model = init_detector(cfg, checkpoint, device="cpu")
-    vis = VISUALIZERS.build(dict(type="DetLocalVisualizer", name="lsdense_demo_det"))
+    vis = VISUALIZERS.build(dict(type="DetLocalVisualizer", name=_visualizer_name("det")))
     vis.dataset_meta = model.dataset_meta
-    for path in images:
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for path in map(str, images):
         result = inference_detector(model, path)
         img = mmcv.imread(path, channel_order="rgb")
+        dst = out / f"{Path(path).stem}.png"
         vis.add_datasample(Path(path).stem, img, data_sample=result, draw_gt=False,
-                           pred_score_thr=0.3, out_file=str(out_dir / f"{Path(path).stem}.png"))
+                           pred_score_thr=score_thr, out_file=str(dst))
+        written.append(dst)
+    return written
 
 
-def _draw_seg(config: Path, checkpoint: str, images, out_dir: Path, opts: dict) -> None:
+def draw_seg(config: Union[str, Path], checkpoint: str, images: Iterable[Union[str, Path]],
+             out_dir: Union[str, Path], cfg_options: Optional[dict] = None) -> List[Path]:
+    """Draw a segmentor's predicted class map on images (mmseg's visualizer), one PNG each.
+
+    Returns:
+        The written files, in the order of ``images``.
+    """
     from mmengine.config import Config
     from mmseg.apis import inference_model, init_model, show_result_pyplot
 
     cfg = Config.fromfile(str(config))
-    cfg.merge_from_dict(opts)
+    cfg.merge_from_dict(cfg_options or {})
     model = init_model(cfg, checkpoint, device="cpu")
-    for path in images:
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for path in map(str, images):
         result = inference_model(model, path)
+        dst = out / f"{Path(path).stem}.png"
         show_result_pyplot(model, path, result, show=False, draw_gt=False, with_labels=False,
-                           out_file=str(out_dir / f"{Path(path).stem}.png"))
+                           out_file=str(dst))
+        written.append(dst)
+    return written
 
 
-def run(work_dir: Union[str, Path] = "work_dirs/demo", num_vis: int = 6) -> Dict[str, float]:
-    """Run the quickstart; return ``bbox_mAP``, ``bbox_mAP_50``, ``mIoU``, ``aAcc`` and seconds.
+def real_images() -> Dict[str, List[Path]]:
+    """The real photos and BDD100K frames of ``../shared/realdata`` ({} when it is absent)."""
+    from lsdense.realdata import RealDataMissing, real_images as images_in, realdata_root
+
+    try:
+        return {"photos": images_in(realdata_root("photos")),
+                "bdd100k": images_in(realdata_root("bdd100k_real") / "images/100k/val")}
+    except RealDataMissing:
+        return {}
+
+
+def run(work_dir: Union[str, Path] = "work_dirs/demo", num_vis: int = 6,
+        progress: Optional[Callable[[str], None]] = None) -> Dict[str, object]:
+    """Run the quickstart; return figures and the folders of drawn predictions.
 
     Args:
         work_dir: everything (toy data, logs, checkpoints, PNGs) goes here.
-        num_vis: validation images drawn with predictions, per task.
+        num_vis: toy validation images drawn with predictions, per task.
+        progress: called with a line before each long step (``print`` in ``tools/demo.py``).
+
+    Returns:
+        ``bbox_mAP``, ``bbox_mAP_50``, ``mIoU``, ``aAcc``, ``det_seconds``, ``seg_seconds``,
+        ``seconds``; ``vis``: {name: folder}, ``det_toy``/``seg_toy`` and, when the real data is
+        there, ``det_real_photos``, ``det_real_bdd100k``, ``seg_real_photos``, ``seg_real_bdd100k``.
     """
     from lsdense.toydata.ade import make_ade20k
     from lsdense.toydata.coco import make_coco
 
     from .runner import test, train
 
+    say = progress or (lambda line: None)
     for cfg in QUICKSTART.values():
         if not cfg.is_file():
             raise FileNotFoundError(f"{cfg} not found: run the demo from a repository checkout.")
     work = Path(work_dir).resolve()
     t0 = time.time()
-    figures: Dict[str, float] = {}
-    jobs = (("det", "coco", make_coco, "coco/bbox_mAP", "val2017/*.jpg"),
-            ("seg", "ade20k", make_ade20k, "mIoU", "images/validation/*.jpg"))
-    for task, kind, make, key, val_glob in jobs:
+    figures: Dict[str, object] = {"vis": {}}
+    real = real_images()
+    jobs = (("det", "coco", make_coco, "val2017/*.jpg"),
+            ("seg", "ade20k", make_ade20k, "images/validation/*.jpg"))
+    for task, kind, make, val_glob in jobs:
         t_task = time.time()
         data_root = work / "data" / kind
         if not (data_root / ".complete").is_file():
@@ -118,14 +182,17 @@ def run(work_dir: Union[str, Path] = "work_dirs/demo", num_vis: int = 6) -> Dict
             (data_root / ".complete").write_text("ok\n")
         opts = toy_data_options(kind, data_root)
         run_dir = work / task
-        print(f"[demo] {task}: training {QUICKSTART[task].name} (log: {run_dir})", flush=True)
+        say(f"{task}: training {QUICKSTART[task].name} (log: {run_dir})")
         train(QUICKSTART[task], work_dir=run_dir, cfg_options=opts)
         ckpt = _last_checkpoint(run_dir)
         metrics = test(QUICKSTART[task], ckpt, work_dir=run_dir, cfg_options=opts)
-        vis_dir = run_dir / "vis"
-        vis_dir.mkdir(parents=True, exist_ok=True)
-        images = sorted(glob.glob(str(data_root / val_glob)))[:num_vis]
-        (_draw_det if task == "det" else _draw_seg)(QUICKSTART[task], ckpt, images, vis_dir, opts)
+        draw = draw_det if task == "det" else draw_seg
+        sets = {"toy": sorted(glob.glob(str(data_root / val_glob)))[:num_vis], **real}
+        for name, images in sets.items():
+            folder = run_dir / ("vis" if name == "toy" else f"vis_real_{name}")
+            say(f"{task}: drawing predictions on {len(images)} {name} images -> {folder}")
+            draw(QUICKSTART[task], ckpt, images, folder, opts)
+            figures["vis"][f"{task}_{'toy' if name == 'toy' else 'real_' + name}"] = folder
         if task == "det":
             figures["bbox_mAP"] = metrics["coco/bbox_mAP"]
             figures["bbox_mAP_50"] = metrics["coco/bbox_mAP_50"]
@@ -133,15 +200,9 @@ def run(work_dir: Union[str, Path] = "work_dirs/demo", num_vis: int = 6) -> Dict
             figures["mIoU"] = metrics["mIoU"]
             figures["aAcc"] = metrics["aAcc"]
         figures[f"{task}_seconds"] = round(time.time() - t_task, 1)
-        figures[f"{task}_png"] = str(vis_dir)
     figures["seconds"] = round(time.time() - t0, 1)
-    print("[demo] RetinaNet + LSNet-T on toy COCO: bbox mAP {bbox_mAP:.3f}, mAP@0.5 {bbox_mAP_50:.3f}"
-          " ({det_seconds:.0f} s); predictions drawn in {det_png}".format(**figures))
-    print("[demo] Semantic FPN + LSNet-T on toy ADE20K: mIoU {mIoU:.2f}, aAcc {aAcc:.2f}"
-          " ({seg_seconds:.0f} s); predictions drawn in {seg_png}".format(**figures))
-    print(f"[demo] total {figures['seconds']:.0f} s")
     return figures
 
 
 if __name__ == "__main__":  # pragma: no cover
-    run()
+    print(run(progress=print))

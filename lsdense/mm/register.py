@@ -28,10 +28,14 @@ def register_mmdet() -> None:
 
 
 def register_mmseg() -> None:
-    """Register the three backbones in ``mmseg.registry.MODELS``."""
-    from mmseg.registry import MODELS
+    """Register the three backbones in ``mmseg.registry.MODELS``, ``AlignResize`` in
+    ``TRANSFORMS`` and ``CudnnDeterministicHook`` in ``HOOKS``."""
+    from mmseg.registry import HOOKS, MODELS, TRANSFORMS
 
     from .safe_load import allow_mmengine_checkpoints
+    from .transforms import AlignResize, CudnnDeterministicHook
 
     _register(MODELS, _backbones())
+    _register(TRANSFORMS, [AlignResize])
+    _register(HOOKS, [CudnnDeterministicHook])
     allow_mmengine_checkpoints()

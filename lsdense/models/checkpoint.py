@@ -152,6 +152,37 @@ def select_prefix(state_dict: Dict[str, torch.Tensor], prefix: str) -> Dict[str,
     return out
 
 
+def adapt_input_conv_weights(model: nn.Module, state_dict: Dict[str, torch.Tensor],
+                             own: Dict[str, torch.Tensor]) -> List[str]:
+    """Adapt the input conv of a checkpoint to the model's ``in_chans``, in place, as timm does.
+
+    The input conv is the first ``nn.Conv2d`` of the model that takes ``model.in_chans``
+    channels (the stem conv: timm's ``first_conv``). Its checkpoint weight, made for
+    ``C`` channels (3 for RGB weights), becomes ``timm.models.adapt_input_conv(in_chans, w,
+    base_chans=C)``: summed over channels for 1 channel, else repeated and scaled by
+    ``C / in_chans`` (timm ``load_pretrained`` with ``in_chans``). Returns the adapted keys;
+    a weight timm cannot adapt is left as it is (reported as a shape mismatch).
+    """
+    from timm.models import adapt_input_conv
+
+    in_chans = getattr(model, "in_chans", None)
+    name = next((n for n, m in model.named_modules() if isinstance(m, nn.Conv2d)), None)
+    key = f"{name}.weight"
+    if in_chans is None or name is None or key not in state_dict or key not in own:
+        return []
+    w, target = state_dict[key], own[key]
+    if target.shape[1] * model.get_submodule(name).groups != in_chans or w.shape == target.shape \
+            or w.dim() != 4 or (w.shape[0], *w.shape[2:]) != (target.shape[0], *target.shape[2:]):
+        return []
+    try:
+        state_dict[key] = adapt_input_conv(in_chans, w, base_chans=w.shape[1])
+    except NotImplementedError:
+        return []
+    logger.info("%s: input conv %s adapted from %d to %d channels (timm adapt_input_conv)",
+                type(model).__name__, key, w.shape[1], in_chans)
+    return [key]
+
+
 def load_checkpoint(model: nn.Module, path_or_state_dict: Union[str, Path, dict],
                     strict: bool = False, trusted: bool = False,
                     prefix: Optional[str] = None) -> LoadResult:
@@ -193,6 +224,7 @@ def load_checkpoint(model: nn.Module, path_or_state_dict: Union[str, Path, dict]
         if pruned:
             dropped += sorted(k for k in sd if k not in own and k.startswith(pruned))
             sd = {k: v for k, v in sd.items() if k in own or not k.startswith(pruned)}
+    resized += adapt_input_conv_weights(target, sd, own)
 
     matched = {k: v for k, v in sd.items() if k in own and v.shape == own[k].shape}
     bad_shape = [k for k, v in sd.items() if k in own and v.shape != own[k].shape]
@@ -218,7 +250,8 @@ def load_checkpoint(model: nn.Module, path_or_state_dict: Union[str, Path, dict]
     if unexpected:
         logger.warning("%s: unexpected keys (ignored): %s", name, ", ".join(unexpected))
     if resized:
-        logger.info("%s: resized to this resolution: %s", name, ", ".join(resized))
+        logger.info("%s: resized to this model (resolution, input channels): %s", name,
+                    ", ".join(resized))
     if dropped:
         logger.info("%s: dropped: %s", name, ", ".join(dropped))
     return LoadResult(missing, unexpected, resized, dropped)

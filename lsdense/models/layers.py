@@ -5,7 +5,6 @@ Everything here depends on torch and timm only. Each family file (``lsnet.py``,
 ``out_indices`` / ``frozen_stages`` / ``norm_eval`` / ``feature_info`` / input
 checks / ``fuse()`` behave the same in every framework adapter.
 """
-from __future__ import annotations
 
 import contextlib
 import functools
@@ -55,7 +54,6 @@ def check_global_pool(name: str, global_pool: str) -> str:
                          f"(global average pooling) or '' (no pooling: the head gets the "
                          f"(B, C, H, W) map, e.g. with num_classes=0).")
     return global_pool
-
 
 
 class Conv2d_BN(nn.Sequential):
@@ -134,7 +132,8 @@ class DenseBackboneMixin:
     """The backbone contract every lsdense model implements.
 
     A subclass calls :meth:`_setup_dense` at the end of ``__init__`` and
-    implements ``_freeze_units()`` (stem first, then each output level) and
+    implements ``_freeze_units()`` (stem first, then each stage: one per output
+    level, except the isotropic LiSANet-I whose one stage holds a level per block) and
     ``_forward_levels(x)`` (all output maps, in order), plus timm's
     ``forward_head`` / ``reset_classifier`` / ``get_classifier``. It must also set
     ``self.feature_info`` (timm style list of dicts with ``num_chs``,
@@ -151,19 +150,22 @@ class DenseBackboneMixin:
         * ``norm_eval``: BatchNorm layers stay in eval mode during training.
     """
 
-    feature_info: List[dict]
-    dense: bool = False
-    in_chans: int = 3
-    out_indices: Tuple[int, ...] = ()
-    frozen_stages: int = -1
-    norm_eval: bool = False
-    num_levels: int = 0  # levels the network still computes (fewer after pruning)
-    grad_checkpointing: bool = False
+    # Python-side descriptions, not part of a TorchScript model
+    __jit_unused_properties__ = ["out_channels", "out_strides", "min_input_size"]
+    # defaults; no class-level annotations (TorchScript would read them as attribute types)
+    dense = False
+    in_chans = 3
+    out_indices = ()
+    frozen_stages = -1
+    norm_eval = False
+    num_levels = 0  # levels the network still computes (fewer after pruning)
+    grad_checkpointing = False
 
     def _setup_dense(self, out_indices: Optional[Sequence[int]], frozen_stages: int,
                      norm_eval: bool) -> None:
         name = type(self).__name__
         self.num_levels = len(self.feature_info)
+        self.grad_checkpointing = False
         self.out_indices = resolve_out_indices(out_indices, len(self.feature_info), name)
         units = self._freeze_units()
         if not isinstance(frozen_stages, int) or not -1 <= frozen_stages < len(units):
@@ -243,9 +245,19 @@ class DenseBackboneMixin:
                              f"stride is {m}, so height and width must be at least {m}.")
 
     def forward(self, x: torch.Tensor):
-        """Dense mode: tuple of maps (``out_indices``); classification mode: logits."""
-        if self.dense and not torch.jit.is_scripting():
-            return self.forward_dense(x)
+        """Dense mode: tuple of maps (``out_indices``); classification mode: logits.
+
+        Raises:
+            RuntimeError: a dense backbone run under ``torch.jit.script`` (a scripted
+                ``forward`` returns one tensor; use ``torch.jit.trace`` or ``torch.export``).
+        """
+        if self.dense:
+            if torch.jit.is_scripting():
+                raise RuntimeError("A dense lsdense backbone returns a tuple of maps, which its "
+                                   "scripted forward cannot; export it with torch.jit.trace or "
+                                   "torch.export, or script the timm classification model.")
+            else:
+                return self.forward_dense(x)
         if not torch.jit.is_scripting():
             self.check_input(x)
         return self.forward_head(self.forward_features(x))
@@ -254,11 +266,15 @@ class DenseBackboneMixin:
         """The last feature map (before pooling), as timm models define it."""
         return self._forward_levels(x)[-1]
 
-    def _run_stage(self, stage: nn.Module, x: torch.Tensor) -> torch.Tensor:
-        """One level unit, under activation checkpointing when it is enabled (training)."""
-        if self.grad_checkpointing and self.training and not torch.jit.is_scripting():
-            return checkpoint(stage, x)
-        return stage(x)
+    def _forward_levels_checkpointed(self, x: torch.Tensor) -> List[torch.Tensor]:
+        """``_forward_levels`` with each level unit under activation checkpointing (eager only)."""
+        stem, *levels = self._freeze_units()
+        x = stem(x)
+        outs = []
+        for unit in levels:
+            x = checkpoint(unit, x)
+            outs.append(x)
+        return outs
 
     @torch.jit.ignore
     def set_grad_checkpointing(self, enable: bool = True) -> None:
@@ -373,7 +389,7 @@ def drop_path_rates(depths: Sequence[int], drop_path_rate: float) -> List[List[f
 
 def resize_hw(x: torch.Tensor, size: Tuple[int, int], mode: str = "bicubic") -> torch.Tensor:
     """Resize the last two dims of any tensor (adds/removes the batch dims F needs)."""
-    lead = x.shape[:-2]
-    y = F.interpolate(x.reshape(1, -1, *x.shape[-2:]), size=size, mode=mode,
+    h, w = size
+    y = F.interpolate(x.reshape(1, -1, x.shape[-2], x.shape[-1]), size=(h, w), mode=mode,
                       align_corners=False)
-    return y.reshape(*lead, *size)
+    return y.reshape(list(x.shape[:-2]) + [h, w])

@@ -67,26 +67,27 @@ FLOPs: ``FlopCounterMode`` sees the convolutions and the head but not the FFTs
 nor the LiSA weighted sums; :func:`lisa_extra_flops` adds them (formula in
 :meth:`LiSA.extra_flops`: ``2.5 N log2 N`` real flops per real 2-D FFT).
 """
-from __future__ import annotations
 
 import math
 from collections import OrderedDict
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
+import torch.fx
 import torch.nn as nn
 import torch.nn.functional as F
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from timm.layers import DropPath, LayerNorm2d, get_device_dtype, to_2tuple, trunc_normal_
-from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
+from timm.models import build_model_with_cfg, checkpoint, generate_default_cfgs, register_model
 
 from .checkpoint import timm_filter_fn
 from .layers import (DenseBackboneMixin, check_global_pool, drop_path_rates, factory_kwargs,
                      resize_hw)
 from .registry import register_variants
 
-__all__ = ["LiSA", "LiSANet", "LiSANetI", "lisa_fft", "lisa_reference", "lisa_extra_flops",
-           "resize_kernel", "MODEL_ARGS"]
+__all__ = ["LiSA", "LiSANet", "LiSANetI", "lisa_fft", "lisa_spectral", "lisa_spectral_broadcast",
+           "lisa_reference", "lisa_extra_flops", "resize_kernel", "circular_kernel", "rfft2_real",
+           "irfft2_real", "MODEL_ARGS"]
 
 _KERNEL_SUFFIXES = (".attn.r1", ".attn.r2")
 
@@ -102,20 +103,92 @@ def resize_kernel(kernel: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
     values (the kernels are circular). The result is scaled by ``H0 W0 / (H W)``
     to keep the kernel sum. Returns ``kernel`` itself when the size matches.
     """
-    (h0, w0), (h, w) = kernel.shape[-2:], tuple(size)
-    if (h0, w0) == (h, w):
+    h0, w0 = kernel.shape[-2], kernel.shape[-1]
+    h, w = size
+    if h0 == h and w0 == w:
         return kernel
     x = kernel.reshape(1, -1, h0, w0).repeat(1, 1, 3, 3)  # periodic copy around the kernel
-
-    def src(n: int, n0: int) -> torch.Tensor:
-        offset = torch.arange(n, device=kernel.device, dtype=kernel.dtype) - n // 2
-        index = offset * (n0 / n) + n0 // 2 + n0  # index into the 3x tiled kernel
-        return index * (2.0 / (3 * n0 - 1)) - 1.0  # align_corners=True normalisation
-
-    gy, gx = torch.meshgrid(src(h, h0), src(w, w0), indexing="ij")
+    gy, gx = torch.meshgrid(_tiled_grid(h, h0, kernel), _tiled_grid(w, w0, kernel), indexing="ij")
     grid = torch.stack((gx, gy), dim=-1)[None]
     out = F.grid_sample(x, grid, mode="bicubic", padding_mode="border", align_corners=True)
-    return out.reshape(*kernel.shape[:-2], h, w) * (h0 * w0 / (h * w))
+    return out.reshape(list(kernel.shape[:-2]) + [h, w]) * (h0 * w0 / (h * w))
+
+
+def _tiled_grid(n: int, n0: int, like: torch.Tensor) -> torch.Tensor:
+    """grid_sample coordinates of the n offsets of a new grid in the 3x tiled n0 kernel."""
+    offset = torch.arange(n, device=like.device, dtype=like.dtype) - n // 2
+    index = offset * (n0 / n) + n0 // 2 + n0  # index into the 3x tiled kernel
+    return index * (2.0 / (3 * n0 - 1)) - 1.0  # align_corners=True normalisation
+
+
+def _fft_dtype(dtype: torch.dtype) -> torch.dtype:
+    # FFTs in float32 at least: half-precision cuFFT only takes power-of-two sizes
+    return dtype if dtype == torch.float32 or dtype == torch.float64 else torch.float32
+
+
+@torch.fx.wrap  # leaf call in torch.fx graphs (its size branch runs on real tensors)
+def lisa_kernel_spectra(r1: torch.Tensor, r2: torch.Tensor,
+                        qkv: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    """``rfft2`` of the centred kernels resized to ``qkv``'s grid, in its FFT dtype.
+
+    The uncached path (TorchScript, ``torch.fx`` graphs, training); :meth:`LiSA.spectra`
+    caches the same values in eval mode.
+    """
+    h, w = qkv.shape[-2], qkv.shape[-1]
+    dtype = _fft_dtype(qkv.dtype)
+    k1 = torch.fft.ifftshift(resize_kernel(r1, (h, w)), dim=(-2, -1))
+    k2 = torch.fft.ifftshift(resize_kernel(r2, (h, w)), dim=(-2, -1))
+    return torch.fft.rfft2(k1.to(dtype)), torch.fft.rfft2(k2.to(dtype))
+
+
+@torch.fx.wrap  # leaf call in torch.fx graphs (FFTs and dtype choice run on real tensors)
+def lisa_attention(qkv: torch.Tensor, r1_hat: torch.Tensor, r2_hat: torch.Tensor,
+                   num_heads: int, eps: float) -> torch.Tensor:
+    """LiSA on the ``(B, 3C, H, W)`` output of the qkv projection: ``(B, C, H, W)``."""
+    b, c3, h, w = qkv.shape
+    c = c3 // 3
+    dtype = _fft_dtype(qkv.dtype)
+    q, k, v = qkv.to(dtype).reshape(b, 3, num_heads, c // num_heads, h, w).unbind(1)
+    y = lisa_spectral(q, k, v, r1_hat, r2_hat, eps)
+    return y.reshape(b, c, h, w).to(qkv.dtype)
+
+
+def _circular_offsets(n, n0: int, device, dtype) -> torch.Tensor:
+    """Source index (into the 3x tiled centred kernel) of each tap of a circular ``n`` grid.
+
+    Circular index ``i`` holds offset ``((i + n // 2) mod n) - n // 2``, the layout
+    ``ifftshift`` gives; sampling these offsets directly folds the shift into the resize
+    (no copy, and exportable for a traced ``n``).
+    """
+    i = torch.arange(n, device=device)
+    offset = ((i + n // 2) % n - n // 2).to(dtype)
+    return offset * (n0 / n) + n0 // 2 + n0
+
+
+def circular_kernel(kernel: torch.Tensor, size: Tuple[int, int], always_sample: bool = False
+                    ) -> torch.Tensor:
+    """``ifftshift(resize_kernel(kernel, size))`` in one step: zero offset at index ``[0, 0]``.
+
+    Args:
+        kernel: centred kernels ``(..., H0, W0)`` (zero offset at ``(H0 // 2, W0 // 2)``).
+        size: ``(H, W)`` of the circular grid.
+        always_sample: resample even when ``size`` is the stored grid (ONNX export, where
+            the size may be a traced value; bicubic at integer taps returns the tap).
+
+    Returns:
+        ``(..., H, W)``; at the stored grid (and not ``always_sample``) a ``roll`` of the
+        kernel, otherwise one bicubic ``grid_sample`` whose sample grid is already in
+        circular order, scaled by ``H0 W0 / (H W)`` as :func:`resize_kernel` does.
+    """
+    (h0, w0), (h, w) = kernel.shape[-2:], size
+    if not always_sample and (h0, w0) == (h, w):
+        return torch.roll(kernel, (-(h0 // 2), -(w0 // 2)), (-2, -1))
+    x = kernel.reshape(1, -1, h0, w0).repeat(1, 1, 3, 3)  # periodic copy around the kernel
+    gy = _circular_offsets(h, h0, kernel.device, kernel.dtype) * (2.0 / (3 * h0 - 1)) - 1.0
+    gx = _circular_offsets(w, w0, kernel.device, kernel.dtype) * (2.0 / (3 * w0 - 1)) - 1.0
+    grid = torch.stack(torch.meshgrid(gx, gy, indexing="xy"), dim=-1)[None]  # (1, H, W, 2)
+    out = F.grid_sample(x, grid, mode="bicubic", padding_mode="border", align_corners=True)
+    return out.reshape(kernel.shape[:-2] + out.shape[-2:]) * (h0 * w0 / (h * w))
 
 
 def _l2_normalise(x: torch.Tensor, eps: float) -> torch.Tensor:
@@ -127,6 +200,14 @@ def lisa_spectral(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, r1_hat: tor
                   r2_hat: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
     """LiSA from kernel spectra (Eq. 13/14): the fast path :class:`LiSA` runs.
 
+    Equal to :func:`lisa_spectral_broadcast` (the plain form; tested in values and
+    gradients) but one structural pattern ``d`` at a time, accumulating ``y`` in place:
+    ``s_d`` needs only pattern ``d``, so each step's spectral product and inverse
+    transforms are one pattern's ``(B, heads, dk, H, W)`` maps instead of the ``D``
+    times larger all-pattern tensors, which at 640 px input (stage 1: 52 MB each) leave
+    the cache and cost more in copies than the transforms themselves (1.7-2.2x faster
+    per layer, ``docs/benchmarks.md``). Heads stay batched in every transform.
+
     Args:
         q, k, v: ``(B, heads, dk, H, W)``.
         r1_hat: ``rfft2`` of the circular R1 kernels, ``(D, dk, H, W // 2 + 1)``.
@@ -135,6 +216,26 @@ def lisa_spectral(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, r1_hat: tor
 
     Returns:
         ``(B, heads, dk, H, W)``.
+    """
+    size = q.shape[-2:]
+    q, k = _l2_normalise(q, eps), _l2_normalise(k, eps)
+    k_hat, v_hat = torch.fft.rfft2(k), torch.fft.rfft2(v)
+    y = None
+    for d in range(r1_hat.shape[0]):
+        # s_d = sum_c q_c * (R1[d, c] (*) k_c), then y += s_d * (R2[d] (*) v)
+        s_d = (q * torch.fft.irfft2(k_hat * r1_hat[d], s=size)).sum(2, keepdim=True)
+        v_conv = torch.fft.irfft2(v_hat * r2_hat[d], s=size)
+        y = s_d * v_conv if y is None else y.addcmul_(s_d, v_conv)
+    return y
+
+
+def lisa_spectral_broadcast(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                            r1_hat: torch.Tensor, r2_hat: torch.Tensor,
+                            eps: float = 1e-6) -> torch.Tensor:
+    """Plain form of :func:`lisa_spectral`: all patterns in one broadcast (the reference).
+
+    Same arguments and result. Materialises the ``(B, heads, D, dk, H, W // 2 + 1)``
+    spectral product and its ``(B, heads, D, dk, H, W)`` inverse.
     """
     size = q.shape[-2:]
     q, k = _l2_normalise(q, eps), _l2_normalise(k, eps)
@@ -158,6 +259,73 @@ def lisa_fft(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, r1: torch.Tensor
         ``(B, heads, dk, H, W)``, equal to :func:`lisa_reference` up to rounding.
     """
     return lisa_spectral(q, k, v, torch.fft.rfft2(r1), torch.fft.rfft2(r2), eps)
+
+
+# Real DFT bases for ONNX export: the TorchScript exporter has no FFT ops and ONNX models
+# take no complex tensors, so the export path writes each 1-D transform as a matmul with
+# cos / sin matrices (exact DFT, O(N (H + W)) per map) on (real, imaginary) pairs.
+
+def _dft_basis(n, m, device, dtype) -> Tuple[torch.Tensor, torch.Tensor]:
+    """``cos`` and ``sin`` of ``2 pi j k / n`` for ``j < n``, ``k < m``, each ``(n, m)``.
+
+    ``j k`` is reduced mod ``n`` in integers first, so the angle keeps float precision.
+    ``n`` and ``m`` may be traced sizes (dynamic-axes export).
+    """
+    j = torch.arange(n, device=device)
+    k = torch.arange(m, device=device)
+    angle = ((j[:, None] * k[None, :]) % n).to(dtype) * (2 * math.pi / n)
+    return torch.cos(angle), torch.sin(angle)
+
+
+def _dft_bases(h, w, device, dtype) -> Tuple[torch.Tensor, ...]:
+    """Bases of a 2-D real DFT on an ``h x w`` grid: H-axis cos/sin ``(h, h)``, W-axis
+    forward cos/sin ``(w, w // 2 + 1)`` and W-axis inverse (Hermitian weights and the
+    ``1 / (h w)`` folded in) ``(w // 2 + 1, w)``."""
+    ch, sh = _dft_basis(h, h, device, dtype)
+    cw, sw = _dft_basis(w, w // 2 + 1, device, dtype)
+    k = torch.arange(w // 2 + 1, device=device)
+    weight = torch.where((k == 0) | (2 * k == w), 1.0, 2.0).to(dtype) / (h * w)  # Hermitian pairs
+    return ch, sh, cw, sw, (cw * weight).transpose(0, 1), (sw * weight).transpose(0, 1)
+
+
+def rfft2_real(x: torch.Tensor, bases: Optional[Tuple[torch.Tensor, ...]] = None
+               ) -> Tuple[torch.Tensor, torch.Tensor]:
+    """``torch.fft.rfft2(x)`` as ``(real, imag)``, each ``(..., H, W // 2 + 1)``, from matmuls.
+
+    ``bases``: :func:`_dft_bases` of the grid, to share between calls.
+    """
+    ch, sh, cw, sw = (bases or _dft_bases(x.shape[-2], x.shape[-1], x.device, x.dtype))[:4]
+    a, b = x @ cw, -(x @ sw)  # along W: sum_w x e^{-i theta}
+    return ch @ a + sh @ b, ch @ b - sh @ a  # along H: (a + ib)(cos - i sin)
+
+
+def irfft2_real(re: torch.Tensor, im: torch.Tensor, size,
+                bases: Optional[Tuple[torch.Tensor, ...]] = None) -> torch.Tensor:
+    """``torch.fft.irfft2(re + i im, s=size)`` from matmuls (imaginary DC / Nyquist ignored)."""
+    ch, sh, _, _, cw_inv, sw_inv = bases or _dft_bases(size[0], size[1], re.device, re.dtype)
+    a, b = ch @ re - sh @ im, ch @ im + sh @ re  # inverse along H (1 / (H W) is in cw_inv)
+    return a @ cw_inv - b @ sw_inv
+
+
+def _lisa_real_dft(q, k, v, r1, r2, eps):
+    """LiSA in real arithmetic from circular spatial kernels: the ONNX export path.
+
+    Same result as :func:`lisa_fft`; every transform is :func:`rfft2_real` /
+    :func:`irfft2_real` with one set of bases for the grid.
+    """
+    size = (q.shape[-2], q.shape[-1])
+    bases = _dft_bases(size[0], size[1], q.device, q.dtype)
+    q, k = _l2_normalise(q, eps), _l2_normalise(k, eps)
+    (r1_re, r1_im), (r2_re, r2_im) = rfft2_real(r1, bases), rfft2_real(r2, bases)
+    k_re, k_im = rfft2_real(k, bases)
+    k_re, k_im = k_re.unsqueeze(2), k_im.unsqueeze(2)  # (B, heads, 1, dk, H, Wf)
+    k_conv = irfft2_real(k_re * r1_re - k_im * r1_im, k_re * r1_im + k_im * r1_re, size, bases)
+    s = (q.unsqueeze(2) * k_conv).sum(3)
+    v_re, v_im = rfft2_real(v, bases)
+    v_re, v_im = v_re.unsqueeze(2), v_im.unsqueeze(2)
+    r2_re, r2_im = r2_re[:, None], r2_im[:, None]
+    v_conv = irfft2_real(v_re * r2_re - v_im * r2_im, v_re * r2_im + v_im * r2_re, size, bases)
+    return (s.unsqueeze(3) * v_conv).sum(2)
 
 
 def lisa_reference(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, r1: torch.Tensor,
@@ -224,8 +392,7 @@ class LiSA(nn.Module):
 
     def kernels(self, size: Tuple[int, int]) -> Tuple[torch.Tensor, torch.Tensor]:
         """R1 and R2 for a ``size`` grid, circular layout (zero offset at ``[0, 0]``)."""
-        return tuple(torch.fft.ifftshift(resize_kernel(r, size), dim=(-2, -1))
-                     for r in (self.r1, self.r2))
+        return tuple(circular_kernel(r, size) for r in (self.r1, self.r2))
 
     def _compute_spectra(self, size: Tuple[int, int], dtype: torch.dtype):
         return tuple(torch.fft.rfft2(r.to(dtype)) for r in self.kernels(size))
@@ -254,13 +421,31 @@ class LiSA(nn.Module):
         return super().train(mode)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b, c, h, w = x.shape
-        # FFTs in float32 at least: half-precision cuFFT only takes power-of-two sizes
-        dtype = x.dtype if x.dtype in (torch.float32, torch.float64) else torch.float32
-        q, k, v = self.qkv(x).to(dtype).reshape(b, 3, self.num_heads, self.head_dim, h, w).unbind(1)
-        r1_hat, r2_hat = self.spectra((h, w), x.device, dtype)
-        y = lisa_spectral(q, k, v, r1_hat, r2_hat, self.eps)
-        return self.proj(y.reshape(b, c, h, w).to(x.dtype))
+        qkv = self.qkv(x)
+        if torch.jit.is_scripting():
+            r1_hat, r2_hat = lisa_kernel_spectra(self.r1, self.r2, qkv)
+        elif torch.onnx.is_in_onnx_export():
+            return self.proj(self._attention_real_dft(qkv))
+        else:
+            r1_hat, r2_hat = self._spectra_for(qkv)
+        return self.proj(lisa_attention(qkv, r1_hat, r2_hat, self.num_heads, self.eps))
+
+    @torch.jit.unused
+    def _attention_real_dft(self, qkv: torch.Tensor) -> torch.Tensor:
+        # ONNX graphs take no FFT ops and no complex tensors: real DFT matmuls, kernels
+        # resampled in the graph (the grid may be a dynamic axis), nothing cached
+        b, c3, h, w = qkv.shape
+        dtype = _fft_dtype(qkv.dtype)
+        q, k, v = qkv.to(dtype).reshape(b, 3, self.num_heads, self.head_dim, h, w).unbind(1)
+        r1, r2 = (circular_kernel(r, (h, w), always_sample=True).to(dtype)
+                  for r in (self.r1, self.r2))
+        y = _lisa_real_dft(q, k, v, r1, r2, self.eps)
+        return y.reshape(b, c3 // 3, h, w).to(qkv.dtype)
+
+    def _spectra_for(self, qkv: torch.Tensor):
+        if isinstance(qkv, torch.fx.Proxy):  # a traced graph computes them at every call
+            return lisa_kernel_spectra(self.r1, self.r2, qkv)
+        return self.spectra(tuple(qkv.shape[-2:]), qkv.device, _fft_dtype(qkv.dtype))
 
     def extra_flops(self, h: int, w: int, elementwise: bool = False) -> int:
         """Real FLOPs ``FlopCounterMode`` does not see, per image on an ``h x w`` grid.
@@ -404,10 +589,15 @@ class PatchEmbedAbs(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         p = self.patch_size
         x = self.proj(F.pad(x, (0, -x.shape[-1] % p, 0, -x.shape[-2] % p)))
-        pos = self.pos_embed
-        if pos.shape[-2:] != x.shape[-2:]:
-            pos = resize_hw(pos, tuple(x.shape[-2:]))
-        return x + pos
+        return add_pos_embed(x, self.pos_embed)
+
+
+@torch.fx.wrap  # leaf call in torch.fx graphs (its size branch runs on real tensors)
+def add_pos_embed(x: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
+    """``x + pos``, the position embedding resized (bicubic) when the grids differ."""
+    if pos.shape[-2:] != x.shape[-2:]:
+        pos = resize_hw(pos, (x.shape[-2], x.shape[-1]))
+    return x + pos
 
 
 class LiSAStage(nn.Module):
@@ -462,11 +652,6 @@ def _init_weights(m: nn.Module) -> None:
 class _LiSAHeadMixin(DenseBackboneMixin):
     """Classifier head, weight filter and FLOP helper shared by both model classes."""
 
-    num_features: int
-    global_pool: str
-    head_drop: nn.Module
-    head: nn.Module
-
     def _build_head(self, num_classes: int, global_pool: str, drop_rate: float) -> None:
         self.num_classes = 0 if self.dense else num_classes
         self.global_pool = check_global_pool(type(self).__name__, global_pool)
@@ -494,8 +679,8 @@ class _LiSAHeadMixin(DenseBackboneMixin):
         if global_pool is not None:
             self.global_pool = check_global_pool(type(self).__name__, global_pool)
         self.num_classes = num_classes
-        self.head = nn.Linear(self.num_features, num_classes, **get_device_dtype(self)) \
-            if num_classes > 0 else nn.Identity()
+        self.head = nn.Linear(self.num_features, num_classes, **get_device_dtype(self)).train(
+            self.training) if num_classes > 0 else nn.Identity()
 
     @torch.jit.ignore
     def no_weight_decay(self) -> set:
@@ -569,8 +754,11 @@ class LiSANet(_LiSAHeadMixin, nn.Module):
         drop_path_rate: stochastic depth, linearly increasing over all blocks.
         img_size: training resolution; sets the grid the LiSA kernels are stored at
             (any input size works; kernels are resized for other grids).
-        global_pool: ``'avg'`` or ``''``.
+        global_pool: ``'avg'`` or ``''`` (no pooling: with ``num_classes=0`` the model
+            returns the (B, C, H, W) map).
         eps: q/k L2-normalisation epsilon.
+        device, dtype: where and in which precision to create the tensors (timm's
+            factory arguments).
     """
 
     @factory_kwargs
@@ -618,10 +806,12 @@ class LiSANet(_LiSAHeadMixin, nn.Module):
         return [self.stem, *self.stages]
 
     def _forward_levels(self, x: torch.Tensor) -> List[torch.Tensor]:
+        if self.grad_checkpointing and not torch.jit.is_scripting():
+            return self._forward_levels_checkpointed(x)
         x = self.stem(x)
         levels = []
         for stage in self.stages:
-            x = self._run_stage(stage, x)
+            x = stage(x)
             levels.append(x)
         return levels
 
@@ -629,9 +819,14 @@ class LiSANet(_LiSAHeadMixin, nn.Module):
 class LiSANetI(_LiSAHeadMixin, nn.Module):
     """Isotropic LiSANet-I: patch 16, absolute position embedding, one stage of LiSA blocks.
 
-    As a dense backbone it has one level (stride 16; the input is zero-padded to a
-    multiple of 16). Arguments as :class:`LiSANet`, plus ``embed_dim``, ``depth``,
-    ``num_heads``, ``patch_size`` and ``mlp_ratio`` of the single stage.
+    Its levels are the outputs of its ``depth`` blocks (as timm's isotropic ViTs),
+    each passed through the stage's final LayerNorm (timm's
+    ``forward_intermediates(norm=True)``), all at stride 16 (the input is
+    zero-padded to a multiple of 16); the last level is ``forward_features``. As a
+    dense backbone it returns the last level unless ``out_indices`` asks for
+    others; ``prune_intermediate_layers`` drops the blocks after the last index.
+    Arguments as :class:`LiSANet`, plus ``embed_dim``, ``depth``, ``num_heads``,
+    ``patch_size`` and ``mlp_ratio`` of the single stage.
     """
 
     @factory_kwargs
@@ -653,22 +848,40 @@ class LiSANetI(_LiSAHeadMixin, nn.Module):
             embed_dim, embed_dim, depth, "lisa", num_heads, grid, patch_size, mlp_ratio,
             num_patterns, downsample=False, drop_path=drop_path_rates([depth], drop_path_rate)[0],
             conv_pos=False, conv_mlp=False, eps=eps))
-        self.feature_info = [dict(num_chs=embed_dim, reduction=patch_size, module="stages.0")]
+        self.feature_info = [dict(num_chs=embed_dim, reduction=patch_size,
+                                  module=f"stages.0.blocks.{i}") for i in range(depth)]
         self._build_head(num_classes, global_pool, drop_rate)
         self.apply(_init_weights)
         trunc_normal_(self.stem.pos_embed, std=0.02)
-        self._setup_dense(out_indices, frozen_stages, norm_eval)
+        self._setup_dense((depth - 1,) if out_indices is None else out_indices, frozen_stages,
+                          norm_eval)
 
     def _freeze_units(self) -> List[nn.Module]:
         return [self.stem, *self.stages]
 
     def _forward_levels(self, x: torch.Tensor) -> List[torch.Tensor]:
+        if self.grad_checkpointing and not torch.jit.is_scripting():
+            return self._forward_levels_checkpointed(x)
         x = self.stem(x)
         levels = []
-        for stage in self.stages:
-            x = self._run_stage(stage, x)
-            levels.append(x)
+        for block in self.stages[0].blocks:
+            x = block(x)
+            levels.append(self.stages[0].norm(x))
         return levels
+
+    def _forward_levels_checkpointed(self, x: torch.Tensor) -> List[torch.Tensor]:
+        x = self.stem(x)
+        levels = []
+        for block in self.stages[0].blocks:
+            x = checkpoint(block, x)
+            levels.append(self.stages[0].norm(x))
+        return levels
+
+    @torch.jit.ignore
+    def group_matcher(self, coarse: bool = False) -> dict:
+        """Parameter groups for layer-wise learning-rate decay (timm API, per block as ViT)."""
+        return dict(stem=r"^stem", blocks=[(r"^stages\.0\.blocks\.(\d+)", None),
+                                           (r"^stages\.0\.norm", (99999,))])
 
 
 # --- configs and entry points ------------------------------------------------------
@@ -708,7 +921,7 @@ MODEL_ARGS: Dict[str, dict] = {
 
 def _create_lisanet(variant: str, pretrained: bool = False, model_cls: type = LiSANet,
                     **kwargs) -> nn.Module:
-    out_indices = (0,) if model_cls is LiSANetI else (0, 1, 2, 3)
+    out_indices = 3 if model_cls is LiSANetI else (0, 1, 2, 3)  # int: the last 3 (as ViT)
     return build_model_with_cfg(
         model_cls, variant, pretrained, pretrained_filter_fn=timm_filter_fn,
         feature_cfg=dict(feature_cls="getter", out_indices=out_indices), **kwargs)

@@ -52,7 +52,6 @@ of the paper's parameter tables 16/17 exactly. Decisions the paper leaves open:
   level without the stem (``frozen_stages`` -1..5).
 * Classifier: global average pool + Linear (not counted by the paper's tables).
 """
-from __future__ import annotations
 
 from collections import OrderedDict
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Type
@@ -244,7 +243,7 @@ class FWAttention(nn.Module):
                 cache: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, torch.Tensor]:
         """Return ``(output, key-sequence cache)`` for tokens ``x`` of an ``hw`` map."""
         b, n, c = x.shape
-        if self.first:
+        if hasattr(self, "qt"):  # the first layer (TorchScript resolves hasattr statically)
             q, tok = self.qt(x).chunk(2, dim=-1)
             cache = self.fawa(tok, hw)
         else:
@@ -338,8 +337,11 @@ class LOLViTBlock(nn.Module):
         b, d, h, w = y.shape
         p = self.patch_size
         nh, nw = _ceil_div(h, p), _ceil_div(w, p)
-        resize = (nh * p, nw * p) != (h, w)
-        if resize:  # MobileViT: resize to a multiple of the patch size, and back at the end
+        # MobileViT: resize to a multiple of the patch size, and back at the end. Decided by
+        # the patch size, not the input size, so that torch.fx graphs have no size branch;
+        # a resize to the same size is exact (bilinear weights 1 and 0).
+        resize = p > 1
+        if resize:
             y = F.interpolate(y, size=(nh * p, nw * p), mode="bilinear", align_corners=False)
         # (B, D, nh*p, nw*p) -> (B*p*p, nh*nw, D): each pixel offset of a patch is a sequence
         t = y.reshape(b, d, nh, p, nw, p).permute(0, 3, 5, 2, 4, 1).reshape(b * p * p, nh * nw, d)
@@ -456,10 +458,12 @@ class LOLViT(DenseBackboneMixin, nn.Module):
         return [self.stem, *self.stages]
 
     def _forward_levels(self, x: torch.Tensor) -> List[torch.Tensor]:
+        if self.grad_checkpointing and not torch.jit.is_scripting():
+            return self._forward_levels_checkpointed(x)
         x = self.stem(x)
         outs = []
         for stage in self.stages:
-            x = self._run_stage(stage, x)
+            x = stage(x)
             outs.append(x)
         return outs
 
@@ -472,7 +476,8 @@ class LOLViT(DenseBackboneMixin, nn.Module):
     def group_matcher(self, coarse: bool = False) -> dict:
         """Parameter groups for layer-wise learning-rate decay (timm API)."""
         return dict(stem=r"^stem",
-                    blocks=r"^stages\.(\d+)" if coarse else [(r"^stages\.(\d+)\.(\w+)", None)])
+                    blocks=r"^stages\.(\d+)" if coarse else [(r"^stages\.(\d+)\.ghost", (0,)),
+                                                             (r"^stages\.(\d+)\.lolvit", (1,))])
 
     # --- classifier (timm API) ----------------------------------------------------
     @torch.jit.ignore
@@ -490,6 +495,7 @@ class LOLViT(DenseBackboneMixin, nn.Module):
         if num_classes > 0:
             self.head = nn.Linear(self.num_features, num_classes, **get_device_dtype(self))
             self._init_weights(self.head)
+            self.head.train(self.training)
         else:
             self.head = nn.Identity()
 

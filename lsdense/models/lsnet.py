@@ -18,11 +18,11 @@ Dense backbone: the official detection/segmentation backbone is built for a
 ``attn_bias_mode='table'`` instead resizes the (|dy|, |dx|) offset table to the
 actual grid and indexes it: the better-founded alternative.
 """
-from __future__ import annotations
 
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
+import torch.fx
 import torch.nn as nn
 import torch.nn.functional as F
 from timm.layers import DropPath, SqueezeExcite, get_device_dtype, trunc_normal_
@@ -116,7 +116,7 @@ class LKP(nn.Module):
         x = self.act(self.cv3(self.cv2(self.act(self.cv1(x)))))
         w = self.norm(self.cv4(x))
         b, _, h, wd = w.shape
-        return w.view(b, self.dim // self.groups, self.sks ** 2, h, wd)
+        return w.view(b, self.dim // self.groups, self.sks * self.sks, h, wd)
 
 
 class LSConv(nn.Module):
@@ -132,11 +132,35 @@ class LSConv(nn.Module):
         return self.bn(self.ska(x, self.lkp(x))) + x
 
 
-def _offset_index(h: int, w: int) -> torch.Tensor:
+def _offset_index(h: int, w: int, device: Optional[torch.device] = None) -> torch.Tensor:
     """(h*w, h*w) index of the |dy|, |dx| offset between every token pair (row-major table)."""
-    ys, xs = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
+    ys, xs = torch.meshgrid(torch.arange(h, device=device), torch.arange(w, device=device),
+                            indexing="ij")
     ys, xs = ys.flatten(), xs.flatten()
     return (ys[:, None] - ys[None]).abs() * w + (xs[:, None] - xs[None]).abs()
+
+
+@torch.fx.wrap  # a leaf call in torch.fx graphs: its size branches run on real tensors
+def attention_bias(biases: torch.Tensor, idxs: torch.Tensor, r: int, h: int, w: int,
+                   table_mode: bool) -> torch.Tensor:
+    """(heads, h*w, h*w) relative-position bias for an h x w grid (module docstring, modes).
+
+    Args:
+        biases: (heads, r*r) offset table of the r x r grid it was trained at.
+        idxs: (r*r, r*r) offset index of that grid.
+        r: that grid's side.
+        h, w: the actual grid.
+        table_mode: resize the offset table (``'table'``) instead of the bias matrix.
+    """
+    n = h * w
+    if table_mode and (h != r or w != r):
+        table = resize_hw(biases.view(-1, r, r), (h, w)).flatten(1)
+        return table[:, _offset_index(h, w, table.device)]
+    bias = biases[:, idxs]
+    if n != r * r:  # official dense backbone: resize the bias matrix itself
+        bias = F.interpolate(bias.unsqueeze(0), size=(n, n), mode="bicubic",
+                             align_corners=False).squeeze(0)
+    return bias
 
 
 class Attention(nn.Module):
@@ -174,22 +198,20 @@ class Attention(nn.Module):
 
     def _bias(self, h: int, w: int) -> torch.Tensor:
         """(heads, h*w, h*w) bias for an h x w grid (cached in eval mode)."""
-        key = (h, w, self.attention_biases.device, self.attention_biases.dtype,
-               self.attention_biases._version)
-        if not self.training and key in self._bias_cache:
-            return self._bias_cache[key]
-        r, n = self.resolution, h * w
-        if self.attn_bias_mode == "table" and (h, w) != (r, r):
-            table = resize_hw(self.attention_biases.view(-1, r, r), (h, w)).flatten(1)
-            bias = table[:, _offset_index(h, w).to(table.device)]
+        table_mode = self.attn_bias_mode == "table"
+        if torch.jit.is_scripting():
+            return attention_bias(self.attention_biases, self.attention_bias_idxs, self.resolution, h, w, table_mode)
         else:
-            bias = self.attention_biases[:, self.attention_bias_idxs]
-            if n != r * r:  # official dense backbone: resize the bias matrix itself
-                bias = F.interpolate(bias.unsqueeze(0), size=(n, n), mode="bicubic",
-                                     align_corners=False).squeeze(0)
-        if not self.training:
-            self._bias_cache = {key: bias.detach()}
-        return bias
+            if self.training or isinstance(h, torch.fx.Proxy):  # no cache in a traced graph
+                return attention_bias(self.attention_biases, self.attention_bias_idxs, self.resolution, h, w,
+                                      table_mode)
+            key = (h, w, self.attention_biases.device, self.attention_biases.dtype,
+                   self.attention_biases._version)
+            if key not in self._bias_cache:
+                bias = attention_bias(self.attention_biases, self.attention_bias_idxs, self.resolution, h, w,
+                                      table_mode)
+                self._bias_cache = {key: bias.detach()}
+            return self._bias_cache[key]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, _, h, w = x.shape
@@ -292,6 +314,8 @@ class LSNet(DenseBackboneMixin, nn.Module):
         self.blocks1, self.blocks2, self.blocks3, self.blocks4 = stages
         self.feature_info = [dict(num_chs=c, reduction=8 * 2 ** i, module=f"blocks{i + 1}")
                              for i, c in enumerate(embed_dim)]
+        if not len(self.blocks1):  # LSNet-T: level 1 is the stem's output (a graph node for fx)
+            self.feature_info[0]["module"] = "patch_embed"
         self.head = self.head_dist = None
         self.reset_classifier(self.num_classes)
         self._setup_dense(out_indices, frozen_stages, norm_eval)
@@ -301,11 +325,13 @@ class LSNet(DenseBackboneMixin, nn.Module):
         return [self.patch_embed, self.blocks1, self.blocks2, self.blocks3, self.blocks4]
 
     def _forward_levels(self, x: torch.Tensor) -> List[torch.Tensor]:
+        if self.grad_checkpointing and not torch.jit.is_scripting():
+            return self._forward_levels_checkpointed(x)
         x = self.patch_embed(x)
-        x1 = self._run_stage(self.blocks1, x)
-        x2 = self._run_stage(self.blocks2, x1)
-        x3 = self._run_stage(self.blocks3, x2)
-        return [x1, x2, x3, self._run_stage(self.blocks4, x3)]
+        x1 = self.blocks1(x)
+        x2 = self.blocks2(x1)
+        x3 = self.blocks3(x2)
+        return [x1, x2, x3, self.blocks4(x3)]
 
     @torch.jit.ignore
     def no_weight_decay(self) -> set:

@@ -17,9 +17,9 @@ Two implementations:
 :func:`ska` picks the fast path and falls back to the reference for inputs it
 does not cover (tests check the two agree in values and gradients).
 """
-from __future__ import annotations
 
 import torch
+import torch.fx
 import torch.nn as nn
 import torch.nn.functional as F
 
@@ -40,10 +40,15 @@ def _check(x: torch.Tensor, w: torch.Tensor) -> int:
 
 
 def ska_reference(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-    """Plain PyTorch SKA via ``F.unfold`` (the reference the fast path must match)."""
-    r = _check(x, w)
+    """Plain PyTorch SKA via ``F.unfold`` (the reference the fast path must match).
+
+    Also the path of TorchScript and of ``torch.fx`` graphs (plain ops only).
+    """
+    if not torch.jit.is_scripting():
+        _check(x, w)
     b, c, h, wd = x.shape
     g = w.shape[1]
+    r = c // g
     cols = F.unfold(x, kernel_size=3, padding=1).view(b, r, g, 9, h, wd)
     return (cols * w.unsqueeze(1)).sum(dim=3).view(b, c, h, wd)
 
@@ -106,8 +111,20 @@ def _fast_supported(x: torch.Tensor, w: torch.Tensor) -> bool:
             and not torch.jit.is_scripting() and not torch.jit.is_tracing())
 
 
+@torch.fx.wrap  # one leaf call in torch.fx graphs (torchvision / timm feature extraction)
 def ska(x: torch.Tensor, w: torch.Tensor, impl: str = "auto") -> torch.Tensor:
-    """SKA with implementation choice: ``'auto'`` (fast, else reference), ``'fast'``, ``'reference'``."""
+    """SKA with implementation choice: ``'auto'`` (fast, else reference), ``'fast'``, ``'reference'``.
+
+    TorchScript compiles the reference (the fast path's autograd.Function is Python);
+    a ``torch.fx`` graph calls this function as a leaf, so it runs the fast path.
+    """
+    if torch.jit.is_scripting():
+        return ska_reference(x, w)
+    else:
+        return _ska_eager(x, w, impl)
+
+
+def _ska_eager(x: torch.Tensor, w: torch.Tensor, impl: str) -> torch.Tensor:
     if impl == "reference" or (impl == "auto" and not _fast_supported(x, w)):
         return ska_reference(x, w)
     if impl not in ("auto", "fast"):

@@ -11,7 +11,8 @@ from typing import Iterable, List, Optional, Union
 
 import yaml
 
-__all__ = ["check_data_yaml", "check_label_file", "check_label_dir", "parse_label_rows"]
+__all__ = ["check_data_yaml", "check_image_channels", "check_label_file", "check_label_dir",
+           "parse_label_rows"]
 
 
 def check_data_yaml(data: Union[str, Path, dict], keys: Iterable[str] = ("train", "val")) -> dict:
@@ -94,3 +95,40 @@ def check_label_dir(label_dir: Union[str, Path], nc: Optional[int] = None) -> in
     for f in files:
         check_label_file(f, nc)
     return len(files)
+
+
+def check_image_channels(d: dict, keys: Iterable[str] = ("train", "val")) -> None:
+    """Check that the first image of each split has the data YAML's ``channels``.
+
+    Ultralytics reads images as grey for ``channels: 1``, as BGR for 3 and as they are
+    (``cv2.IMREAD_UNCHANGED``) otherwise, and builds the model for ``channels``; so with 4
+    (RGB+IR) a 3-channel JPEG reaches a 4-channel model. ``d`` is the dict returned by
+    :func:`check_data_yaml`.
+
+    Raises:
+        ValueError: an image's channel count differs from ``channels``.
+    """
+    channels = int(d.get("channels", 3))
+    if channels in (1, 3):
+        return
+    import cv2
+    from ultralytics.data.utils import IMG_FORMATS
+    from ultralytics.utils.patches import imread
+
+    for k in keys:
+        for v in (d[k] if isinstance(d.get(k), list) else [d.get(k)]):
+            if v is None:
+                continue
+            q = Path(v) if Path(v).is_absolute() else Path(d["path"]) / v
+            files = [q] if q.is_file() and q.suffix.lower().lstrip(".") in IMG_FORMATS else \
+                sorted(f for f in q.rglob("*") if f.suffix.lower().lstrip(".") in IMG_FORMATS) if q.is_dir() else []
+            if not files:
+                continue
+            im = imread(str(files[0]), cv2.IMREAD_UNCHANGED)
+            got = 1 if im is None or im.ndim == 2 else im.shape[2]
+            if im is not None and got != channels:
+                raise ValueError(
+                    f"Dataset YAML says channels: {channels}, but {files[0]} has {got} channels. "
+                    f"Ultralytics reads such files unchanged and builds the model for {channels} "
+                    f"channels: store the images with {channels} channels (e.g. PNG/TIFF for RGB+IR) "
+                    f"or set channels: {got}.")

@@ -34,8 +34,11 @@ def _multitask(args: List[str]):
 def main(argv: Optional[List[str]] = None):
     """Register the lsdense modules, then run the Ultralytics CLI (or A-YOLOM for ``multitask``)."""
     import lsdense.yolo  # noqa: F401  (registers the modules)
+    from lsdense.cfg import yolo_yaml
 
     args = list(sys.argv[1:] if argv is None else argv)
+    # model=<bundled name> (e.g. yolov8n-lolvit_s.yaml) works from any directory
+    args = [f"model={yolo_yaml(a[6:])}" if a.startswith("model=") else a for a in args]
     if args and args[0] == "multitask":
         return _multitask(args[1:])
     for a in args:  # fail early, with the lsdense message, on a bad model YAML

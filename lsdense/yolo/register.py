@@ -11,7 +11,20 @@
    (``TASK2DATA``, ``TASK2METRIC``), which ``Model.train`` looks up;
 4. wraps ``parse_model`` with :func:`check_model_yaml`, so that an unknown module
    or arch and wrong ``Index`` channel counts fail with a message that names
-   the fix instead of a ``KeyError`` or a convolution shape error.
+   the fix instead of a ``KeyError`` or a convolution shape error; the wrapper
+   also completes each backbone row (:func:`fill_backbone_rows`): the model's
+   input channels reach the backbone as ``in_chans``, and a model rebuilt from a
+   trained checkpoint's YAML does not read the row's backbone weights file;
+5. adds an ``on_train_start`` callback to Ultralytics' default callbacks that
+   marks the YAML of the model being trained with ``lsdense_trained: true``
+   (:func:`mark_trained`); checkpoints carry the mark in ``model.yaml``.
+
+Why the mark: to fine-tune or resume a ``.pt``, Ultralytics rebuilds the model
+from the checkpoint's ``model.yaml`` (``trainer.get_model(cfg=model.yaml)``) and
+then copies the checkpoint's weights in (``model.load``). The backbone weights a
+row names only initialise a fresh model; the trained weights are in the ``.pt``,
+so the rebuild must not need that file. A fresh build (``YOLO('x.yaml')``, where
+Ultralytics re-reads the file) has no mark and loads the file.
 """
 from __future__ import annotations
 
@@ -19,7 +32,9 @@ import functools
 import importlib
 import inspect
 import pkgutil
-from typing import Dict, List, Tuple
+from copy import deepcopy
+from pathlib import Path
+from typing import Callable, Dict, List, Tuple
 
 import torch
 import torch.nn as nn
@@ -28,12 +43,16 @@ from lsdense.models import create_backbone
 
 from . import modules as M
 
-__all__ = ["register", "check_model_yaml", "lsdense_modules", "backbone_channels"]
+__all__ = ["register", "check_model_yaml", "fill_backbone_rows", "mark_trained", "lsdense_modules",
+           "backbone_channels", "BACKBONE_ROW_ARGS", "TRAINED_KEY"]
+
+BACKBONE_ROW_ARGS = ("arch", "pretrained", "out_indices", "in_chans")
+TRAINED_KEY = "lsdense_trained"
 
 
 def lsdense_modules() -> Dict[str, type]:
     """Every module name a YAML may use after ``import lsdense.yolo``."""
-    return {**M.BACKBONE_MODULES, "AGate": M.AGate, "SegHead": M.SegHead}
+    return {**M.BACKBONE_MODULES, "AGate": M.AGate, "AdaptiveConcat": M.AdaptiveConcat, **M.SEG_HEADS}
 
 
 @functools.lru_cache(maxsize=None)
@@ -52,11 +71,24 @@ def backbone_channels(module: str, arch: str, out_indices=None) -> List[int]:
     return [info[i][0] for i in sorted(idx)]
 
 
+_NONE = ("None", "null", "none", "")
+
+
+def _unquote(a):
+    return a.strip("'\"") if isinstance(a, str) else a
+
+
 def check_model_yaml(d: dict) -> None:
-    """Raise ValueError for unknown modules/archs and ``Index`` channels that do not match.
+    """Raise for unknown modules/archs, bad backbone rows and ``Index`` channels that do not match.
 
     Args:
         d: a model YAML dict (``backbone`` + ``head`` rows of ``[from, n, module, args]``).
+
+    Raises:
+        ValueError: unknown module or arch, more backbone arguments than
+            ``[arch, pretrained, out_indices, in_chans]``, ``Index`` channels or index wrong.
+        FileNotFoundError: a backbone row names a weights file that does not exist (not
+            checked for the YAML of a trained checkpoint, see :data:`TRAINED_KEY`).
     """
     import ultralytics.nn.tasks as tasks
 
@@ -66,6 +98,9 @@ def check_model_yaml(d: dict) -> None:
     for i, (f, _, m, args) in enumerate(rows):
         if not isinstance(m, str) or m.startswith(("nn.", "torchvision.ops.")):
             continue
+        if m in ("AdaptiveConcat", *M.SEG_HEADS):  # MultiTaskModel stands these in before parsing
+            raise ValueError(f"Model YAML row {i}: {m} needs the multi-task model, which fills in its "
+                             f"input channels: build with lsdense.yolo.AYOLOM('<yaml>'), not YOLO().")
         if m not in known:
             raise ValueError(
                 f"Model YAML row {i} names unknown module {m!r}. lsdense modules: "
@@ -74,9 +109,20 @@ def check_model_yaml(d: dict) -> None:
         if m in M.BACKBONE_MODULES:
             if not args:
                 raise ValueError(f"Model YAML row {i}: {m} needs an arch argument, e.g. [{m}, [s]].")
-            kw = dict(zip(("arch", "pretrained", "out_indices"),
-                          [a.strip("'\"") if isinstance(a, str) else a for a in args]))
+            if len(args) > len(BACKBONE_ROW_ARGS):
+                raise ValueError(
+                    f"Model YAML row {i}: {m} takes at most {len(BACKBONE_ROW_ARGS)} arguments "
+                    f"[{', '.join(BACKBONE_ROW_ARGS)}], got {len(args)}: {args}.")
+            kw = {k: (None if _unquote(a) in _NONE else _unquote(a))
+                  for k, a in zip(BACKBONE_ROW_ARGS, args)}
             outs[i] = backbone_channels(m, kw["arch"], kw.get("out_indices"))
+            weights = kw.get("pretrained")
+            if weights is not None and not d.get(TRAINED_KEY) and "://" not in str(weights) \
+                    and not Path(str(weights)).is_file():
+                raise FileNotFoundError(
+                    f"Model YAML row {i}: {m} names backbone weights {str(weights)!r}, which do not "
+                    f"exist (relative paths are resolved against the working directory "
+                    f"{Path.cwd()}). Fix the path, or write null to start from random weights.")
         elif m == "Index" and isinstance(f, int):
             src = f if f >= 0 else i + f
             if src in outs:
@@ -128,11 +174,91 @@ def _quote_backbone_strings(d: dict) -> None:
                 row[3] = [repr(a) if isinstance(a, str) and a[:1] not in "'\"" else a for a in row[3]]
 
 
+def _probe_input_channels(d: dict, rows: list, i: int, ch: int, parse_model: Callable) -> int:
+    """Channels entering row ``i`` (not the first row): build rows ``0..i-1`` and run them once."""
+    f = rows[i][0]
+    if not isinstance(f, int):
+        raise ValueError(f"Model YAML row {i}: {rows[i][2]} takes one input map; its 'from' is {f!r}.")
+    prefix = deepcopy(rows[:i])
+    for row in prefix:  # no weights are needed to count channels
+        if row[2] in M.BACKBONE_MODULES and len(row[3]) > 1:
+            row[3][1] = None
+    layers, _ = parse_model(dict(d, backbone=prefix, head=[]), ch, False)
+    x, ys = torch.zeros(1, ch, 256, 256), []
+    layers.eval()
+    with torch.no_grad():
+        for layer in layers:
+            if layer.f != -1:
+                x = ys[layer.f] if isinstance(layer.f, int) else [x if j == -1 else ys[j] for j in layer.f]
+            x = layer(x)
+            ys.append(x)
+    src = ys[f if f >= 0 else i + f]
+    if not isinstance(src, torch.Tensor):
+        raise ValueError(f"Model YAML row {i}: {rows[i][2]} needs one image-like map as input, but row "
+                         f"{f} returns {type(src).__name__}.")
+    return int(src.shape[1])
+
+
+def fill_backbone_rows(d: dict, ch: int, parse_model: Callable) -> None:
+    """Complete the backbone rows of a model YAML dict in place, before ``parse_model`` builds it.
+
+    * ``in_chans``: the channels entering the row (the model's ``ch`` for row 0, which
+      Ultralytics takes from the data YAML's ``channels``), written as the 4th argument.
+      Ultralytics hands input channels only to its own modules (``c1 = ch[f]`` in
+      ``parse_model``); rows of plugin modules get their YAML arguments only.
+    * ``pretrained``: cleared when ``d`` is the YAML of a trained checkpoint
+      (``lsdense_trained``, see :func:`mark_trained`): the rebuilt model gets the
+      checkpoint's weights next, so the file named in the row is not read.
+
+    Raises:
+        ValueError: a row declares an ``in_chans`` different from the channels it receives.
+    """
+    from ultralytics.utils import LOGGER
+
+    rows = list(d.get("backbone", [])) + list(d.get("head", []))
+    for i, row in enumerate(rows):
+        if row[2] not in M.BACKBONE_MODULES:
+            continue
+        args = list(row[3]) + [None] * (3 - len(row[3]))
+        c_in = int(ch) if i == 0 else _probe_input_channels(d, rows, i, int(ch), parse_model)
+        declared = _unquote(args[3]) if len(args) > 3 else None
+        if declared not in (None, *_NONE) and declared != c_in:
+            raise ValueError(
+                f"Model YAML row {i}: {row[2]} declares in_chans={declared!r}, but its input has "
+                f"{c_in} channels (the model's ch, set from the data YAML's 'channels'). Drop the 4th "
+                f"argument: it is filled in from the model's input.")
+        for k in (1, 2):  # 'None' as stock Ultralytics rows write it (e.g. [None, 2, nearest])
+            if isinstance(args[k], str) and _unquote(args[k]) in _NONE:
+                args[k] = None
+        if d.get(TRAINED_KEY) and args[1] is not None:
+            LOGGER.info(f"lsdense: row {i} {row[2]}: backbone weights {_unquote(args[1])!r} are not read; "
+                        f"this is the YAML of a trained checkpoint, whose weights are loaded next.")
+            args[1] = None
+        row[3] = args[:3] + [c_in]
+
+
+def mark_trained(trainer) -> None:
+    """``on_train_start`` callback: mark the YAML of a model with lsdense backbone rows as trained.
+
+    Sets ``model.yaml['lsdense_trained'] = True`` on the model being trained and its EMA
+    copy (the one Ultralytics saves), so a rebuild from a saved checkpoint's YAML does
+    not read the backbone weights file a row names (see :func:`fill_backbone_rows`).
+    """
+    from ultralytics.utils.torch_utils import unwrap_model
+
+    for model in (unwrap_model(trainer.model), getattr(getattr(trainer, "ema", None), "ema", None)):
+        y = getattr(model, "yaml", None)
+        if isinstance(y, dict) and any(r[2] in M.BACKBONE_MODULES
+                                       for r in list(y.get("backbone", [])) + list(y.get("head", []))):
+            y[TRAINED_KEY] = True
+
+
 def _checked(parse_model):
     @functools.wraps(parse_model)
     def parse_model_checked(d, ch, verbose=True):
         check_model_yaml(d)
         _quote_backbone_strings(d)
+        fill_backbone_rows(d, ch, parse_model)
         return parse_model(d, ch, verbose)
 
     parse_model_checked.__lsdense_wrapped__ = parse_model
@@ -153,4 +279,8 @@ def register() -> None:
         setattr(tasks, name, cls)
     if not hasattr(tasks.parse_model, "__lsdense_wrapped__"):
         tasks.parse_model = _checked(tasks.parse_model)
+    from ultralytics.utils.callbacks.base import default_callbacks
+
+    if mark_trained not in default_callbacks["on_train_start"]:
+        default_callbacks["on_train_start"].append(mark_trained)
     torch.serialization.add_safe_globals(_lsdense_classes())

@@ -2,7 +2,9 @@
 
 A-YOLOM quotes FPS at batch 1 and batch 32 (forward pass only, fused model,
 no NMS); ``measure_fps`` times exactly that: ``iters`` forward passes after
-``warmup`` untimed ones, images per second.
+``warmup`` untimed ones, images per second. The official code measures at
+384x672 (the rectangular letterbox of a 1280x720 BDD100K frame at imgsz 640);
+``AYOLOM_FPS_SIZES`` holds that and the square 640x640.
 """
 from __future__ import annotations
 
@@ -11,7 +13,9 @@ from typing import Sequence, Union
 
 import torch
 
-__all__ = ["measure_fps"]
+__all__ = ["measure_fps", "AYOLOM_FPS_SIZES"]
+
+AYOLOM_FPS_SIZES = ((384, 672), (640, 640))  # (h, w): official (rect 1280x720), square
 
 
 @torch.no_grad()

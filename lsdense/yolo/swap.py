@@ -16,6 +16,7 @@ from typing import Dict, List, Optional, Union
 import torch
 import yaml
 
+from lsdense.cfg import yolo_yaml
 from lsdense.models import create_backbone, get_variant
 
 from .modules import BACKBONE_MODULES
@@ -23,7 +24,8 @@ from .modules import BACKBONE_MODULES
 __all__ = ["swap_backbone", "load_model_yaml", "dump_model_yaml", "backbone_row_strides"]
 
 _FAMILY_MODULE = {cls.family: name for name, cls in BACKBONE_MODULES.items()}
-_NO_CLAMP = {"Index", "Concat", "Detect", "Segment", "Pose", "OBB", "v10Detect", "SegHead", "AGate"}
+_NO_CLAMP = {"Index", "Concat", "Detect", "Segment", "Pose", "OBB", "v10Detect", "SegHead", "AGate",
+             "AdaptiveConcat", "SegHeadLinear"}
 
 
 def load_model_yaml(model: Union[str, Path, dict]) -> dict:
@@ -39,7 +41,7 @@ def load_model_yaml(model: Union[str, Path, dict]) -> dict:
     if path.suffix not in {".yaml", ".yml"}:
         raise ValueError(f"Expected a model .yaml file, got {model!r}.")
     try:
-        return yaml_model_load(path)
+        return yaml_model_load(yolo_yaml(path))  # bundled lsdense names too
     except FileNotFoundError:
         raise ValueError(f"Model YAML {model!r} not found: give a file path or a stock "
                          f"Ultralytics name such as 'yolov8n.yaml' or 'yolo11n.yaml'.") from None

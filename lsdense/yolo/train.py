@@ -16,6 +16,8 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import yaml
 
+from lsdense.cfg import yolo_yaml
+
 __all__ = ["main", "load_train_config", "build_model", "guess_task"]
 
 
@@ -31,18 +33,20 @@ def _parse_overrides(items: List[str]) -> Dict[str, Any]:
 
 def guess_task(model: str) -> str:
     """'multitask' for a YAML or checkpoint of an A-YOLOM model, else 'detect'."""
+    model = yolo_yaml(model)
     if str(model).endswith((".yaml", ".yml")) and Path(model).is_file():
         d = yaml.safe_load(Path(model).read_text())
         rows = d.get("backbone", []) + d.get("head", [])
-        return "multitask" if any(r[2] == "SegHead" for r in rows) else "detect"
+        return "multitask" if any(r[2] in ("SegHead", "SegHeadLinear") for r in rows) else "detect"
     return "detect"
 
 
 def load_train_config(path: str, overrides: Optional[List[str]] = None) -> Tuple[str, str, dict]:
     """Return ``(model, task, train_kwargs)`` from a YAML path and ``key=value`` overrides."""
-    p = Path(path)
+    p = Path(yolo_yaml(path))  # a path, or a bundled YAML by name (lsdense.cfg.list_yolo_yamls)
     if not p.is_file():
-        raise ValueError(f"Config {path!r} not found.")
+        raise ValueError(f"Config {path!r} not found: give a file path or a bundled name "
+                         f"(one of lsdense.cfg.list_yolo_yamls()).")
     d = yaml.safe_load(p.read_text()) or {}
     if "backbone" in d and "head" in d:  # a model YAML
         cfg: Dict[str, Any] = {"model": str(p)}
@@ -73,17 +77,18 @@ def build_model(model: str, task: str = "detect"):
         return AYOLOM(model)
     from ultralytics import YOLO
 
-    return YOLO(model, task=task)
+    return YOLO(yolo_yaml(model), task=task)
 
 
 def _check_detect_data(data: str) -> None:
     from ultralytics.data.utils import img2label_paths
 
-    from .checks import check_data_yaml, check_label_dir
+    from .checks import check_data_yaml, check_image_channels, check_label_dir
 
     d = check_data_yaml(data)
     if d.get("download"):
         return
+    check_image_channels(d)
     nc = len(d["names"]) if isinstance(d.get("names"), (list, dict)) else d.get("nc")
     for k in ("train", "val"):
         for v in d[k] if isinstance(d[k], list) else [d[k]]:

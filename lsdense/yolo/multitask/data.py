@@ -14,13 +14,25 @@ Dataset YAML (``configs/yolo/bdd100k.yaml``)::
     lane_fg: not255           # official lane masks: 255 = no lane
     class_map: null           # optional {source id: train id}; unlisted ids are dropped
 
-``layout: ayolom`` reads A-YOLOM's converted release (``images/train2017``,
-``detection-object/labels``, ``seg-drivable-10/labels``, ``seg-lane-11/labels``,
-non-zero = foreground) and its 10-class boxes (merge with ``class_map``).
+``layout: ayolom`` reads the official A-YOLOM release (``bdd-multi.yaml`` of the
+official repository): ``images/{train2017,val2017}``, YOLO txt boxes under
+``detection-object/labels/<split>``, and segmentation labels as *polygon* txt
+files, one directory per task (``seg-drivable-10/labels/<split>``,
+``seg-lane-11/labels/<split>``), rows ``cls x1 y1 x2 y2 ...`` normalised to
+0..1 (class 10 drivable, 11 lane; every row of a task file is that task's
+foreground). Its boxes keep the release's ids; merge with ``class_map``.
+``mask_format: png`` / ``polygon`` overrides the layout's default.
+
+Polygons are filled (``cv2.fillPoly``, integer vertices as the official
+``polygon2mask``) at the working resolution: the loaded image's size, after
+Ultralytics' resize to ``imgsz`` and before mosaic / affine / flip /
+letterbox. The official code fills them after those transforms; the two
+differ only by the nearest-neighbour warp of mask edges.
 
 Both masks travel through Ultralytics' own augmentations as one packed
-``semantic_mask`` (bit 0 drivable, bit 1 lane, 255 = padding/ignored), which
-Mosaic, RandomPerspective, flips and LetterBox already transform.
+``semantic_mask`` (bit 0 drivable, bit 1 lane, 255 = padding and borders), which
+Mosaic, RandomPerspective, flips and LetterBox already transform. The official
+loss and metrics count 255 as background; the lsdense option ignores it.
 """
 from __future__ import annotations
 
@@ -34,16 +46,20 @@ from PIL import Image
 
 from ultralytics.data.augment import Format
 from ultralytics.data.dataset import YOLODataset
+from ultralytics.data.utils import exif_size
+from ultralytics.utils import LOGGER
 
 from ..checks import parse_label_rows
 
-__all__ = ["MultiTaskDataset", "MultiTaskFormat", "LAYOUTS", "resolve_layout", "foreground"]
+__all__ = ["MultiTaskDataset", "MultiTaskFormat", "LAYOUTS", "resolve_layout", "foreground",
+           "read_polygons", "fill_polygons"]
 
 LAYOUTS: Dict[str, Dict[str, Any]] = {
     "official": dict(labels="labels/100k", drivable="drivable/masks", lane="lane/masks",
-                     drivable_fg=[0, 1], lane_fg="not255"),
+                     drivable_fg=[0, 1], lane_fg="not255", mask_format="png"),
     "ayolom": dict(labels="detection-object/labels", drivable="seg-drivable-10/labels",
-                   lane="seg-lane-11/labels", drivable_fg="nonzero", lane_fg="nonzero"),
+                   lane="seg-lane-11/labels", drivable_fg="nonzero", lane_fg="nonzero",
+                   mask_format="polygon"),
 }
 SEG_TASKS = ("drivable", "lane")
 
@@ -65,6 +81,40 @@ def foreground(mask: np.ndarray, rule: Union[str, List[int]]) -> np.ndarray:
     if isinstance(rule, (list, tuple)):
         return np.isin(mask, rule)
     raise ValueError(f"Mask foreground rule {rule!r}: use 'nonzero', 'not255' or a list of values.")
+
+
+def read_polygons(file: Union[str, Path]) -> List[np.ndarray]:
+    """Polygons of a YOLO segmentation txt (``cls x1 y1 x2 y2 ...``, normalised) as (N, 2) arrays.
+
+    Raises:
+        ValueError: a row with an odd number of coordinates, fewer than 3 points, a
+            non-numeric value or a coordinate outside 0..1 (message names file:line).
+    """
+    polys = []
+    for n, line in enumerate(Path(file).read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            vals = [float(v) for v in line.split()[1:]]
+        except ValueError:
+            vals = None
+        problem = ("non-numeric value" if vals is None else
+                   "odd number of coordinates" if len(vals) % 2 else
+                   "fewer than 3 points" if len(vals) < 6 else
+                   "coordinates must be normalised to 0..1" if not all(0.0 <= v <= 1.0 for v in vals)
+                   else None)
+        if problem:
+            raise ValueError(f"{file}:{n}: bad polygon row (cls x1 y1 x2 y2 ...): {problem}.")
+        polys.append(np.array(vals, dtype=np.float32).reshape(-1, 2))
+    return polys
+
+
+def fill_polygons(polys: List[np.ndarray], h: int, w: int) -> np.ndarray:
+    """(h, w) uint8 mask, 1 inside any polygon (normalised vertices scaled to w, h, truncated to int)."""
+    mask = np.zeros((h, w), np.uint8)
+    if polys:
+        cv2.fillPoly(mask, [(p * (w, h)).astype(np.int32) for p in polys], 1)
+    return mask
 
 
 class MultiTaskFormat(Format):
@@ -100,7 +150,10 @@ class MultiTaskDataset(YOLODataset):
         """Read every label file (errors name file and line) and check both masks exist and fit."""
         nc = len(self.data["names"])
         cmap = {int(k): int(v) for k, v in (self.cfg.get("class_map") or {}).items()}
-        labels = []
+        fmt = self.cfg.get("mask_format", "png")
+        if fmt not in ("png", "polygon"):
+            raise ValueError(f"mask_format {fmt!r}: use 'png' (mask images) or 'polygon' (YOLO polygon txt).")
+        labels, missing = [], {t: 0 for t in SEG_TASKS}
         self.label_files = [self._sibling(f, "labels", ".txt") for f in self.im_files]
         for im_file, lb_file in zip(self.im_files, self.label_files):
             rows = parse_label_rows(Path(lb_file).read_text(), lb_file, None if cmap else nc) \
@@ -113,9 +166,16 @@ class MultiTaskDataset(YOLODataset):
             if self.single_cls:
                 lb[:, 0] = 0
             with Image.open(im_file) as im:
-                w, h = im.size
+                w, h = exif_size(im)  # as cv2 decodes it (EXIF orientation applied)
             masks = {}
             for t in SEG_TASKS:
+                if fmt == "polygon":
+                    f = self._sibling(im_file, t, ".txt")
+                    if Path(f).is_file():
+                        masks[t] = read_polygons(f)
+                    else:  # the release has no file for an image without that class (background)
+                        masks[t], missing[t] = [], missing[t] + 1
+                    continue
                 f = self._sibling(im_file, t, ".png")
                 if not Path(f).is_file():
                     raise ValueError(f"{t} mask missing for {im_file}: expected {f} (dataset key "
@@ -130,26 +190,43 @@ class MultiTaskDataset(YOLODataset):
                                mask_files=masks))
         if not labels:
             raise ValueError(f"No images found for {self.img_path}.")
+        for t, n in missing.items():
+            if n == len(labels):
+                raise ValueError(f"No {t} polygon files found for {self.img_path}: expected e.g. "
+                                 f"{self._sibling(labels[0]['im_file'], t, '.txt')} (dataset key "
+                                 f"'{t}: {self.cfg[t]}').")
+            if n:
+                LOGGER.info(f"{self.prefix}{n} of {len(labels)} images have no {t} polygon file "
+                            f"(read as no {t} foreground).")
         return labels
 
-    def load_packed_mask(self, index: int) -> np.ndarray:
-        """Read both masks of an image and pack them: bit 0 drivable, bit 1 lane (uint8)."""
+    def load_packed_mask(self, index: int, shape: Optional[tuple] = None) -> np.ndarray:
+        """Both masks of an image packed: bit 0 drivable, bit 1 lane (uint8).
+
+        PNG masks are read at their size; polygons are filled at ``shape`` (h, w),
+        default the original image size.
+        """
         files = self.labels[index]["mask_files"]
+        h, w = shape or self.labels[index]["shape"]
         packed = None
         for bit, t in enumerate(SEG_TASKS):
-            m = cv2.imread(files[t], cv2.IMREAD_GRAYSCALE)
-            if m is None:
-                raise ValueError(f"Could not read {t} mask {files[t]}.")
-            packed = np.zeros(m.shape, np.uint8) if packed is None else packed
-            packed |= foreground(m, self.cfg[f"{t}_fg"]).astype(np.uint8) << bit
+            if isinstance(files[t], list):
+                fg = fill_polygons(files[t], h, w)
+            else:
+                m = cv2.imread(files[t], cv2.IMREAD_GRAYSCALE)
+                if m is None:
+                    raise ValueError(f"Could not read {t} mask {files[t]}.")
+                fg = foreground(m, self.cfg[f"{t}_fg"]).astype(np.uint8)
+            packed = np.zeros(fg.shape, np.uint8) if packed is None else packed
+            packed |= fg << bit
         return packed
 
     def get_image_and_label(self, index: int) -> Dict[str, Any]:
-        """Image, boxes and the packed mask resized with the image (nearest)."""
+        """Image, boxes and the packed mask at the loaded image's size (nearest resize for PNGs)."""
         label = super().get_image_and_label(index)
         label.pop("mask_files", None)
         h, w = label["img"].shape[:2]
-        mask = self.load_packed_mask(index)
+        mask = self.load_packed_mask(index, (h, w))
         if mask.shape != (h, w):
             mask = cv2.resize(mask, (w, h), interpolation=cv2.INTER_NEAREST)
         label["semantic_mask"] = mask

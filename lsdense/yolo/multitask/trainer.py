@@ -11,7 +11,14 @@ from ..checks import check_data_yaml
 from .data import MultiTaskDataset
 from .model import MultiTaskModel
 
-__all__ = ["MultiTaskTrainer", "build_multitask_dataset"]
+__all__ = ["MultiTaskTrainer", "build_multitask_dataset", "AYOLOM_TRAIN_DEFAULTS"]
+
+# The published A-YOLOM run (official repository: ultralytics/train.py and the fork's
+# cfg/default.yaml): 300 epochs, batch 12 (on 3 GPUs), 640, SGD (lr0 0.01, momentum 0.937),
+# warm-up bias lr 0.1, mosaic on for all epochs (close_mosaic 0), early-stopping patience 50.
+# Only keys the user does not set are filled in; a resumed run keeps its checkpoint's arguments.
+AYOLOM_TRAIN_DEFAULTS = dict(epochs=300, batch=12, imgsz=640, optimizer="SGD", lr0=0.01, momentum=0.937,
+                             warmup_bias_lr=0.1, close_mosaic=0, patience=50)
 
 
 def build_multitask_dataset(cfg, img_path: str, batch: int, data: dict, mode: str = "train",
@@ -25,7 +32,20 @@ def build_multitask_dataset(cfg, img_path: str, batch: int, data: dict, mode: st
 
 
 class MultiTaskTrainer(DetectionTrainer):
-    """Trains :class:`MultiTaskModel` on BDD100K-format data (``task='multitask'``)."""
+    """Trains :class:`MultiTaskModel` on BDD100K-format data (``task='multitask'``).
+
+    Arguments not given default to the published run (:data:`AYOLOM_TRAIN_DEFAULTS`) instead of
+    Ultralytics' detection defaults; ``best.pt`` and early stopping follow the official fitness
+    (see :class:`~lsdense.yolo.multitask.MultiTaskValidator`).
+    """
+
+    def __init__(self, cfg=None, overrides=None, _callbacks=None):
+        from ultralytics.utils import DEFAULT_CFG
+
+        overrides = dict(overrides or {})
+        if not overrides.get("resume"):
+            overrides = {**AYOLOM_TRAIN_DEFAULTS, **overrides}
+        super().__init__(cfg or DEFAULT_CFG, overrides, _callbacks)
 
     def get_dataset(self):
         """Check the dataset YAML paths (clear error) before Ultralytics reads it."""

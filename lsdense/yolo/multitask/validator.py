@@ -1,17 +1,18 @@
-"""A-YOLOM validator: Ultralytics' detection metrics plus drivable mIoU and lane accuracy / IoU."""
+"""A-YOLOM validator: Ultralytics' detection metrics plus drivable mIoU and lane accuracy / IoU,
+each also in the official A-YOLOM convention (see :mod:`.metrics`)."""
 from __future__ import annotations
 
 from typing import Any, Dict
 
 import numpy as np
-import torch
 import torch.nn.functional as F
 from ultralytics.models.yolo.detect import DetectionValidator
 from ultralytics.utils import LOGGER
 
 from ..checks import check_data_yaml
 from .loss import split_semantic
-from .metrics import SegMetrics
+from .metrics import (AYOLOMSegMetrics, SegMetrics, ayolom_ap_per_class, ayolom_fitness,
+                      max_recall_pr)
 
 __all__ = ["MultiTaskValidator"]
 
@@ -26,9 +27,15 @@ def _seg_tasks(model) -> tuple:
 class MultiTaskValidator(DetectionValidator):
     """Validates a :class:`MultiTaskModel`: P, R, mAP50, mAP50-95 and per-head segmentation metrics.
 
-    ``get_stats()`` adds ``metrics/drivable_mIoU``, ``metrics/lane_acc``, ``metrics/lane_IoU``
-    (and the other two per head); ``fitness`` averages the detection fitness with
-    each head's mIoU.
+    ``get_stats()`` returns, beside Ultralytics' detection keys (P and R at max F1):
+
+    * ``metrics/precision(B,A-YOLOM)``, ``metrics/recall(B,A-YOLOM)``: at the maximum-recall
+      point, as the A-YOLOM tables report; ``metrics/mAP50(B,A-YOLOM)``,
+      ``metrics/mAP50-95(B,A-YOLOM)``: AP as Ultralytics 8.0.105 (ramp to recall 1);
+    * ``metrics/<task>_{mIoU,IoU,acc}``: one confusion matrix over the whole set, padding ignored;
+    * ``metrics/<task>_{mIoU,IoU,acc}(A-YOLOM)``: per image, padding counted, averaged over images;
+    * ``fitness``: the official ``0.1 mAP50 + 0.9 mAP50-95 + sum over tasks of (IoU + mIoU)``
+      (A-YOLOM convention for every term), which picks ``best.pt`` and drives early stopping.
     """
 
     def __call__(self, trainer=None, model=None):
@@ -48,6 +55,7 @@ class MultiTaskValidator(DetectionValidator):
         """Detection metrics plus one confusion matrix per segmentation head."""
         super().init_metrics(model)
         self.seg = SegMetrics(_seg_tasks(model))
+        self.seg_ayolom = AYOLOMSegMetrics(self.seg.tasks)
         self._seg_preds = []
 
     def preprocess(self, batch: Dict[str, Any]) -> Dict[str, Any]:
@@ -71,18 +79,33 @@ class MultiTaskValidator(DetectionValidator):
                 logits = F.interpolate(logits.float(), size=t.shape[-2:], mode="bilinear",
                                        align_corners=False)
             self.seg.update(task, logits, t)
+            self.seg_ayolom.update(task, logits, t)
 
     def get_stats(self) -> Dict[str, Any]:
-        """Detection stats + segmentation metrics; fitness = mean(det fitness, head mIoUs)."""
-        stats = super().get_stats()
-        seg = self.seg.results()
-        stats.update(seg)
-        mious = [seg[f"metrics/{t}_mIoU"] for t in self.seg.tasks]
-        stats["fitness"] = float(np.nanmean([stats.get("fitness", 0.0), *mious]))
+        """Detection stats + both segmentation conventions; fitness as the official code."""
+        raw = {k: np.concatenate(v, 0) for k, v in self.metrics.stats.items() if len(v)}
+        stats = super().get_stats()  # processes and then clears self.metrics.stats
+        ap = (ayolom_ap_per_class(raw["tp"], raw["conf"], raw["pred_cls"], raw["target_cls"])
+              if "tp" in raw and "target_cls" in raw else np.zeros((0, 10)))
+        stats["metrics/mAP50(B,A-YOLOM)"] = float(ap[:, 0].mean()) if len(ap) else 0.0
+        stats["metrics/mAP50-95(B,A-YOLOM)"] = float(ap.mean()) if len(ap) else 0.0
+        box = self.metrics.box
+        p, r = max_recall_pr(getattr(box, "p_curve", []), getattr(box, "r_curve", []))
+        stats["metrics/precision(B,A-YOLOM)"], stats["metrics/recall(B,A-YOLOM)"] = p, r
+        stats.update(self.seg.results())
+        official = self.seg_ayolom.results()
+        stats.update(official)
+        stats["fitness"] = ayolom_fitness(
+            stats["metrics/mAP50(B,A-YOLOM)"], stats["metrics/mAP50-95(B,A-YOLOM)"],
+            {t: (official[f"metrics/{t}_IoU(A-YOLOM)"], official[f"metrics/{t}_mIoU(A-YOLOM)"])
+             for t in self.seg.tasks})
         return stats
 
     def print_results(self) -> None:
-        """Ultralytics' detection table, then one line per segmentation head."""
+        """Ultralytics' detection table, then the A-YOLOM-convention and dataset-wide lines."""
         super().print_results()
-        for k, v in self.seg.results().items():
-            LOGGER.info(f"{k:>24s} {v:.4f}")
+        p, r = max_recall_pr(getattr(self.metrics.box, "p_curve", []),
+                             getattr(self.metrics.box, "r_curve", []))
+        LOGGER.info(f"{'P, R at max recall (A-YOLOM)':>30s} {p:.4f} {r:.4f}")
+        for k, v in {**self.seg_ayolom.results(), **self.seg.results()}.items():
+            LOGGER.info(f"{k:>30s} {v:.4f}")

@@ -1,11 +1,18 @@
 """Write A-YOLOM model YAMLs (the shipped ``configs/yolo/ayolom-*.yaml`` come from here).
 
-Layout (A-YOLOM, Fig. 2): the YOLOv8 FPN/PAN detection neck on P3-P5 and
-``Detect``; per segmentation task a top-down branch from P5 that, at each of
-P4, P3, P2, P1, upsamples x2, concatenates the gated backbone skip
-(``AGate`` + ``Concat``) and runs ``C2f`` (512, 256, 128, 64 before width
-scaling), then a ``SegHead`` at stride 1. A level the backbone lacks (LSNet has
+Official layout (``yolov8-bdd-v4-one-dropout-individual-{n,s}.yaml`` of the
+official repository): the YOLOv8 backbone and FPN/PAN detection neck (rows
+0-21); per segmentation task a top-down branch from the SPPF output that, at
+each of P4, P3, P2, P1, upsamples x2, joins the backbone skip with
+``AdaptiveConcat`` (concat + 1x1 conv) and runs ``C2f`` (512, 256, 128, 64
+before width scaling), lane branch first (rows 22-33), drivable second (34-45);
+then ``Detect`` (row 46) and one ``SegHead`` per task (drivable 47, lane 48), so
+state-dict keys equal the official ones. A level the backbone lacks (LSNet has
 no P1/P2) is upsampled without a skip.
+
+``style='lsdense'`` writes the lsdense option instead: soft ``AGate`` on the skip +
+``Concat`` (the 1x1 projection folded into the ``C2f``), ``SegHeadLinear`` and
+``seg_loss: lsdense`` (softmax foreground, padding ignored).
 """
 from __future__ import annotations
 
@@ -17,7 +24,7 @@ from lsdense.models import create_backbone, get_variant
 from ..modules import BACKBONE_MODULES
 from ..swap import _apply_scale, dump_model_yaml
 
-__all__ = ["ayolom_yaml", "write_ayolom_yaml"]
+__all__ = ["ayolom_yaml", "write_ayolom_yaml", "shipped_ayolom_yamls", "STYLES"]
 
 _YOLOV8_BACKBONE = [  # Ultralytics yolov8.yaml backbone (P1 row 0, P2 row 2, P3 4, P4 6, P5 9)
     [-1, 1, "Conv", [64, 3, 2]], [-1, 1, "Conv", [128, 3, 2]], [-1, 3, "C2f", [128, True]],
@@ -42,17 +49,29 @@ def _lsdense_backbone(name: str):
     return rows, pmap
 
 
+STYLES = ("official", "lsdense")
+
+
 def ayolom_yaml(backbone: str = "yolov8", scale: str = "n", nc: int = 1,
-                tasks: Optional[List[str]] = None) -> dict:
+                tasks: Optional[List[str]] = None, style: str = "official") -> dict:
     """Build an A-YOLOM model dict.
 
     Args:
-        backbone: ``'yolov8'`` (the reference) or an lsdense variant such as ``'lolvit_s'``.
+        backbone: ``'yolov8'`` (the official model) or an lsdense variant such as ``'lolvit_s'``.
         scale: YOLOv8 scale letter for the neck and heads (``'n'`` or ``'s'``).
         nc: detection classes (A-YOLOM: 1, vehicles merged).
-        tasks: segmentation task names (default drivable, lane).
+        tasks: segmentation task names in head order (default drivable, lane); the
+            branches are written in reverse order (lane first), as officially.
+        style: ``'official'`` or ``'lsdense'`` (module docstring).
+
+    Raises:
+        ValueError: unknown style or scale, or a backbone without strides 8, 16 and 32.
     """
-    tasks = tasks or ["drivable", "lane"]
+    if style not in STYLES:
+        raise ValueError(f"Unknown A-YOLOM style {style!r}; use one of {STYLES}.")
+    if scale not in _SCALES:
+        raise ValueError(f"Unknown A-YOLOM scale {scale!r}; use one of {sorted(_SCALES)}.")
+    tasks = list(tasks or ["drivable", "lane"])
     if backbone == "yolov8":
         rows, P = deepcopy(_YOLOV8_BACKBONE), dict(_YOLOV8_LEVELS)
     else:
@@ -77,29 +96,51 @@ def ayolom_yaml(backbone: str = "yolov8", scale: str = "n", nc: int = 1,
     add(-1, 1, "Conv", [512, 3, 2])
     add([-1, P[5]], 1, "Concat", [1])
     o5 = add(-1, 3, "C2f", [1024])
-    branch_out = []
-    for _ in tasks:  # one segmentation branch per task
+    branch_out = {}
+    for task in (reversed(tasks) if style == "official" else tasks):  # one branch per task
         x = P[5]
         for level, c in ((4, 512), (3, 256), (2, 128), (1, 64)):
-            up = add(x, 1, "nn.Upsample", [None, 2, "nearest"])
-            if level in P:
-                g = add(P[level], 1, "AGate", [])
-                add([up, g], 1, "Concat", [1])
+            if style == "official":
+                add(x, 1, "nn.Upsample", [None, 2, "nearest"])
+                if level in P:
+                    add([-1, P[level]], 1, "AdaptiveConcat", [1])
+            else:
+                up = add(x, 1, "nn.Upsample", [None, 2, "nearest"])
+                if level in P:
+                    g = add(P[level], 1, "AGate", [])
+                    add([up, g], 1, "Concat", [1])
             x = add(-1, 3, "C2f", [c])
-        branch_out.append(x)
-    for x in branch_out:
-        add(x, 1, "SegHead", [1])
+        branch_out[task] = x
     add([o3, o4, o5], 1, "Detect", ["nc"])
-    d = {"nc": nc, "seg_tasks": list(tasks), "scales": {scale: _SCALES[scale]},
+    head = "SegHead" if style == "official" else "SegHeadLinear"
+    for task in tasks:
+        add(branch_out[task], 1, head, [1])
+    d = {"nc": nc, "seg_tasks": list(tasks), "seg_loss": style, "scales": {scale: _SCALES[scale]},
          "backbone": rows[:nb], "head": rows[nb:]}
     return _apply_scale(d, scale)
 
 
-def write_ayolom_yaml(path: str, backbone: str = "yolov8", scale: str = "n", nc: int = 1) -> Dict:
+def write_ayolom_yaml(path: str, backbone: str = "yolov8", scale: str = "n", nc: int = 1,
+                      style: str = "official") -> Dict:
     """Write :func:`ayolom_yaml` to ``path`` (readable rows with their indices)."""
-    d = ayolom_yaml(backbone, scale, nc)
-    what = "YOLOv8 backbone (reference)" if backbone == "yolov8" else f"lsdense {backbone} backbone"
+    d = ayolom_yaml(backbone, scale, nc, style=style)
+    what = ("YOLOv8 backbone, the official A-YOLOM model" if backbone == "yolov8"
+            else f"lsdense {backbone} backbone")
+    kind = ("structure as the official code (AdaptiveConcat, SegHead with BN+SiLU, A-YOLOM loss)"
+            if style == "official" else
+            "lsdense option: soft AGate, SegHeadLinear, softmax loss ignoring padding")
     dump_model_yaml(d, path, comment=f"A-YOLOM-{scale} (TVT 2024) multi-task model, {what}.\n"
-                    f"Detect + SegHead(drivable) + SegHead(lane); build with lsdense.yolo.AYOLOM.\n"
-                    f"generated by lsdense.yolo.multitask.yamlgen.write_ayolom_yaml")
+                    f"{kind}.\nDetect + SegHead(drivable) + SegHead(lane); build with "
+                    f"lsdense.yolo.AYOLOM.\ngenerated by lsdense.yolo.multitask.yamlgen.write_ayolom_yaml"
+                    f" (see shipped_ayolom_yamls)")
     return d
+
+
+def shipped_ayolom_yamls() -> Dict[str, dict]:
+    """File name -> :func:`ayolom_yaml` keyword arguments of every shipped ``configs/yolo/ayolom-*.yaml``."""
+    out = {f"ayolom-{s}.yaml": dict(backbone="yolov8", scale=s) for s in ("n", "s")}
+    out.update({f"ayolom-{s}-lsdense.yaml": dict(backbone="yolov8", scale=s, style="lsdense")
+                for s in ("n", "s")})
+    out.update({f"ayolom-n-{b}.yaml": dict(backbone=b, scale="n")
+                for b in ("lolvit_s", "lolvit_x", "lsnet_t")})
+    return out

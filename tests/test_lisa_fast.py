@@ -1,0 +1,88 @@
+"""LiSA fast paths against their plain references: values and gradients.
+
+* :func:`lisa_spectral` (one pattern at a time, in-place accumulation) against
+  :func:`lisa_spectral_broadcast` (all patterns in one broadcast: the form before the
+  speed work) and the O(N^2) :func:`lisa_reference`.
+* :func:`circular_kernel` (resize sampled straight into circular order) against
+  ``ifftshift(resize_kernel(...))``.
+* The ONNX export formulation (real DFT matmuls) against ``torch.fft``.
+"""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from lsdense.models import create_backbone
+from lsdense.models import lisanet as L
+
+
+def _inputs(dtype, b=2, heads=3, dk=4, d=5, h=7, w=9, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    q, k, v = (torch.randn(b, heads, dk, h, w, generator=g, dtype=dtype) for _ in range(3))
+    r1 = torch.randn(d, dk, h, w, generator=g, dtype=dtype)
+    r2 = torch.randn(d, h, w, generator=g, dtype=dtype)
+    return [t.requires_grad_() for t in (q, k, v, r1, r2)]
+
+
+def _run(fn, q, k, v, r1, r2):
+    return fn(q, k, v, torch.fft.rfft2(r1), torch.fft.rfft2(r2))
+
+
+@pytest.mark.parametrize("dtype, tol", [(torch.float64, 1e-10), (torch.float32, 1e-4)])
+@pytest.mark.parametrize("h, w", [(7, 9), (8, 6), (1, 5)])
+def test_pattern_loop_matches_broadcast_values_and_gradients(dtype, tol, h, w):
+    inputs = _inputs(dtype, h=h, w=w)
+    fast, plain = _run(L.lisa_spectral, *inputs), _run(L.lisa_spectral_broadcast, *inputs)
+    scale = plain.abs().max()
+    assert (fast - plain).abs().max() <= tol * scale
+    grad_out = torch.randn_like(plain)
+    g_fast = torch.autograd.grad((fast * grad_out).sum(), inputs)
+    g_plain = torch.autograd.grad((plain * grad_out).sum(), inputs)
+    for a, b in zip(g_fast, g_plain):
+        assert (a - b).abs().max() <= tol * b.abs().max()
+    if dtype == torch.float64:  # and both equal the direct O(N^2) equations
+        torch.testing.assert_close(plain, L.lisa_reference(*inputs), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("size", [(6, 5), (9, 11), (4, 3), (12, 10), (7, 5)])
+def test_circular_kernel_is_shifted_resize(size):
+    w = torch.randn(3, 2, 6, 5, dtype=torch.float64)
+    expected = torch.fft.ifftshift(L.resize_kernel(w, size), dim=(-2, -1))
+    torch.testing.assert_close(L.circular_kernel(w, size), expected, rtol=0, atol=1e-14)
+    # the export path always resamples; bicubic at integer taps returns the taps
+    torch.testing.assert_close(L.circular_kernel(w, size, always_sample=True), expected,
+                               rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("h, w", [(7, 10), (8, 9), (1, 4), (5, 1)])
+def test_real_dft_matches_torch_fft(h, w):
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(2, 3, h, w, generator=g, dtype=torch.float64)
+    re, im = L.rfft2_real(x)
+    spec = torch.fft.rfft2(x)
+    torch.testing.assert_close(re, spec.real, rtol=0, atol=1e-12)
+    torch.testing.assert_close(im, spec.imag, rtol=0, atol=1e-12)
+    z = torch.randn(2, h, w // 2 + 1, generator=g, dtype=torch.complex128)
+    torch.testing.assert_close(L.irfft2_real(z.real, z.imag, (h, w)),
+                               torch.fft.irfft2(z, s=(h, w)), rtol=0, atol=1e-12)
+
+
+def test_export_formulation_matches_fft_path():
+    q, k, v, r1, r2 = (t.detach() for t in _inputs(torch.float64))
+    expected = _run(L.lisa_spectral, q, k, v, r1, r2)
+    got = L._lisa_real_dft(q, k, v, r1, r2, 1e-6)
+    torch.testing.assert_close(got, expected, rtol=1e-10, atol=1e-12)
+
+
+def test_model_outputs_equal_the_broadcast_path(monkeypatch):
+    """A whole HyLiSANet-S (conv and LiSA stages) gives today's outputs within fp32 rounding."""
+    torch.manual_seed(0)
+    model = create_backbone("hylisanet_s").eval()
+    x = torch.randn(1, 3, 96, 128)
+    with torch.no_grad():
+        fast = model(x)
+        monkeypatch.setattr(L, "lisa_spectral", L.lisa_spectral_broadcast)
+        model.apply(lambda m: m._cache.clear() if isinstance(m, L.LiSA) else None)
+        plain = model(x)
+    for a, b in zip(fast, plain):
+        assert (a - b).abs().max() <= 1e-5 * b.abs().max()

@@ -1,0 +1,124 @@
+"""timm's own model tests (``tests/test_models.py`` of the installed timm) on the lsdense models.
+
+The test file is not vendored: it is taken from the installed timm version's
+source distribution on PyPI (``pip download --no-deps --no-binary :all:``) and
+cached in ``~/.cache/lsdense/timm-tests/<version>/``. Two lists of the file are
+extended (``FEAT_INTER_FILTERS`` += the lsdense modules, so that the
+``forward_intermediates`` / ``prune_intermediate_layers`` tests run;
+``NON_STD_FILTERS`` += ``lisanet_i``, the isotropic model, as timm's ViTs), and
+``tests/timm_suite/lsdense_timm_conftest.py`` (copied in as ``conftest.py``)
+keeps only the lsdense models and leaves out the tests that download pretrained
+weights. The full run and its results are in
+``docs/timm.md``; here a subset of models keeps ``make test`` short: one per
+family and kind (hierarchical, hybrid, isotropic), every test function.
+"""
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+import timm
+
+REPO = Path(__file__).resolve().parents[1]
+CACHE = Path(os.environ.get("LSDENSE_CACHE", Path.home() / ".cache" / "lsdense"))
+TIMM_TESTS = CACHE / "timm-tests" / timm.__version__ / "test_models.py"
+# one model per family and kind; `LSDENSE_TIMM_MODELS=all` runs all ten (docs/timm.md)
+SUBSET = "lsnet_t,lolvit_s,hylisanet_s,lisanet_i"
+PATCHES = {
+    "FEAT_INTER_FILTERS = [\n": "    'lsnet', 'lolvit', 'lisanet',  # lsdense\n",
+    "NON_STD_FILTERS = [\n": "    'lisanet_i',  # lsdense: isotropic, as timm's ViTs\n",
+}
+# test functions of timm's file that must run on every selected model
+EXPECTED_TESTS = {
+    "test_model_forward", "test_model_backward", "test_model_default_cfgs",
+    "test_model_default_cfgs_non_std", "test_model_forward_torchscript",
+    "test_model_forward_features", "test_model_forward_intermediates_features",
+    "test_model_forward_intermediates", "test_prune_intermediate_layers_contract",
+    "test_model_forward_fx", "test_model_backward_fx", "test_model_forward_fx_torchscript",
+}
+
+
+def timm_test_file() -> Path:
+    """``tests/test_models.py`` of the installed timm, from its sdist on PyPI (cached)."""
+    if TIMM_TESTS.is_file():
+        return TIMM_TESTS
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
+               "--disable-pip-version-check", "-q", "-d", tmp, f"timm=={timm.__version__}"]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+        sdists = list(Path(tmp).glob("timm-*.tar.gz"))
+        if proc.returncode or not sdists:
+            pytest.skip(f"could not download timm {timm.__version__}'s sdist from PyPI "
+                        f"(needed for its test suite): {proc.stderr.strip()[-500:]}")
+        member = f"timm-{timm.__version__}/tests/test_models.py"
+        with tarfile.open(sdists[0]) as tar:
+            data = tar.extractfile(member).read()
+    TIMM_TESTS.parent.mkdir(parents=True, exist_ok=True)
+    part = TIMM_TESTS.with_suffix(".part")
+    part.write_bytes(data)
+    part.replace(TIMM_TESTS)
+    return TIMM_TESTS
+
+
+def prepare_run_dir(run_dir: Path) -> None:
+    """timm's file with the lsdense entries added to its two lists, plus our conftest."""
+    text = timm_test_file().read_text()
+    for anchor, line in PATCHES.items():
+        if text.count(anchor) != 1:
+            raise AssertionError(f"timm {timm.__version__}'s tests/test_models.py has no single "
+                                 f"{anchor.strip()!r}; update PATCHES in {Path(__file__).name}")
+        text = text.replace(anchor, anchor + line)
+    (run_dir / "test_models.py").write_text(text)
+    # not named conftest.py in tests/: pytest would load its collection hook for `make test`
+    shutil.copy(REPO / "tests" / "timm_suite" / "lsdense_timm_conftest.py",
+                run_dir / "conftest.py")
+    (run_dir / "pytest.ini").write_text("[pytest]\n")
+
+
+def run_suite(run_dir: Path, models: str) -> dict:
+    """Run timm's tests in ``run_dir``; returns ``{test id: 'passed' | 'failed' | 'skipped'}``."""
+    xml = run_dir / "results.xml"
+    env = dict(os.environ, LSDENSE_TIMM_MODELS=models, OMP_NUM_THREADS="1",
+               PYTHONPATH=os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH"))
+                                          if p))
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-W", "ignore",
+           f"--junitxml={xml}", "test_models.py"]
+    proc = subprocess.run(cmd, cwd=run_dir, env=env, capture_output=True, text=True, timeout=1800)
+    if not xml.is_file():
+        raise AssertionError(f"timm's suite did not run:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    results = {}
+    for case in ET.parse(xml).iter("testcase"):
+        outcome = "passed"
+        for tag in ("failure", "error", "skipped"):
+            node = case.find(tag)
+            if node is not None:
+                outcome = "skipped" if tag == "skipped" else "failed"
+                if outcome == "failed":
+                    results.setdefault("_messages", []).append(
+                        f"{case.get('name')}: {node.get('message', '')[:300]}")
+        results[case.get("name")] = outcome
+    results["_output"] = proc.stdout[-3000:]
+    return results
+
+
+def test_timm_model_suite(tmp_path):
+    """Every selected test of timm's own suite passes on the lsdense models (no skips)."""
+    prepare_run_dir(tmp_path)
+    models = os.environ.get("LSDENSE_TIMM_MODELS", SUBSET)
+    results = run_suite(tmp_path, models)
+    messages = results.pop("_messages", [])
+    output = results.pop("_output")
+    failed = sorted(k for k, v in results.items() if v == "failed")
+    skipped = sorted(k for k, v in results.items() if v == "skipped")
+    assert not failed, "timm's tests failed:\n" + "\n".join(messages) + "\n" + output
+    assert not skipped, f"timm's tests skipped: {skipped}"
+    ran = {name.split("[")[0] for name in results}
+    assert ran == EXPECTED_TESTS, f"test functions run: {sorted(ran)}"
+    selected = {m.strip() for m in models.split(",")} if models != "all" else None
+    per_model = {name[name.index("[") + 1:-1].split("-")[-1].split(".")[0] for name in results}
+    assert selected is None or per_model == selected, per_model
