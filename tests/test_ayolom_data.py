@@ -171,6 +171,8 @@ def test_polygons_follow_mosaic_perspective_and_flips(tmp_path):
             assert not wrong.any(), (seed, colour, np.argwhere(wrong)[:5].tolist())
             seen[colour - 1] += fg.sum()
     assert (seen > 200).all(), seen  # padding, drivable and lane all took part
+    batch = ds.collate_fn([ds[0], ds[1]])  # the polygons were consumed by MultiTaskFormat
+    assert tuple(batch["semantic_mask"].shape) == (2, 128, 128) and not {"seg_instances", "seg_cls"} & set(batch)
 
 
 def test_polygons_refuse_cutmix(tmp_path):

@@ -31,6 +31,9 @@ the final working resolution with Ultralytics' ``polygon2mask`` (integer
 vertices, as the official ``polygon2mask``). Each transform moves them with
 its own ``apply_instances`` and the parameters it drew for the image (see
 ``carry_polygons``). CutMix (default off) has no polygon path and is refused.
+One difference stays, in Ultralytics' own code: after the affine, 8.4 clamps a
+polygon's points to the box of its in-frame points, the fork only to the frame
+(they differ only for polygons that leave the frame).
 
 Both masks travel through Ultralytics' own augmentations as one packed
 ``semantic_mask`` (bit 0 drivable, bit 1 lane, 255 = padding and borders), which
