@@ -23,36 +23,46 @@ files, one directory per task (``seg-drivable-10/labels/<split>``,
 foreground). Its boxes keep the release's ids; merge with ``class_map``.
 ``mask_format: png`` / ``polygon`` overrides the layout's default.
 
-Polygons are filled (``cv2.fillPoly``, integer vertices as the official
-``polygon2mask``) at the working resolution: the loaded image's size, after
-Ultralytics' resize to ``imgsz`` and before mosaic / affine / flip /
-letterbox. The official code fills them after those transforms; the two
-differ only by the nearest-neighbour warp of mask edges.
+Polygons follow the official order (``official.md``, "Data"): they travel
+through the augmentation as an Ultralytics ``Instances`` (``seg_instances``,
+task id per polygon in ``seg_cls``), resampled to 1000 points as the official
+``Instances`` does (vertices kept), and are filled in ``MultiTaskFormat`` at
+the final working resolution with Ultralytics' ``polygon2mask`` (integer
+vertices, as the official ``polygon2mask``). Each transform moves them with
+its own ``apply_instances`` and the parameters it drew for the image (see
+``carry_polygons``). CutMix (default off) has no polygon path and is refused.
+One difference stays, in Ultralytics' own code: after the affine, 8.4 clamps a
+polygon's points to the box of its in-frame points, the fork only to the frame
+(they differ only for polygons that leave the frame).
 
 Both masks travel through Ultralytics' own augmentations as one packed
 ``semantic_mask`` (bit 0 drivable, bit 1 lane, 255 = padding and borders), which
-Mosaic, RandomPerspective, flips and LetterBox already transform. The official
-loss and metrics count 255 as background; the lsdense option ignores it.
+Mosaic, RandomPerspective, flips and LetterBox already transform (PNG layout:
+nearest neighbour). With polygons that mask starts as zeros and only marks the
+padding and borders (255); the polygons are filled into its other pixels. The
+official loss and metrics count 255 as background; the lsdense option ignores it.
 """
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 import cv2
 import numpy as np
 import torch
 from PIL import Image
 
-from ultralytics.data.augment import Format
+from ultralytics.data.augment import Compose, CutMix, Format, LetterBox, MixUp, Mosaic, RandomFlip, RandomPerspective
 from ultralytics.data.dataset import YOLODataset
-from ultralytics.data.utils import exif_size
+from ultralytics.data.utils import exif_size, polygon2mask
 from ultralytics.utils import LOGGER
+from ultralytics.utils.instance import Instances
+from ultralytics.utils.ops import resample_segments, segments2boxes
 
 from ..checks import parse_label_rows
 
 __all__ = ["MultiTaskDataset", "MultiTaskFormat", "LAYOUTS", "resolve_layout", "foreground",
-           "read_polygons", "fill_polygons"]
+           "read_polygons", "fill_polygons", "polygon_instances", "carry_polygons", "rasterise_polygons"]
 
 LAYOUTS: Dict[str, Dict[str, Any]] = {
     "official": dict(labels="labels/100k", drivable="drivable/masks", lane="lane/masks",
@@ -62,6 +72,7 @@ LAYOUTS: Dict[str, Dict[str, Any]] = {
                    mask_format="polygon"),
 }
 SEG_TASKS = ("drivable", "lane")
+SEG_POINTS = 1000  # official Instances resamples each polygon to 1000 points (ultralytics/yolo/utils/instance.py)
 
 
 def resolve_layout(data: dict) -> dict:
@@ -110,19 +121,147 @@ def read_polygons(file: Union[str, Path]) -> List[np.ndarray]:
 
 
 def fill_polygons(polys: List[np.ndarray], h: int, w: int) -> np.ndarray:
-    """(h, w) uint8 mask, 1 inside any polygon (normalised vertices scaled to w, h, truncated to int)."""
+    """(h, w) uint8 mask, 1 inside any polygon (normalised vertices scaled to w, h, truncated to int).
+
+    Vertices only; the dataset fills the official way (``polygon_instances`` + ``rasterise_polygons``:
+    points added on the edges first, which moves diagonal edges by up to 1 px after truncation).
+    """
     mask = np.zeros((h, w), np.uint8)
     if polys:
         cv2.fillPoly(mask, [(p * (w, h)).astype(np.int32) for p in polys], 1)
     return mask
 
 
+def polygon_instances(polys_per_task: List[List[np.ndarray]]) -> Tuple[Instances, np.ndarray]:
+    """Polygons of every task as one Ultralytics ``Instances`` plus their task ids.
+
+    Args:
+        polys_per_task: per task (bit order of ``SEG_TASKS``) a list of (K, 2) normalised polygons.
+
+    Returns:
+        ``Instances`` with segments (N, max(1000, K_max + 1), 2) resampled by Ultralytics'
+        ``resample_segments`` (original vertices kept, points added on the edges, as the official
+        ``Instances``), boxes (N, 4) xywh around each polygon (Mosaic / RandomPerspective drop a
+        polygon whose box leaves the image, as for the official segments), normalised; and the
+        task ids (N, 1) float32.
+    """
+    polys = [p for ps in polys_per_task for p in ps]
+    cls = np.array([t for t, ps in enumerate(polys_per_task) for _ in ps], np.float32).reshape(-1, 1)
+    if not polys:
+        return Instances(np.zeros((0, 4), np.float32), np.zeros((0, SEG_POINTS, 2), np.float32),
+                         bbox_format="xywh", normalized=True), cls
+    n = max(SEG_POINTS, max(len(p) for p in polys) + 1)  # as YOLODataset.update_labels_info: keep all vertices
+    segments = np.stack(resample_segments([p.copy() for p in polys], n), 0).astype(np.float32)
+    boxes = segments2boxes(list(segments)).astype(np.float32)
+    return Instances(boxes, segments, bbox_format="xywh", normalized=True), cls
+
+
+def _polygon_view(labels: dict) -> dict:
+    """The polygons of ``labels`` under the keys Ultralytics' ``apply_instances`` reads."""
+    return {"instances": labels["seg_instances"], "cls": labels["seg_cls"],
+            **{k: labels[k] for k in ("im_file", "ori_shape") if k in labels}}
+
+
+def carry_polygons(transform, labels: dict, params: dict) -> dict:
+    """Move ``labels['seg_instances']`` with ``transform``'s own ``apply_instances`` and ``params``.
+
+    ``params`` are those the transform drew for the image (mosaic layout, affine matrix, flip,
+    letterbox ratio and padding), so the polygons get exactly the image's geometry through
+    Ultralytics' own code (clipping and the drop of polygons pushed out of view included).
+    Supports Mosaic, MixUp, RandomPerspective, RandomFlip and LetterBox.
+    """
+    if labels.get("seg_instances") is None:
+        return labels
+    view = _polygon_view(labels)
+    if isinstance(transform, Mosaic):
+        layout = [{**item, "labels_patch": _polygon_view(item["labels_patch"])} for item in params["layout"]]
+        view = transform.apply_instances(view, {**params, "layout": layout})
+    elif isinstance(transform, MixUp):
+        view["mix_labels"] = [_polygon_view(params["mix_labels"][0])]
+        view = transform.apply_instances(view, params)
+    elif isinstance(transform, RandomFlip):
+        # RandomFlip.get_params took h, w from the detection boxes' normalisation; use the polygons'
+        norm, (h, w) = view["instances"].normalized, labels["img"].shape[:2]
+        view = transform.apply_instances(view, {**params, "h": 1 if norm else h, "w": 1 if norm else w})
+    else:  # RandomPerspective, LetterBox
+        view = transform.apply_instances(view, params)
+    labels["seg_instances"], labels["seg_cls"] = view["instances"], view["cls"]
+    return labels
+
+
+class _CarryPolygons:
+    """Replaces a transform's ``apply_semantic``: moves the polygons, then the mask (picklable)."""
+
+    def __init__(self, transform, apply_semantic):
+        self.transform, self.apply_semantic = transform, apply_semantic
+
+    def __call__(self, labels: dict, params: Optional[dict] = None) -> dict:
+        return self.apply_semantic(carry_polygons(self.transform, labels, params), params)
+
+
+def hook_polygon_transforms(transforms: Compose) -> Compose:
+    """Make every geometric transform of an Ultralytics pipeline also move ``seg_instances``.
+
+    Ultralytics' transforms only move ``labels['instances']``; each calls ``apply_semantic(labels,
+    params)`` with the parameters it drew, which is the hook used (no subclassing of the stock
+    pipeline built by ``v8_transforms``).
+
+    Raises:
+        ValueError: CutMix is on (it pastes mask rectangles; polygons have no such path).
+    """
+    seen = set()
+
+    def walk(t):
+        if t is None or id(t) in seen:
+            return
+        seen.add(id(t))
+        if isinstance(t, Compose):
+            for x in t.transforms:
+                walk(x)
+            return
+        walk(getattr(t, "pre_transform", None))
+        if isinstance(t, CutMix) and t.p > 0:
+            raise ValueError(f"cutmix={t.p} cannot move polygon segmentation labels; set cutmix=0 or use "
+                             "PNG masks (mask_format: png).")
+        if isinstance(t, (Mosaic, MixUp, RandomPerspective, RandomFlip, LetterBox)):
+            t.apply_semantic = _CarryPolygons(t, t.apply_semantic)
+
+    walk(transforms)
+    return transforms
+
+
+def rasterise_polygons(instances: Instances, task_ids: np.ndarray, h: int, w: int, n_tasks: int) -> np.ndarray:
+    """(h, w) uint8 packed mask (bit k = task k) of the polygons, filled at h x w.
+
+    Filled with Ultralytics' ``polygon2mask`` (vertices truncated to int, ``cv2.fillPoly``), the
+    official ``polygon2mask`` at mask ratio 1; normalised instances are scaled to w, h first.
+    """
+    instances.denormalize(w, h)
+    packed = np.zeros((h, w), np.uint8)
+    ids = task_ids.reshape(-1).astype(int)
+    for bit in range(n_tasks):
+        sel = ids == bit
+        if sel.any():
+            packed |= polygon2mask((h, w), instances.segments[sel], color=1) << bit
+    return packed
+
+
 class MultiTaskFormat(Format):
-    """Ultralytics ``Format`` that also turns the packed ``semantic_mask`` into a tensor."""
+    """Ultralytics ``Format`` that also turns the packed ``semantic_mask`` into a tensor, filling the
+    segmentation polygons (``seg_instances``) into it at the final working resolution first."""
 
     def apply_semantic(self, labels: dict, params: Optional[dict] = None) -> dict:
-        """Convert the packed mask to an int64 tensor (B, H, W after collation)."""
+        """Convert the packed mask to an int64 tensor (B, H, W after collation).
+
+        With polygons, their bits are filled into every pixel the mask does not mark as padding
+        or border (255).
+        """
         mask = labels.get("semantic_mask")
+        instances, task_ids = labels.pop("seg_instances", None), labels.pop("seg_cls", None)
+        if instances is not None:
+            h, w = mask.shape if mask is not None else (params["h"], params["w"])
+            packed = rasterise_polygons(instances, task_ids, h, w, len(SEG_TASKS))
+            mask = packed if mask is None else np.where(mask == 255, np.uint8(255), packed)
         if mask is not None:
             labels["semantic_mask"] = torch.from_numpy(np.ascontiguousarray(mask)).long()
         return labels
@@ -141,6 +280,16 @@ class MultiTaskDataset(YOLODataset):
         self.cfg = resolve_layout(data)
         self.root = Path(data.get("path", "."))
         super().__init__(*args, data=data, task="detect", **kwargs)
+
+    @property
+    def polygons(self) -> bool:
+        """True when the segmentation labels are polygon txt files (filled after augmentation)."""
+        return self.cfg.get("mask_format", "png") == "polygon"
+
+    def build_transforms(self, hyp=None) -> Compose:
+        """Ultralytics' transforms; with polygons, hooked so they also move ``seg_instances``."""
+        transforms = super().build_transforms(hyp)
+        return hook_polygon_transforms(transforms) if self.polygons else transforms
 
     def _sibling(self, im_file: str, key: str, suffix: str) -> str:
         p = Path(im_file)
@@ -204,14 +353,15 @@ class MultiTaskDataset(YOLODataset):
         """Both masks of an image packed: bit 0 drivable, bit 1 lane (uint8).
 
         PNG masks are read at their size; polygons are filled at ``shape`` (h, w),
-        default the original image size.
+        default the original image size (a reference view: training and validation fill them
+        after augmentation, in ``MultiTaskFormat``).
         """
         files = self.labels[index]["mask_files"]
         h, w = shape or self.labels[index]["shape"]
         packed = None
         for bit, t in enumerate(SEG_TASKS):
-            if isinstance(files[t], list):
-                fg = fill_polygons(files[t], h, w)
+            if isinstance(files[t], list):  # the same fill as after augmentation (resampled, then truncated)
+                fg = rasterise_polygons(*polygon_instances([files[t]]), h, w, 1)
             else:
                 m = cv2.imread(files[t], cv2.IMREAD_GRAYSCALE)
                 if m is None:
@@ -222,10 +372,18 @@ class MultiTaskDataset(YOLODataset):
         return packed
 
     def get_image_and_label(self, index: int) -> Dict[str, Any]:
-        """Image, boxes and the packed mask at the loaded image's size (nearest resize for PNGs)."""
+        """Image, boxes and the packed mask at the loaded image's size (nearest resize for PNGs).
+
+        Polygons: the mask is zeros (it only tracks padding and borders through the transforms)
+        and the polygons go in ``seg_instances`` / ``seg_cls`` (see ``polygon_instances``).
+        """
         label = super().get_image_and_label(index)
-        label.pop("mask_files", None)
+        files = label.pop("mask_files", None)
         h, w = label["img"].shape[:2]
+        if self.polygons:
+            label["semantic_mask"] = np.zeros((h, w), np.uint8)
+            label["seg_instances"], label["seg_cls"] = polygon_instances([files[t] for t in SEG_TASKS])
+            return label
         mask = self.load_packed_mask(index, (h, w))
         if mask.shape != (h, w):
             mask = cv2.resize(mask, (w, h), interpolation=cv2.INTER_NEAREST)
