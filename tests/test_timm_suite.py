@@ -119,6 +119,7 @@ def test_timm_model_suite(tmp_path):
     assert not skipped, f"timm's tests skipped: {skipped}"
     ran = {name.split("[")[0] for name in results}
     assert ran == EXPECTED_TESTS, f"test functions run: {sorted(ran)}"
+    assert models != SUBSET or len(results) == 44, f"{len(results)} items ran, expected 44"
     selected = {m.strip() for m in models.split(",")} if models != "all" else None
     per_model = {name[name.index("[") + 1:-1].split("-")[-1].split(".")[0] for name in results}
     assert selected is None or per_model == selected, per_model
