@@ -56,18 +56,20 @@ def lsdense_modules() -> Dict[str, type]:
 
 
 @functools.lru_cache(maxsize=None)
-def _backbone_info(family_cls: str, arch: str) -> Tuple[Tuple[int, int], ...]:
-    """(channels, stride) of every level of a YAML backbone row (built once, cached)."""
+def _backbone_info(family_cls: str, arch: str
+                   ) -> Tuple[Tuple[Tuple[int, int], ...], Tuple[int, ...]]:
+    """(channels, stride) of every level of a YAML backbone row, and the levels it returns
+    by default (all, except LiSANet-I: its last block). Built once, cached."""
     cls = M.BACKBONE_MODULES[family_cls]
     name = M._resolve_variant(cls.family, arch)
     body = create_backbone(name)
-    return tuple((f["num_chs"], f["reduction"]) for f in body.feature_info)
+    return tuple((f["num_chs"], f["reduction"]) for f in body.feature_info), tuple(body.out_indices)
 
 
 def backbone_channels(module: str, arch: str, out_indices=None) -> List[int]:
     """Channels a backbone row returns, in ``Index`` order."""
-    info = _backbone_info(module, arch)
-    idx = range(len(info)) if out_indices is None else [i % len(info) for i in out_indices]
+    info, default = _backbone_info(module, arch)
+    idx = default if out_indices is None else [i % len(info) for i in out_indices]
     return [info[i][0] for i in sorted(idx)]
 
 
