@@ -235,14 +235,15 @@ _SHIPPED = {p.stem.split("-", 1)[1] for p in DETECT_YAMLS if p.stem.startswith("
 
 
 def _variant_model(name: str) -> dict:
-    """The shipped yolov8n YAML of a variant, else backbone + all levels + Detect on the last three."""
+    """The shipped yolov8n YAML of a variant, else backbone + its default levels + Detect on the
+    last three."""
     if name in _SHIPPED:
         return yaml.safe_load((CFG / f"yolov8n-{name}.yaml").read_text())
     from lsdense.models import get_variant
     from lsdense.yolo.swap import _FAMILY_MODULE
 
     v = get_variant(name)
-    chans = [f["num_chs"] for f in create_backbone(name).feature_info]
+    chans = create_backbone(name).out_channels  # default levels (LiSANet-I: its last block)
     rows = [[-1, 1, _FAMILY_MODULE[v.family], [v.arch]]]
     rows += [[0, 1, "Index", [c, i]] for i, c in enumerate(chans)]
     last = list(range(1, len(chans) + 1))[-3:]
