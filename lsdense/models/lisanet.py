@@ -185,12 +185,11 @@ def lisa_spectral(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, r1_hat: tor
     size = q.shape[-2:]
     q, k = _l2_normalise(q, eps), _l2_normalise(k, eps)
     k_hat, v_hat = torch.fft.rfft2(k), torch.fft.rfft2(v)
-    y = None
+    y = torch.zeros_like(v)
     for d in range(r1_hat.shape[0]):
         # s_d = sum_c q_c * (R1[d, c] (*) k_c), then y += s_d * (R2[d] (*) v)
         s_d = (q * torch.fft.irfft2(k_hat * r1_hat[d], s=size)).sum(2, keepdim=True)
-        v_conv = torch.fft.irfft2(v_hat * r2_hat[d], s=size)
-        y = s_d * v_conv if y is None else y.addcmul_(s_d, v_conv)
+        y = y.addcmul_(s_d, torch.fft.irfft2(v_hat * r2_hat[d], s=size))
     return y
 
 
