@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from lsdense.benchmark import count_flops, format_table, published_summary, published_table
+from lsdense.benchmark import count_flops, format_table, published_table
 from lsdense.models import create_backbone, get_variant, list_backbones
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -71,9 +71,6 @@ def test_docs_tables_are_the_registry():
     column reads the same figures, so editing a figure means editing the registry."""
     docs = (ROOT / "docs" / "benchmarks.md").read_text()
     assert published_table() in docs
-    for name in VARIANTS:  # the measured table's paper column, as format_table prints it
-        row = docs.split(f"| {name} | 224 |", 1)[1].split("\n", 1)[0]
-        assert row.endswith(f" | {published_summary(name)} |"), (name, row)
     readme = (ROOT / "README.md").read_text()
     for name in VARIANTS:
         pub = get_variant(name).published
