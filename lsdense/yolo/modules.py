@@ -260,3 +260,20 @@ class SegHeadLinear(SegHead):
 
 
 SEG_HEADS = {"SegHead": SegHead, "SegHeadLinear": SegHeadLinear}
+
+
+@torch.no_grad()
+def run_layers(layers, x: torch.Tensor) -> list:
+    """Run the rows Ultralytics' ``parse_model`` built on ``x`` (eval mode): every row's output.
+
+    Follows each row's ``f`` (from) index the way ``BaseModel._predict_once`` does; used to
+    probe strides and channels of a partial model without building a whole one.
+    """
+    ys = []
+    layers.eval()
+    for layer in layers:
+        if layer.f != -1:
+            x = ys[layer.f] if isinstance(layer.f, int) else [x if j == -1 else ys[j] for j in layer.f]
+        x = layer(x)
+        ys.append(x)
+    return ys

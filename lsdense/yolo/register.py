@@ -186,14 +186,7 @@ def _probe_input_channels(d: dict, rows: list, i: int, ch: int, parse_model: Cal
         if row[2] in M.BACKBONE_MODULES and len(row[3]) > 1:
             row[3][1] = None
     layers, _ = parse_model(dict(d, backbone=prefix, head=[]), ch, False)
-    x, ys = torch.zeros(1, ch, 256, 256), []
-    layers.eval()
-    with torch.no_grad():
-        for layer in layers:
-            if layer.f != -1:
-                x = ys[layer.f] if isinstance(layer.f, int) else [x if j == -1 else ys[j] for j in layer.f]
-            x = layer(x)
-            ys.append(x)
+    ys = M.run_layers(layers, torch.zeros(1, ch, 256, 256))
     src = ys[f if f >= 0 else i + f]
     if not isinstance(src, torch.Tensor):
         raise ValueError(f"Model YAML row {i}: {rows[i][2]} needs one image-like map as input, but row "

@@ -19,7 +19,7 @@ import yaml
 from lsdense.cfg import yolo_yaml
 from lsdense.models import create_backbone, get_variant
 
-from .modules import BACKBONE_MODULES
+from .modules import BACKBONE_MODULES, run_layers
 
 __all__ = ["swap_backbone", "load_model_yaml", "dump_model_yaml", "backbone_row_strides"]
 
@@ -54,16 +54,10 @@ def backbone_row_strides(d: dict, imgsz: int = 256) -> List[int]:
     m = dict(deepcopy(d), head=[])
     m.setdefault("nc", 80)
     layers, _ = parse_model(m, ch=d.get("channels", 3), verbose=False)
-    x, ys, strides = torch.zeros(1, d.get("channels", 3), imgsz, imgsz), [], []
-    layers.eval()
-    with torch.no_grad():
-        for layer in layers:
-            if layer.f != -1:
-                x = ys[layer.f] if isinstance(layer.f, int) else [x if j == -1 else ys[j] for j in layer.f]
-            x = layer(x)
-            ys.append(x)
-            t = x[0] if isinstance(x, (list, tuple)) else x
-            strides.append(imgsz // t.shape[-2])
+    strides = []
+    for y in run_layers(layers, torch.zeros(1, d.get("channels", 3), imgsz, imgsz)):
+        t = y[0] if isinstance(y, (list, tuple)) else y
+        strides.append(imgsz // t.shape[-2])
     return strides
 
 
