@@ -148,14 +148,15 @@ def test_real_ade_layout_labels_map_to_the_kept_classes():
 
 @pytest.mark.real_slow
 def test_retinanet_overfits_real_coco(tmp_path):
-    """7 real COCO photos, 150 iterations of batch 7 at 320 x 256.
-    Random init: bbox mAP 0.000; trained: see docs/realdata.md; asserted >= 0.25."""
+    """7 real COCO photos (6 with instances), 150 iterations at 320 x 256.
+    Random init: no detection (CocoMetric returns {}), 0.000; measured: bbox mAP 0.956,
+    mAP50 0.970 (docs/realdata.md); asserted >= 0.5 and >= 0.7."""
     config = CFG / "retinanet_lsnet_t_cocoreal.py"
     before = _random_init_metrics(config, tmp_path / "r0")
     assert before.get("coco/bbox_mAP", 0.0) < 0.01  # {} : CocoMetric got no detection at all
     m = _train_and_test(config, tmp_path / "run")
     assert m["iter"] == 150
-    assert m["coco/bbox_mAP"] >= 0.25 and m["coco/bbox_mAP_50"] >= 0.4
+    assert m["coco/bbox_mAP"] >= 0.5 and m["coco/bbox_mAP_50"] >= 0.7
 
 
 @pytest.mark.real_slow
@@ -171,7 +172,8 @@ def test_mask_rcnn_overfits_real_coco_boxes_and_masks(tmp_path):
 
 def test_retinanet_overfits_real_voc0712(tmp_path):
     """4 real VOC 07+12 photos (float-coordinate XML included), 100 iterations of batch 4.
-    Random init: VOC mAP 0.00; trained: see docs/realdata.md; asserted >= 0.6."""
+    Random init: VOC mAP 0.000; measured: 1.000 (docs/realdata.md); asserted >= 0.6. Then the
+    trained detector draws every real photo (PNG, grayscale, EXIF-rotated included)."""
     config = CFG / "retinanet_lsnet_t_vocreal.py"
     before = _random_init_metrics(config, tmp_path / "r0")
     assert before["pascal_voc/mAP"] < 0.05
@@ -187,7 +189,8 @@ def test_retinanet_overfits_real_voc0712(tmp_path):
 
 def test_semantic_fpn_overfits_real_ade_layout(tmp_path):
     """4 real photos, ADE-150 ids, 7 classes, 150 iterations of batch 4 at ~320 x 240.
-    Random init: mIoU ~2; trained: see docs/realdata.md; asserted >= 50."""
+    Random init: mIoU 4.55; measured: 83.27 (docs/realdata.md); asserted >= 50. Then the
+    trained segmentor draws every real photo."""
     config = CFG / "fpn_lsnet_t_adereal.py"
     before = _random_init_metrics(config, tmp_path / "r0")
     assert before["mIoU"] < 15
