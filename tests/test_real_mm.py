@@ -161,13 +161,15 @@ def test_retinanet_overfits_real_coco(tmp_path):
 
 @pytest.mark.real_slow
 def test_mask_rcnn_overfits_real_coco_boxes_and_masks(tmp_path):
-    """7 real COCO photos (crowd RLE included), 150 iterations of batch 7 at 320 x 256.
-    Random init: bbox and segm mAP 0.000; trained: see docs/realdata.md."""
+    """7 real COCO photos (crowd RLE included), 150 iterations at 320 x 256.
+    Random init: bbox mAP 0.018, segm mAP 0.008; measured: bbox 0.673, segm 0.606
+    (docs/realdata.md); asserted >= 0.4 and >= 0.35."""
     config = CFG / "mask-rcnn_lsnet_t_cocoreal.py"
     before = _random_init_metrics(config, tmp_path / "r0")
     assert before["coco/bbox_mAP"] < 0.05 and before["coco/segm_mAP"] < 0.05
     m = _train_and_test(config, tmp_path / "run")
-    assert m["coco/bbox_mAP"] >= 0.2 and m["coco/segm_mAP"] >= 0.2
+    assert m["iter"] == 150
+    assert m["coco/bbox_mAP"] >= 0.4 and m["coco/segm_mAP"] >= 0.35
 
 
 def test_retinanet_overfits_real_voc0712(tmp_path):
