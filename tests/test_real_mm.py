@@ -70,7 +70,8 @@ def _assert_drawn_at_displayed_size(images, files):
 
 def test_real_coco_read_with_polygons_crowd_rle_and_png():
     """Official COCO labels: 41 polygons + 1 uncompressed crowd RLE, a PNG among the JPEGs,
-    12 of 80 categories kept by metainfo; the crowd instance is ignored, not lost."""
+    an image without instances, 12 of 80 categories kept by metainfo; the crowd instance is
+    ignored, not lost."""
     from mmdet.datasets import CocoDataset
     from mmdet.datasets.transforms import LoadAnnotations
     from mmengine.config import Config
@@ -80,7 +81,11 @@ def test_real_coco_read_with_polygons_crowd_rle_and_png():
     ds = CocoDataset(data_root=ds_cfg.data_root, ann_file=ds_cfg.ann_file,
                      data_prefix=ds_cfg.data_prefix, metainfo=ds_cfg.metainfo, pipeline=[],
                      filter_cfg=ds_cfg.filter_cfg)
-    assert len(ds) == 7
+    assert len(ds) == 6  # 000000000089.jpg has no instance: filter_empty_gt drops it for training
+    evaluated = CocoDataset(data_root=ds_cfg.data_root, ann_file=ds_cfg.ann_file,
+                            data_prefix=ds_cfg.data_prefix, metainfo=ds_cfg.metainfo, pipeline=[],
+                            test_mode=True)
+    assert len(evaluated) == 7
     infos = [ds.get_data_info(i) for i in range(len(ds))]
     insts = [x for info in infos for x in info["instances"]]
     assert len(insts) == 42 and sum(x["ignore_flag"] for x in insts) == 1
@@ -90,7 +95,10 @@ def test_real_coco_read_with_polygons_crowd_rle_and_png():
     hw = (crowd_img["height"], crowd_img["width"])
     out = load(dict(crowd_img, img_shape=hw, ori_shape=hw))
     k = [x["ignore_flag"] for x in crowd_img["instances"]].index(1)
-    assert out["gt_masks"].masks[k].sum() == 890  # the RLE's official area, decoded exactly
+    # decoded exactly: the RLE's runs of ones sum to 791 pixels (its JSON 'area' says 890,
+    # as the official file has it; CocoMetric's area ranges use that field)
+    counts = crowd_img["instances"][k]["mask"]["counts"]
+    assert out["gt_masks"].masks[k].sum() == sum(counts[1::2]) == 791
 
 
 def test_real_voc_read_with_float_coordinates_and_reordered_fields():
@@ -140,35 +148,39 @@ def test_real_ade_layout_labels_map_to_the_kept_classes():
 
 @pytest.mark.real_slow
 def test_retinanet_overfits_real_coco(tmp_path):
-    """7 real COCO photos, 150 iterations of batch 7 at 320 x 256.
-    Random init: bbox mAP 0.000; trained: see docs/realdata.md; asserted >= 0.25."""
+    """7 real COCO photos (6 with instances), 150 iterations at 320 x 256.
+    Random init: no detection (CocoMetric returns {}), 0.000; measured: bbox mAP 0.956,
+    mAP50 0.970 (docs/realdata.md); asserted >= 0.5 and >= 0.7."""
     config = CFG / "retinanet_lsnet_t_cocoreal.py"
     before = _random_init_metrics(config, tmp_path / "r0")
-    assert before["coco/bbox_mAP"] < 0.01
+    assert before.get("coco/bbox_mAP", 0.0) < 0.01  # {} : CocoMetric got no detection at all
     m = _train_and_test(config, tmp_path / "run")
     assert m["iter"] == 150
-    assert m["coco/bbox_mAP"] >= 0.25 and m["coco/bbox_mAP_50"] >= 0.4
+    assert m["coco/bbox_mAP"] >= 0.5 and m["coco/bbox_mAP_50"] >= 0.7
 
 
 @pytest.mark.real_slow
 def test_mask_rcnn_overfits_real_coco_boxes_and_masks(tmp_path):
-    """7 real COCO photos (crowd RLE included), 150 iterations of batch 7 at 320 x 256.
-    Random init: bbox and segm mAP 0.000; trained: see docs/realdata.md."""
+    """7 real COCO photos (crowd RLE included), 150 iterations at 320 x 256.
+    Random init: bbox mAP 0.018, segm mAP 0.008; measured: bbox 0.673, segm 0.606
+    (docs/realdata.md); asserted >= 0.4 and >= 0.35."""
     config = CFG / "mask-rcnn_lsnet_t_cocoreal.py"
     before = _random_init_metrics(config, tmp_path / "r0")
-    assert before["coco/bbox_mAP"] < 0.01 and before["coco/segm_mAP"] < 0.01
+    assert before["coco/bbox_mAP"] < 0.05 and before["coco/segm_mAP"] < 0.05
     m = _train_and_test(config, tmp_path / "run")
-    assert m["coco/bbox_mAP"] >= 0.2 and m["coco/segm_mAP"] >= 0.2
+    assert m["iter"] == 150
+    assert m["coco/bbox_mAP"] >= 0.4 and m["coco/segm_mAP"] >= 0.35
 
 
 def test_retinanet_overfits_real_voc0712(tmp_path):
-    """4 real VOC 07+12 photos (float-coordinate XML included), 100 iterations of batch 4.
-    Random init: VOC mAP 0.00; trained: see docs/realdata.md; asserted >= 0.6."""
+    """4 real VOC 07+12 photos (float-coordinate XML included), 60 iterations of batch 4.
+    Random init: VOC mAP 0.000; measured: 1.000 (docs/realdata.md); asserted >= 0.6. Then the
+    trained detector draws every real photo (PNG, grayscale, EXIF-rotated included)."""
     config = CFG / "retinanet_lsnet_t_vocreal.py"
     before = _random_init_metrics(config, tmp_path / "r0")
     assert before["pascal_voc/mAP"] < 0.05
     m = _train_and_test(config, tmp_path / "run")
-    assert m["iter"] == 100
+    assert m["iter"] == 60
     assert m["pascal_voc/mAP"] >= 0.6
 
     from lsdense.mm.demo import draw_det
@@ -178,13 +190,14 @@ def test_retinanet_overfits_real_voc0712(tmp_path):
 
 
 def test_semantic_fpn_overfits_real_ade_layout(tmp_path):
-    """4 real photos, ADE-150 ids, 7 classes, 150 iterations of batch 4 at ~320 x 240.
-    Random init: mIoU ~2; trained: see docs/realdata.md; asserted >= 50."""
+    """4 real photos, ADE-150 ids, 7 classes, 100 iterations of batch 4 at ~320 x 240.
+    Random init: mIoU 4.55; measured: 82.48 (docs/realdata.md); asserted >= 50. Then the
+    trained segmentor draws every real photo."""
     config = CFG / "fpn_lsnet_t_adereal.py"
     before = _random_init_metrics(config, tmp_path / "r0")
     assert before["mIoU"] < 15
     m = _train_and_test(config, tmp_path / "run")
-    assert m["iter"] == 150
+    assert m["iter"] == 100
     assert m["mIoU"] >= 50 and m["mIoU"] > 3 * before["mIoU"]
 
     from lsdense.mm.demo import draw_seg

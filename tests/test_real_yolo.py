@@ -6,7 +6,6 @@ import os
 import tempfile
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 os.environ.setdefault("YOLO_OFFLINE", "1")
@@ -48,8 +47,8 @@ def test_coco8_copy_has_an_absolute_path_and_every_label(coco8):
 
 
 def test_yolov8n_lsnet_t_overfits_real_coco8_and_draws_real_photos(coco8, tmp_path):
-    """40 epochs x 4 iterations (batch 2) at 160 px. Random init: mAP50 0.000; trained: see
-    docs/realdata.md; asserted >= 0.3."""
+    """40 epochs x 4 iterations (batch 2) at 160 px. Random init: mAP50 0.000; measured: mAP50
+    0.671, mAP50-95 0.571 (docs/realdata.md); asserted >= 0.3."""
     from ultralytics import YOLO
 
     from lsdense.yolo.demo import predict_to_files

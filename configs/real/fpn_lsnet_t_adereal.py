@@ -8,14 +8,14 @@
 #     ids, every other id is ignored like ADE's 'other');
 #   * whole images at ~320 x 240, no crop or flip (the evaluation images are the training
 #     images), padded to a multiple of 32;
-#   * schedule: AdamW lr 2e-3 with clipping, 20-iteration warm-up, poly decay over 150
+#   * schedule: AdamW lr 2e-3 with clipping, 20-iteration warm-up, poly decay over 100
 #     iterations of batch 4 (the whole set).
 _base_ = ['../quickstart/fpn_lsnet_t_toyade20k.py']
 
 data_root = '{{ fileDirname }}/../../../shared/realdata/seg_voc_ade/ADEChallengeData2016/'
 classes = ('person', 'chair', 'car', 'sofa', 'bus', 'bottle', 'animal')
 img_scale = (320, 240)
-max_iters = 150
+max_iters = 100
 
 model = dict(
     data_preprocessor=dict(size=None, size_divisor=32),

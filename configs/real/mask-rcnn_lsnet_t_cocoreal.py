@@ -1,6 +1,6 @@
 # Real-data overfit check (issue 9, docs/realdata.md): Mask R-CNN + LSNet-T trained from scratch on
 # the 7 real COCO photos of ../shared/realdata/coco_real (official labels: 41 polygons and 1 crowd
-# RLE, uncompressed, over 12 categories) and evaluated with CocoMetric, bbox and segm, on the
+# RLE, uncompressed, over 12 categories; one photo has none) and evaluated with CocoMetric, bbox and segm, on the
 # same images.
 # The quickstart detector (../quickstart/mask-rcnn_lsnet_t_toycoco.py: LSNetFPN strides 4-64,
 # RPN, RoI box and mask heads) trained the way the RetinaNet real-data check is; what changes
@@ -9,7 +9,7 @@
 #   * widths: FPN, RPN and RoI heads 64 wide (box head fc 256, mask head 4 convs of 64) and
 #     128 sampled RoIs per image instead of 512: the 256-wide stride-4 FPN and mask head are
 #     most of a CPU step (as in the RetinaNet quickstart);
-#   * no flip; AdamW lr 2e-3 with clipping, batch 7 (the whole set), 20-iteration warm-up,
+#   * no flip; AdamW lr 2e-3 with clipping, batch 7 (the 6 labelled photos), 20-iteration warm-up,
 #     150 epochs with a step at 120.
 _base_ = ['../quickstart/mask-rcnn_lsnet_t_toycoco.py']
 

@@ -1,13 +1,14 @@
 # Real-data overfit check (issue 9, docs/realdata.md): RetinaNet + LSNet-T trained from scratch on
 # the 7 real COCO photos of ../shared/realdata/coco_real (official labels: 41 polygons and 1 crowd
-# RLE over 12 of the 80 categories) and evaluated with CocoMetric on the same images. Too few
+# RLE over 12 of the 80 categories; one photo has none) and evaluated with CocoMetric on the same images. Too few
 # images to generalise; what it proves is that real COCO files, the detector and the metric work
 # end to end and that the model fits real labels (random init: bbox mAP 0.000).
 # The quickstart detector (../quickstart/retinanet_lsnet_t_toycoco.py) unchanged; what changes:
 #   * data: the real files (found next to the repository, ../shared/realdata); the dataset's
 #     metainfo keeps the 12 categories that occur, so the head predicts 12;
 #   * no flip: the evaluation images are the training images, unflipped;
-#   * schedule: AdamW lr 2e-3 (batch 7 = the whole set, one iteration per epoch), 20-iteration
+#   * schedule: AdamW lr 2e-3 (batch 7: the 6 labelled photos, one iteration per epoch; the 7th
+#     photo, without instances, is evaluated only), 20-iteration
 #     warm-up, 150 epochs with a step at 120.
 _base_ = ['../quickstart/retinanet_lsnet_t_toycoco.py']
 

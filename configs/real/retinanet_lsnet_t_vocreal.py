@@ -6,14 +6,14 @@
 #   * data: the real files; metainfo keeps the 4 VOC classes that occur (dog, person, train,
 #     chair); the evaluation set is the training set (07 + 12 trainval), test pipeline;
 #   * no flip (the evaluation images are the training images, unflipped);
-#   * schedule: AdamW lr 2e-3 (batch 4 = the whole set), 20-iteration warm-up, 100 epochs of
-#     one iteration with a step at 80.
+#   * schedule: AdamW lr 2e-3 (batch 4 = the whole set), 20-iteration warm-up, 60 epochs of
+#     one iteration with a step at 50.
 _base_ = ['../quickstart/retinanet_lsnet_t_toyvoc.py']
 
 data_root = '{{ fileDirname }}/../../../shared/realdata/voc0712_real/VOCdevkit/'
 classes = ('dog', 'person', 'train', 'chair')
 img_scale = (320, 256)
-max_epochs = 100
+max_epochs = 60
 
 model = dict(bbox_head=dict(num_classes=len(classes)))
 
@@ -59,7 +59,7 @@ test_dataloader = val_dataloader
 train_cfg = dict(max_epochs=max_epochs, val_interval=max_epochs)
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=20),
-    dict(type='MultiStepLR', begin=0, end=max_epochs, by_epoch=True, milestones=[80], gamma=0.1)
+    dict(type='MultiStepLR', begin=0, end=max_epochs, by_epoch=True, milestones=[50], gamma=0.1)
 ]
 default_hooks = dict(logger=dict(interval=10),
                      checkpoint=dict(interval=max_epochs, max_keep_ckpts=1))
