@@ -46,16 +46,25 @@ PathLike = Union[str, Path]
 
 
 def detector_sizes(head: str = "yolov8n") -> Dict[str, Dict[str, float]]:
-    """Measured GFLOPs at 640 (COCO, 80 classes) and parameters (VOC, 20 classes) per LOLViT variant."""
+    """Measured GFLOPs at 640 (COCO, 80 classes) and parameters (VOC, 20 classes) per LOLViT variant.
+
+    GFLOPs come from :func:`lsdense.benchmark.count_flops` on a real 640x640 input (2 FLOPs
+    per multiply-add, as Ultralytics reports), not from Ultralytics' ``get_flops``, which
+    probes a small image and extrapolates: that over-counts LOLViT about 2x
+    (``docs/benchmarks.md``).
+    """
+    import torch
     from ultralytics.nn.tasks import DetectionModel
-    from ultralytics.utils.torch_utils import get_flops
+
+    from lsdense.benchmark import count_flops
 
     out = {}
     for name in PAPER_TARGETS:
         cfg = str(_CFG / f"{head}-{name}.yaml")
         coco = DetectionModel(cfg, nc=80, verbose=False)
         voc = DetectionModel(cfg, nc=20, verbose=False)
-        out[name] = {"gflops_640": round(get_flops(coco, 640), 2),
+        gflops = count_flops(coco.eval(), torch.zeros(1, 3, 640, 640)) / 1e9
+        out[name] = {"gflops_640": round(gflops, 2),
                      "params_voc_m": round(sum(p.numel() for p in voc.parameters()) / 1e6, 3)}
     return out
 
