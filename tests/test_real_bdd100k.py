@@ -21,7 +21,7 @@ pytest.importorskip("ultralytics")
 import cv2  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from lsdense.yolo.bdd100k import BDD_CATEGORIES, convert_det_json  # noqa: E402
+from lsdense.bdd100k import BDD_CATEGORIES, convert_det_json  # noqa: E402
 from lsdense.yolo.checks import check_label_file  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -151,7 +151,7 @@ def _bdd_root_with_real_lanes(tmp):
 def test_real_lane_masks_read_by_the_multitask_dataset(tmp_path):
     """Official lane masks: 255 = no lane; every other value (0 included: its bits code
     direction and style) is lane. The reader users run must count exactly those pixels."""
-    from lsdense.yolo.bdd100k import write_dataset_yamls
+    from lsdense.bdd100k import write_dataset_yamls
     from lsdense.yolo.multitask.data import MultiTaskDataset
     from ultralytics.cfg import get_cfg
 
@@ -216,7 +216,7 @@ def test_ayolom_predicts_the_13_real_frames_and_saves_overlays(tmp_path):
 def test_multitask_reader_takes_an_exif_rotated_frame_at_its_displayed_size(tmp_path):
     """A real frame stored sideways (EXIF orientation 6) with masks at its displayed size
     (1280 x 720, what cv2 decodes) is accepted, and image and masks line up."""
-    from lsdense.yolo.bdd100k import write_dataset_yamls
+    from lsdense.bdd100k import write_dataset_yamls
     from lsdense.yolo.multitask.data import MultiTaskDataset
     from ultralytics.cfg import get_cfg
 

@@ -133,7 +133,7 @@ def test_reader_checks_masks_and_merges_classes(toy, tmp_path):
 def test_converter_class_selection(tmp_path):
     import json
 
-    from lsdense.yolo.bdd100k import convert_det_json, parse_class_map
+    from lsdense.bdd100k import convert_det_json, parse_class_map
 
     js = tmp_path / "det.json"
     js.write_text(json.dumps([{"name": "a.jpg", "labels": [

@@ -7,7 +7,7 @@
 Reads ``labels/det_20/det_{train,val}.json`` (or ``--json-dir``), writes
 ``labels/100k/{train,val}/*.txt`` next to ``images/100k/{train,val}``, and
 ``bdd100k.yaml`` (multi-task) + ``bdd100k-det.yaml`` (detection) in the root.
-Thin layer over :mod:`lsdense.yolo.bdd100k`.
+Thin layer over :mod:`lsdense.bdd100k` (plain data code, no Ultralytics).
 """
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--splits", nargs="+", default=["train", "val"])
     a = p.parse_args(argv)
 
-    from lsdense.yolo.bdd100k import convert_det_json, write_dataset_yamls
+    from lsdense.bdd100k import convert_det_json, write_dataset_yamls
 
     root = Path(a.root)
     for split in a.splits:

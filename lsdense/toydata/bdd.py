@@ -98,7 +98,7 @@ def make_bdd100k(root: Union[str, Path], num_train: int = 16, num_val: int = 8, 
     """
     import cv2
 
-    from lsdense.yolo.bdd100k import AYOLOM_VEHICLE, convert_det_json, write_dataset_yamls
+    from lsdense.bdd100k import AYOLOM_VEHICLE, convert_det_json, write_dataset_yamls
 
     root = Path(root)
     h, w = (size, size) if isinstance(size, int) else size

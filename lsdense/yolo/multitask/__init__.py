@@ -39,7 +39,6 @@ class AYOLOM(Model):
     """
 
     def __init__(self, model: str = "ayolom-n.yaml", verbose: bool = False):
-        import lsdense.yolo  # noqa: F401  (registers the YAML modules)
         from lsdense.cfg import yolo_yaml  # a bundled YAML by bare name, from any directory
 
         super().__init__(model=yolo_yaml(model), task="multitask", verbose=verbose)

@@ -62,7 +62,8 @@ from ultralytics.utils.ops import resample_segments, segments2boxes
 from ..checks import parse_label_rows
 
 __all__ = ["MultiTaskDataset", "MultiTaskFormat", "LAYOUTS", "resolve_layout", "foreground",
-           "read_polygons", "fill_polygons", "polygon_instances", "carry_polygons", "rasterise_polygons"]
+           "read_polygons", "fill_polygons", "polygon_instances", "carry_polygons", "rasterise_polygons",
+           "build_multitask_dataset"]
 
 LAYOUTS: Dict[str, Dict[str, Any]] = {
     "official": dict(labels="labels/100k", drivable="drivable/masks", lane="lane/masks",
@@ -389,3 +390,13 @@ class MultiTaskDataset(YOLODataset):
             mask = cv2.resize(mask, (w, h), interpolation=cv2.INTER_NEAREST)
         label["semantic_mask"] = mask
         return label
+
+
+def build_multitask_dataset(cfg, img_path: str, batch: int, data: dict, mode: str = "train",
+                            rect: bool = False, stride: int = 32) -> MultiTaskDataset:
+    """The BDD100K multi-task dataset with the arguments Ultralytics' ``build_yolo_dataset`` uses."""
+    return MultiTaskDataset(
+        img_path=img_path, imgsz=cfg.imgsz, batch_size=batch, augment=mode == "train", hyp=cfg,
+        rect=cfg.rect or rect, cache=cfg.cache or None, single_cls=cfg.single_cls or False,
+        stride=stride, pad=0.0 if mode == "train" else 0.5, prefix=f"{mode}: ",
+        classes=cfg.classes, data=data, fraction=cfg.fraction if mode == "train" else 1.0)

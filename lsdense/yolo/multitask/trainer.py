@@ -8,10 +8,11 @@ from ultralytics.utils import RANK
 from ultralytics.utils.torch_utils import unwrap_model
 
 from ..checks import check_data_yaml
-from .data import MultiTaskDataset
+from .data import build_multitask_dataset
 from .model import MultiTaskModel
+from .validator import MultiTaskValidator
 
-__all__ = ["MultiTaskTrainer", "build_multitask_dataset", "AYOLOM_TRAIN_DEFAULTS"]
+__all__ = ["MultiTaskTrainer", "AYOLOM_TRAIN_DEFAULTS"]
 
 # The published A-YOLOM run (official repository: ultralytics/train.py and the fork's
 # cfg/default.yaml): 300 epochs, batch 12 (on 3 GPUs), 640, SGD (lr0 0.01, momentum 0.937),
@@ -19,16 +20,6 @@ __all__ = ["MultiTaskTrainer", "build_multitask_dataset", "AYOLOM_TRAIN_DEFAULTS
 # Only keys the user does not set are filled in; a resumed run keeps its checkpoint's arguments.
 AYOLOM_TRAIN_DEFAULTS = dict(epochs=300, batch=12, imgsz=640, optimizer="SGD", lr0=0.01, momentum=0.937,
                              warmup_bias_lr=0.1, close_mosaic=0, patience=50)
-
-
-def build_multitask_dataset(cfg, img_path: str, batch: int, data: dict, mode: str = "train",
-                            rect: bool = False, stride: int = 32) -> MultiTaskDataset:
-    """The BDD100K multi-task dataset with the arguments Ultralytics' ``build_yolo_dataset`` uses."""
-    return MultiTaskDataset(
-        img_path=img_path, imgsz=cfg.imgsz, batch_size=batch, augment=mode == "train", hyp=cfg,
-        rect=cfg.rect or rect, cache=cfg.cache or None, single_cls=cfg.single_cls or False,
-        stride=stride, pad=0.0 if mode == "train" else 0.5, prefix=f"{mode}: ",
-        classes=cfg.classes, data=data, fraction=cfg.fraction if mode == "train" else 1.0)
 
 
 class MultiTaskTrainer(DetectionTrainer):
@@ -69,7 +60,5 @@ class MultiTaskTrainer(DetectionTrainer):
 
     def get_validator(self):
         """The A-YOLOM validator (detection + segmentation metrics)."""
-        from .validator import MultiTaskValidator
-
         return MultiTaskValidator(self.test_loader, save_dir=self.save_dir, args=copy(self.args),
                                   _callbacks=self.callbacks)

@@ -10,6 +10,7 @@ from ultralytics.models.yolo.detect import DetectionValidator
 from ultralytics.utils import LOGGER
 
 from ..checks import check_data_yaml
+from .data import build_multitask_dataset
 from .loss import split_semantic
 from .metrics import (AYOLOMSegMetrics, SegMetrics, ayolom_ap_per_class, ayolom_fitness,
                       max_recall_pr)
@@ -46,8 +47,6 @@ class MultiTaskValidator(DetectionValidator):
 
     def build_dataset(self, img_path: str, mode: str = "val", batch=None):
         """The multi-task dataset, letterboxed with rectangular batches."""
-        from .trainer import build_multitask_dataset
-
         return build_multitask_dataset(self.args, img_path, batch, self.data, mode=mode, rect=True,
                                        stride=self.stride)
 

@@ -94,15 +94,16 @@ def _image_size(path: Path) -> Optional[Tuple[int, int]]:
     """(width, height) as decoders show the image, or None when the file is absent.
 
     EXIF orientations 5-8 turn the image by 90 degrees: cv2 (Ultralytics, mmcv) decodes it
-    turned, and BDD100K boxes are drawn on the displayed image (Ultralytics' ``exif_size``).
+    turned, and BDD100K boxes are drawn on the displayed image. The rule of Ultralytics'
+    ``exif_size`` for JPEG/PNG, read with Pillow so that plain data code needs no Ultralytics.
     """
     from PIL import Image
-    from ultralytics.data.utils import exif_size
 
     if not path.is_file():
         return None
     with Image.open(path) as im:
-        return exif_size(im)
+        w, h = im.size
+        return (h, w) if im.getexif().get(274) in (5, 6, 7, 8) else (w, h)
 
 
 def convert_det_json(json_file: Union[str, Path], image_dir: Union[str, Path],
