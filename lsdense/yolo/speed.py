@@ -1,24 +1,28 @@
 """Inference speed (FPS) of an Ultralytics model at a given batch size, as A-YOLOM reports it.
 
 A-YOLOM quotes FPS at batch 1 and batch 32 (forward pass only, fused model,
-no NMS); ``measure_fps`` times exactly that: ``iters`` forward passes after
-``warmup`` untimed ones, images per second. The official code measures at
-384x672 (the rectangular letterbox of a 1280x720 BDD100K frame at imgsz 640);
-``AYOLOM_FPS_SIZES`` holds that and the square 640x640.
+no NMS); ``measure_fps`` times exactly that with lsdense's one latency loop
+(:func:`lsdense.benchmark.time_interleaved`, ``torch.utils.benchmark.Timer``:
+CUDA synchronised, thread count pinned): ``warmup`` untimed forward passes, then
+``iters`` timed ones; images per second at the median time. The official code
+measures at 384x672 (the rectangular letterbox of a 1280x720 BDD100K frame at
+imgsz 640); ``AYOLOM_FPS_SIZES`` holds that and the square 640x640.
 """
 from __future__ import annotations
 
-import time
+import copy
+import statistics
 from typing import Sequence, Union
 
 import torch
+
+from lsdense.benchmark import time_interleaved
 
 __all__ = ["measure_fps", "AYOLOM_FPS_SIZES"]
 
 AYOLOM_FPS_SIZES = ((384, 672), (640, 640))  # (h, w): official (rect 1280x720), square
 
 
-@torch.no_grad()
 def measure_fps(model: torch.nn.Module, imgsz: Union[int, Sequence[int]] = 640, batch: int = 1,
                 warmup: int = 3, iters: int = 10, device: Union[str, torch.device] = "cpu",
                 half: bool = False) -> float:
@@ -30,11 +34,12 @@ def measure_fps(model: torch.nn.Module, imgsz: Union[int, Sequence[int]] = 640, 
         imgsz: square size or (h, w).
         batch: images per forward pass (A-YOLOM reports 1 and 32).
         warmup, iters: untimed and timed forward passes.
-        device: where to run; CUDA is synchronised around the timing.
+        device: where to run.
         half: use float16 (CUDA only).
-    """
-    import copy
 
+    Returns:
+        ``batch / median seconds per forward``.
+    """
     h, w = (imgsz, imgsz) if isinstance(imgsz, int) else imgsz
     m = copy.deepcopy(model).to(device).eval()
     if hasattr(m, "fuse"):
@@ -45,12 +50,10 @@ def measure_fps(model: torch.nn.Module, imgsz: Union[int, Sequence[int]] = 640, 
     x = torch.rand(batch, 3, h, w, device=device)
     if half:
         m, x = m.half(), x.half()
-    sync = torch.cuda.synchronize if torch.device(device).type == "cuda" else (lambda: None)
-    for _ in range(warmup):
-        m(x)
-    sync()
-    t = time.perf_counter()
-    for _ in range(iters):
-        m(x)
-    sync()
-    return batch * iters / (time.perf_counter() - t)
+
+    def forward():
+        with torch.no_grad():
+            return m(x)
+
+    ms = time_interleaved({"forward": forward}, repeats=iters, warmup=warmup)["forward"]
+    return batch * 1e3 / statistics.median(ms)
