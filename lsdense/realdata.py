@@ -10,12 +10,12 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
-from typing import List, Optional, Union
+from typing import Dict, List, Optional, Union
 
 import yaml
 
-__all__ = ["REALDATA", "IMAGE_SUFFIXES", "realdata_root", "real_images", "coco8_overfit_yaml",
-           "RealDataMissing"]
+__all__ = ["REALDATA", "IMAGE_SUFFIXES", "realdata_root", "real_images", "demo_images",
+           "coco8_overfit_yaml", "RealDataMissing"]
 
 REALDATA = Path(__file__).resolve().parents[2] / "shared" / "realdata"
 # what the readers of the three frameworks decode (cv2); upper-case suffixes count too
@@ -45,6 +45,16 @@ def real_images(folder: Union[str, Path], limit: Optional[int] = None) -> List[P
     files = sorted(p for p in Path(folder).iterdir()
                    if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
     return files[:limit] if limit else files
+
+
+def demo_images() -> Dict[str, List[Path]]:
+    """The demos' real images: ``{'photos': [...], 'bdd100k': [...]}`` (BDD100K val frames),
+    or ``{}`` when the real-data folder or one of the two sets is absent."""
+    try:
+        return {"photos": real_images(realdata_root("photos")),
+                "bdd100k": real_images(realdata_root("bdd100k_real") / "images/100k/val")}
+    except RealDataMissing:
+        return {}
 
 
 def coco8_overfit_yaml(dst: Union[str, Path]) -> Path:

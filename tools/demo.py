@@ -14,6 +14,7 @@ trained models on real photos.
 Everything is written under ``--work-dir`` (default ``work_dirs/demo``).
 """
 import argparse
+import os
 import time
 from pathlib import Path
 
@@ -66,6 +67,10 @@ def main(argv=None):
     p.add_argument("--only", nargs="+", choices=PARTS, default=list(PARTS))
     args = p.parse_args(argv)
     args.work_dir.mkdir(parents=True, exist_ok=True)
+    # Ultralytics offline, its settings file under the work dir (read at its first import)
+    os.environ.setdefault("YOLO_OFFLINE", "1")
+    os.environ.setdefault("YOLO_AUTOINSTALL", "False")
+    os.environ.setdefault("YOLO_CONFIG_DIR", str(args.work_dir.resolve() / "ultralytics-config"))
     t0 = time.time()
     real_drawn = False
     if "mm" in args.only:

@@ -7,11 +7,12 @@ LOLViT paper's targets, and draws predictions (boxes; drivable area and lane lin
 toy validation scenes and on the real images of ``../shared/realdata`` (``photos/`` and
 ``bdd100k_real/``). Toy data and a few epochs: the numbers show the pipeline works, not the
 papers' accuracy, and predictions on real photos are poor. It returns numbers and paths;
-``tools/demo.py`` prints them.
+``tools/demo.py`` prints them. It sets no environment variables: to keep Ultralytics offline
+and its settings out of the home directory, set ``YOLO_OFFLINE=1``, ``YOLO_AUTOINSTALL=False``
+and ``YOLO_CONFIG_DIR`` before the first Ultralytics import (``tools/demo.py`` does).
 """
 from __future__ import annotations
 
-import os
 import tempfile
 from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
@@ -120,17 +121,6 @@ def predict_to_files(model, images: Iterable[PathLike], out_dir: PathLike, imgsz
     return written
 
 
-def _real_sets() -> Dict[str, List[Path]]:
-    """Real photos and real BDD100K frames, if ``../shared/realdata`` is there."""
-    from lsdense.realdata import RealDataMissing, real_images, realdata_root
-
-    try:
-        return {"photos": real_images(realdata_root("photos")),
-                "bdd100k": real_images(realdata_root("bdd100k_real") / "images/100k/val")}
-    except RealDataMissing:
-        return {}
-
-
 def run(work_dir: Union[PathLike, None] = None, epochs: int = 20, imgsz: int = 128,
         progress: Optional[Callable[[str], None]] = None) -> dict:
     """Train both demo models on toy data, draw their predictions; return metrics and paths.
@@ -142,16 +132,15 @@ def run(work_dir: Union[PathLike, None] = None, epochs: int = 20, imgsz: int = 1
         ``real_photos_multitask``, ``real_bdd100k_multitask``; and ``'work_dir'``.
     """
     say = progress or (lambda s: None)
-    os.environ.setdefault("YOLO_OFFLINE", "1")
-    os.environ.setdefault("YOLO_AUTOINSTALL", "False")
     work = Path(work_dir or tempfile.mkdtemp(prefix="lsdense-yolo-demo-"))
-    os.environ.setdefault("YOLO_CONFIG_DIR", str(work / "ultralytics-config"))
 
-    import lsdense.yolo  # noqa: F401
-    from lsdense.toydata.bdd import make_bdd100k
-    from lsdense.yolo import AYOLOM
-    from lsdense.yolo.speed import measure_fps
     from ultralytics import YOLO
+
+    from lsdense.realdata import demo_images
+    from lsdense.toydata.bdd import make_bdd100k
+
+    from .multitask import AYOLOM
+    from .speed import measure_fps
 
     data = make_bdd100k(work / "bdd100k", num_train=32, num_val=8, seed=0, size=(96, 160))
     # short CPU runs: no LR warm-up, no mosaic (toy scenes are already small and centred)
@@ -176,7 +165,7 @@ def run(work_dir: Union[PathLike, None] = None, epochs: int = 20, imgsz: int = 1
     predict_to_files(det, toy_val, res["vis"]["toy_detector"], imgsz=imgsz)
     res["vis"]["toy_multitask"] = vis / "toy_multitask"
     predict_to_files(mt, toy_val, res["vis"]["toy_multitask"], imgsz=imgsz)
-    real = _real_sets()
+    real = demo_images()
     # real images at a larger size than the toy scenes: 1280x720 frames at 128 px hold nothing
     for key, model, images in (("real_photos_detector", det, real.get("photos")),
                                ("real_photos_multitask", mt, real.get("photos")),

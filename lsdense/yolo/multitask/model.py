@@ -16,7 +16,7 @@ modules are put in place.
 from __future__ import annotations
 
 from copy import deepcopy
-from typing import Dict, List, Sequence
+from typing import Dict, Sequence
 
 import torch
 import torch.nn as nn
@@ -174,7 +174,3 @@ class MultiTaskModel(DetectionModel):
     def init_criterion(self):
         """A-YOLOM loss (v8 detection + (8 x Tversky + 24 x focal) per segmentation head)."""
         return MultiTaskLoss(self)
-
-    def seg_heads(self) -> List[nn.Module]:
-        """The segmentation head modules, in ``seg_tasks`` order."""
-        return [self.model[i] for i in self._seg_idx]
