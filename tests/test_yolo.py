@@ -149,6 +149,18 @@ def test_clear_errors_for_bad_data(toy, tmp_path):
         check_label_file(lb, nc=1)
 
 
+def test_overrides_are_typed_by_ultralytics_parser():
+    from lsdense.yolo.train import parse_overrides
+
+    assert parse_overrides(["epochs=1", "--imgsz=64", "lr0=0.5", "amp=False", "name=007",
+                            "classes=[0, 1]", "data=x.yaml", "device=None"]) == \
+        {"epochs": 1, "imgsz": 64, "lr0": 0.5, "amp": False, "name": "007", "classes": [0, 1],
+         "data": "x.yaml", "device": None}
+    for bad in ("epochs", "epochs=", "=3"):
+        with pytest.raises(ValueError, match="Expected key=value"):
+            parse_overrides([bad])
+
+
 def test_train_main_and_cli(toy, tmp_path):
     from lsdense.yolo.cli import main as cli_main
     from lsdense.yolo.train import load_train_config, main

@@ -3,6 +3,7 @@
 Ultralytics drops an image whose label file is malformed with a warning (and
 tries to download a dataset whose paths are missing); lsdense entry points call
 these checks first so that such data fails loudly, naming the file and line.
+The dataset YAML itself is read by Ultralytics' ``check_det_dataset``.
 """
 from __future__ import annotations
 
@@ -16,46 +17,69 @@ __all__ = ["check_data_yaml", "check_image_channels", "check_label_file", "check
 
 
 def check_data_yaml(data: Union[str, Path, dict], keys: Iterable[str] = ("train", "val")) -> dict:
-    """Load a dataset YAML and check that its split paths exist.
+    """Ultralytics' ``check_det_dataset`` (keys, ``names``/``nc``, ``path`` resolved as training
+    resolves it) without downloading, plus the one check it lacks: every split path exists.
 
-    Stock names that Ultralytics can download (a ``download`` key, e.g. ``coco.yaml``)
-    are not checked. Returns the dict with ``path`` resolved.
+    ``check_det_dataset`` checks only ``val`` and stops at the first missing path (then offers
+    a download); here all missing paths of ``keys`` are listed in one error. Stock names that
+    Ultralytics can download (a ``download`` key, e.g. ``coco.yaml``) are returned unchecked.
+    A dict without ``path`` is resolved against the working directory.
+
+    Returns:
+        The dataset dict of ``check_det_dataset`` (``path`` resolved, ``nc``, ``names``).
 
     Raises:
-        ValueError: the YAML is missing, lacks a split key, or names paths that do not exist.
+        ValueError: the YAML is missing, lacks a split key, is malformed, or names paths that
+            do not exist.
     """
-    if isinstance(data, dict):
-        d, base = dict(data), Path.cwd()
-    else:
-        p = Path(data)
-        if not p.is_file():
-            from ultralytics.utils.checks import check_yaml
+    import tempfile
 
+    from ultralytics.data.utils import check_det_dataset
+    from ultralytics.utils.checks import check_yaml
+
+    if isinstance(data, dict):
+        d, base, name = dict(data), Path.cwd(), "(dict)"
+    else:
+        p, name = Path(data), str(data)
+        if not p.is_file():
             try:
                 p = Path(check_yaml(str(data)))  # stock dataset YAML shipped with Ultralytics
-            except Exception:
+            except FileNotFoundError:
                 raise ValueError(f"Dataset YAML {data!r} not found.") from None
         d, base = yaml.safe_load(p.read_text()) or {}, p.parent
     if d.get("download"):
         return d
-    root = Path(d.get("path") or ".")
-    root = root if root.is_absolute() else (base / root).resolve()
+    absent = [k for k in keys if k not in d]
+    if absent:
+        raise ValueError(f"Dataset YAML {name} has no {', '.join(absent)} key: add the split's "
+                         f"image folder(s) relative to 'path'.")
+    # Ultralytics validates and resolves 'path'; the splits are swapped for an existing absolute
+    # path so that it does not stop at a missing one, and are then checked against its root.
+    probe = {**d, "path": d.get("path") or str(base), **{k: "/" for k in ("train", "val")}}
+    with tempfile.TemporaryDirectory() as tmp:
+        f = Path(tmp) / "data.yaml"
+        f.write_text(yaml.safe_dump(probe))
+        try:
+            out = check_det_dataset(str(f), autodownload=False)
+        except (SyntaxError, TypeError) as err:
+            raise ValueError(f"Dataset YAML {name}: {err}") from err
+    root = Path(out["path"])
     missing = []
     for k in keys:
-        if k not in d:
-            missing.append(f"{k}: (key missing)")
-            continue
-        for v in d[k] if isinstance(d[k], list) else [d[k]]:
-            q = Path(v) if Path(v).is_absolute() else root / v
+        vals = d[k] if isinstance(d[k], list) else [d[k]]
+        for v in vals:
+            q = (root / v).resolve()
             if not q.exists():
                 missing.append(f"{k}: {q}")
+        out[k] = [str((root / v).resolve()) for v in vals] if isinstance(d[k], list) \
+            else str((root / d[k]).resolve())
     if missing:
-        raise ValueError(f"Dataset YAML {data if not isinstance(data, dict) else '(dict)'} names "
-                         f"paths that do not exist:\n  " + "\n  ".join(missing) +
-                         f"\n(relative paths are resolved against path: {root}). Fix 'path' or "
-                         f"the split entries.")
-    d["path"] = str(root)
-    return d
+        raise ValueError(f"Dataset YAML {name} names paths that do not exist:\n  " +
+                         "\n  ".join(missing) + f"\n(relative paths are resolved against path: "
+                         f"{root}). Fix 'path' or the split entries.")
+    out.pop("yaml_file", None)  # the probe's temporary file
+    out["path"] = str(root)
+    return out
 
 
 def parse_label_rows(text: str, file: Union[str, Path], nc: Optional[int] = None) -> List[List[float]]:

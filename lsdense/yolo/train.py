@@ -1,5 +1,8 @@
 """``python tools/train.py configs/yolo/<file>.yaml [key=value ...]``: train through Ultralytics.
 
+Library behind ``tools/train.py``: :func:`run` returns the metrics; reading the command
+line and printing are the tool's.
+
 Two kinds of YAML are accepted:
 
 * a train-setting YAML (``model:`` + Ultralytics train arguments, e.g.
@@ -10,24 +13,32 @@ Two kinds of YAML are accepted:
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import yaml
 
 from lsdense.cfg import yolo_yaml
 
-__all__ = ["main", "load_train_config", "build_model", "guess_task"]
+__all__ = ["run", "main", "load_train_config", "build_model", "guess_task", "parse_overrides"]
 
 
-def _parse_overrides(items: List[str]) -> Dict[str, Any]:
+def parse_overrides(items: Sequence[str]) -> Dict[str, Any]:
+    """``['epochs=1', 'imgsz=64']`` -> ``{'epochs': 1, 'imgsz': 64}``, values typed by Ultralytics'
+    own CLI parser (``ultralytics.cfg.parse_key_value_pair``); a leading ``--`` is dropped.
+
+    Raises:
+        ValueError: an item is not ``key=value`` or has an empty value.
+    """
+    from ultralytics.cfg import parse_key_value_pair
+
     out = {}
     for it in items:
-        if "=" not in it:
+        k, sep, v = it.partition("=")
+        if not sep or not k.strip("- ") or not v.strip():  # Ultralytics asserts here: a message instead
             raise ValueError(f"Expected key=value, got {it!r} (e.g. epochs=1 imgsz=128).")
-        k, v = it.split("=", 1)
-        out[k.lstrip("-")] = yaml.safe_load(v)
+        k, v = parse_key_value_pair(f"{k.lstrip('-')}={v}")
+        out[k] = v
     return out
 
 
@@ -59,7 +70,7 @@ def load_train_config(path: str, overrides: Optional[List[str]] = None) -> Tuple
             cfg["model"] = str(p.parent / m)
         if "data" in cfg and not Path(str(cfg["data"])).exists() and (p.parent / str(cfg["data"])).exists():
             cfg["data"] = str(p.parent / str(cfg["data"]))
-    cfg.update(_parse_overrides(overrides or []))
+    cfg.update(parse_overrides(overrides or []))
     model = str(cfg.pop("model"))
     task = cfg.pop("task", None) or guess_task(model)
     if "data" not in cfg:
@@ -69,8 +80,6 @@ def load_train_config(path: str, overrides: Optional[List[str]] = None) -> Tuple
 
 def build_model(model: str, task: str = "detect"):
     """An Ultralytics ``YOLO`` (detect) or lsdense ``AYOLOM`` (multitask) model object."""
-    import lsdense.yolo  # noqa: F401  (registers the modules)
-
     if task == "multitask":
         from .multitask import AYOLOM
 
@@ -98,16 +107,10 @@ def _check_detect_data(data: str) -> None:
                 check_label_dir(label_dir, nc)
 
 
-def main(argv: Optional[List[str]] = None) -> Any:
-    """Train from a YAML: ``main(['configs/yolo/lolvit_s-voc.yaml', 'epochs=1'])``; returns metrics."""
-    import sys
-
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] in {"-h", "--help"}:
-        print(__doc__)
-        return None
-    model, task, cfg = load_train_config(argv[0], argv[1:])
-    os.environ.setdefault("YOLO_VERBOSE", "True")
+def run(config: str, overrides: Sequence[str] = ()) -> Any:
+    """Train from a YAML (path or bundled name) plus ``key=value`` overrides; returns the
+    trainer's final metrics (dict)."""
+    model, task, cfg = load_train_config(config, list(overrides))
     if task == "detect":
         _check_detect_data(str(cfg["data"]))
     yolo = build_model(model, task)
@@ -115,5 +118,14 @@ def main(argv: Optional[List[str]] = None) -> Any:
     return getattr(yolo.trainer, "metrics", None)
 
 
-if __name__ == "__main__":  # pragma: no cover
-    main()
+def main(argv: Sequence[str]) -> Any:
+    """``main(['configs/yolo/lolvit_s-voc.yaml', 'epochs=1'])``: :func:`run` on a tool's argument
+    list (``tools/train.py``); returns the metrics.
+
+    Raises:
+        ValueError: no config given.
+    """
+    argv = list(argv)
+    if not argv or argv[0].startswith("-"):
+        raise ValueError(f"Give a YAML first, then key=value overrides.\n{__doc__}")
+    return run(argv[0], argv[1:])
