@@ -130,6 +130,39 @@ def test_reader_checks_masks_and_merges_classes(toy, tmp_path):
                          data=data, batch_size=2)
 
 
+def test_reader_label_scan_is_cached_and_rescanned_on_change(toy, tmp_path, monkeypatch):
+    from lsdense.yolo.multitask import data as mt_data
+    from ultralytics.cfg import get_cfg
+
+    root = tmp_path / "bdd"
+    shutil.copytree(toy["root"], root)
+    data = yaml.safe_load(Path(toy["multitask_yaml"]).read_text()) | {"path": str(root), "channels": 3}
+    cfg = get_cfg(overrides={"imgsz": 64})
+
+    def build():
+        return mt_data.MultiTaskDataset(img_path=str(root / "images/100k/val"), imgsz=64,
+                                        augment=False, hyp=cfg, data=data, batch_size=2)
+
+    first = build()
+    cache = root / "labels/100k/val.multitask.cache"
+    assert cache.is_file() and not (root / "labels/100k/val.cache").exists()
+
+    def no_scan(args):
+        raise AssertionError(f"rescanned {args[0]}")
+
+    monkeypatch.setattr(mt_data, "verify_multitask_image", no_scan)
+    second = build()  # read from the cache: no image or mask opened
+    assert len(second.labels) == len(first.labels) == 4
+    for a, b in zip(first.labels, second.labels):
+        assert a["im_file"] == b["im_file"] and a["shape"] == b["shape"]
+        assert np.array_equal(a["cls"], b["cls"]) and np.array_equal(a["bboxes"], b["bboxes"])
+        assert a["mask_files"] == b["mask_files"]
+    lane = sorted((root / "lane/masks/val").glob("*.png"))[0]
+    cv2.imwrite(str(lane), np.zeros((10, 10), np.uint8))  # a changed mask: scanned again
+    with pytest.raises(AssertionError, match="rescanned"):
+        build()
+
+
 def test_converter_class_selection(tmp_path):
     import json
 

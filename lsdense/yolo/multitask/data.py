@@ -44,6 +44,7 @@ official loss and metrics count 255 as background; the lsdense option ignores it
 """
 from __future__ import annotations
 
+from itertools import repeat
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple, Union
 
@@ -54,7 +55,7 @@ from PIL import Image
 
 from ultralytics.data.augment import Compose, CutMix, Format, LetterBox, MixUp, Mosaic, RandomFlip, RandomPerspective
 from ultralytics.data.dataset import YOLODataset
-from ultralytics.data.utils import exif_size, polygon2mask
+from ultralytics.data.utils import exif_size, get_hash, polygon2mask
 from ultralytics.utils import LOGGER
 from ultralytics.utils.instance import Instances
 from ultralytics.utils.ops import resample_segments, segments2boxes
@@ -63,7 +64,7 @@ from ..checks import parse_label_rows
 
 __all__ = ["MultiTaskDataset", "MultiTaskFormat", "LAYOUTS", "resolve_layout", "foreground",
            "read_polygons", "fill_polygons", "polygon_instances", "carry_polygons", "rasterise_polygons",
-           "build_multitask_dataset"]
+           "build_multitask_dataset", "verify_multitask_image"]
 
 LAYOUTS: Dict[str, Dict[str, Any]] = {
     "official": dict(labels="labels/100k", drivable="drivable/masks", lane="lane/masks",
@@ -74,6 +75,7 @@ LAYOUTS: Dict[str, Dict[str, Any]] = {
 }
 SEG_TASKS = ("drivable", "lane")
 SEG_POINTS = 1000  # official Instances resamples each polygon to 1000 points (ultralytics/yolo/utils/instance.py)
+SCAN_VERSION = "lsdense-multitask-1"  # in the label-cache hash: bump when the scan's output changes
 
 
 def resolve_layout(data: dict) -> dict:
@@ -249,7 +251,10 @@ def rasterise_polygons(instances: Instances, task_ids: np.ndarray, h: int, w: in
 
 class MultiTaskFormat(Format):
     """Ultralytics ``Format`` that also turns the packed ``semantic_mask`` into a tensor, filling the
-    segmentation polygons (``seg_instances``) into it at the final working resolution first."""
+    segmentation polygons (``seg_instances``) into it at the final working resolution first.
+
+    Not Ultralytics' ``SemanticFormat``: that one drops the boxes (``cls``, ``instances``) the
+    detection head needs and knows no polygons."""
 
     def apply_semantic(self, labels: dict, params: Optional[dict] = None) -> dict:
         """Convert the packed mask to an int64 tensor (B, H, W after collation).
@@ -266,6 +271,53 @@ class MultiTaskFormat(Format):
         if mask is not None:
             labels["semantic_mask"] = torch.from_numpy(np.ascontiguousarray(mask)).long()
         return labels
+
+
+def verify_multitask_image(args: tuple) -> tuple:
+    """Scan one image for the label cache (run by Ultralytics' ``cache_labels`` in a thread pool).
+
+    Args:
+        args: ``(im_file, label_file, mask_files, mask_format, nc, class_map, single_cls, where)``;
+            ``mask_files`` {task: PNG or polygon txt path}; ``nc`` None skips the class-range
+            check; ``where`` {task: text naming the dataset key, for the missing-mask error}.
+
+    Returns:
+        ``(im_file, boxes (n, 5) float32, (h, w), masks, missing_tasks, label_file_found)``:
+        ``masks`` {task: PNG path, or list of (K, 2) polygons}; ``missing_tasks`` the tasks
+        without a polygon file (read as no foreground).
+
+    Raises:
+        ValueError: a bad label or polygon row (file:line), a missing PNG mask, or a mask whose
+            size differs from its image's.
+    """
+    im_file, lb_file, mask_files, fmt, nc, cmap, single_cls, where = args
+    found = Path(lb_file).is_file()
+    rows = parse_label_rows(Path(lb_file).read_text(), lb_file, nc) if found else []
+    lb = np.array(rows, dtype=np.float32).reshape(-1, 5)
+    if cmap:
+        lb = lb[np.array([int(c) in cmap for c in lb[:, 0]], dtype=bool)]
+        lb[:, 0] = [cmap[int(c)] for c in lb[:, 0]]
+    if single_cls:
+        lb[:, 0] = 0
+    with Image.open(im_file) as im:
+        w, h = exif_size(im)  # as cv2 decodes it (EXIF orientation applied)
+    masks, missing = {}, []
+    for t, f in mask_files.items():
+        if fmt == "polygon":
+            if Path(f).is_file():
+                masks[t] = read_polygons(f)
+            else:  # the release has no file for an image without that class (background)
+                masks[t] = []
+                missing.append(t)
+            continue
+        if not Path(f).is_file():
+            raise ValueError(f"{t} mask missing for {im_file}: expected {f} ({where[t]}).")
+        with Image.open(f) as m:
+            if m.size != (w, h):
+                raise ValueError(f"{t} mask {f} is {m.size[0]}x{m.size[1]} but its image "
+                                 f"{im_file} is {w}x{h}; masks must match their image size.")
+        masks[t] = f
+    return im_file, lb, (h, w), masks, tuple(missing), found
 
 
 class MultiTaskDataset(YOLODataset):
@@ -296,50 +348,64 @@ class MultiTaskDataset(YOLODataset):
         p = Path(im_file)
         return str(self.root / self.cfg[key] / p.parent.name / (p.stem + suffix))
 
-    def get_labels(self) -> List[dict]:
-        """Read every label file (errors name file and line) and check both masks exist and fit."""
-        nc = len(self.data["names"])
+    def get_label_files(self) -> List[str]:
+        """Box label files: ``<labels>/<split>/<stem>.txt`` (dataset key ``labels``)."""
+        self.label_files = [self._sibling(f, "labels", ".txt") for f in self.im_files]
+        return self.label_files
+
+    def _mask_files(self) -> List[Dict[str, str]]:
+        suffix = ".txt" if self.polygons else ".png"
+        return [{t: self._sibling(f, t, suffix) for t in SEG_TASKS} for f in self.im_files]
+
+    def _scan_settings(self) -> tuple:
         cmap = {int(k): int(v) for k, v in (self.cfg.get("class_map") or {}).items()}
+        nc = None if cmap else len(self.data["names"])
+        return self.cfg.get("mask_format", "png"), nc, cmap, self.single_cls
+
+    def get_cache_hash(self) -> str:
+        """Hash of the image, label and mask files (sizes, mtimes) and the scan settings."""
+        masks = [f for m in self._mask_files() for f in m.values()]
+        return get_hash(self.label_files + self.im_files + masks +
+                        [str((SCAN_VERSION, *self._scan_settings()))])
+
+    def verify_args(self) -> tuple:
+        """:func:`verify_multitask_image` and its per-image arguments, for Ultralytics' threaded scan."""
+        fmt, nc, cmap, single_cls = self._scan_settings()
+        where = {t: f"dataset key '{t}: {self.cfg[t]}', layout '{self.cfg.get('layout', 'official')}'"
+                 for t in SEG_TASKS}
+        return verify_multitask_image, zip(self.im_files, self.label_files, self._mask_files(),
+                                           repeat(fmt), repeat(nc), repeat(cmap), repeat(single_cls),
+                                           repeat(where))
+
+    def result_to_label(self, result: tuple) -> tuple:
+        """One scan result -> (label, missing, found, empty, corrupt, message) for ``cache_labels``.
+
+        Every image counts as found (its masks are labels); one without a box file as missing.
+        """
+        im_file, lb, shape, masks, missing, found = result
+        label = dict(im_file=im_file, shape=shape, cls=lb[:, :1], bboxes=lb[:, 1:], segments=[],
+                     keypoints=None, normalized=True, bbox_format="xywh", mask_files=masks,
+                     seg_missing=missing)
+        return label, int(not found), 1, int(found and not len(lb)), 0, ""
+
+    def _load_or_scan_cache(self, cache_path: Path, cache_hash: str) -> tuple:
+        # own file name: the official layout shares labels/100k/<split> with the stock detector,
+        # whose labels/100k/<split>.cache holds no masks
+        return super()._load_or_scan_cache(cache_path.with_name(cache_path.stem + ".multitask.cache"),
+                                           cache_hash)
+
+    def get_labels(self) -> List[dict]:
+        """Labels from the cached, multi-threaded scan of Ultralytics (``<labels>/<split>.multitask.cache``;
+        rescanned when a file or the settings change): boxes checked (errors name file and
+        line), both masks checked to exist and fit their image."""
         fmt = self.cfg.get("mask_format", "png")
         if fmt not in ("png", "polygon"):
             raise ValueError(f"mask_format {fmt!r}: use 'png' (mask images) or 'polygon' (YOLO polygon txt).")
-        labels, missing = [], {t: 0 for t in SEG_TASKS}
-        self.label_files = [self._sibling(f, "labels", ".txt") for f in self.im_files]
-        for im_file, lb_file in zip(self.im_files, self.label_files):
-            rows = parse_label_rows(Path(lb_file).read_text(), lb_file, None if cmap else nc) \
-                if Path(lb_file).is_file() else []
-            lb = np.array(rows, dtype=np.float32).reshape(-1, 5)
-            if cmap:
-                keep = np.array([int(c) in cmap for c in lb[:, 0]], dtype=bool)
-                lb = lb[keep]
-                lb[:, 0] = [cmap[int(c)] for c in lb[:, 0]]
-            if self.single_cls:
-                lb[:, 0] = 0
-            with Image.open(im_file) as im:
-                w, h = exif_size(im)  # as cv2 decodes it (EXIF orientation applied)
-            masks = {}
-            for t in SEG_TASKS:
-                if fmt == "polygon":
-                    f = self._sibling(im_file, t, ".txt")
-                    if Path(f).is_file():
-                        masks[t] = read_polygons(f)
-                    else:  # the release has no file for an image without that class (background)
-                        masks[t], missing[t] = [], missing[t] + 1
-                    continue
-                f = self._sibling(im_file, t, ".png")
-                if not Path(f).is_file():
-                    raise ValueError(f"{t} mask missing for {im_file}: expected {f} (dataset key "
-                                     f"'{t}: {self.cfg[t]}', layout '{self.cfg.get('layout', 'official')}').")
-                with Image.open(f) as m:
-                    if m.size != (w, h):
-                        raise ValueError(f"{t} mask {f} is {m.size[0]}x{m.size[1]} but its image "
-                                         f"{im_file} is {w}x{h}; masks must match their image size.")
-                masks[t] = f
-            labels.append(dict(im_file=im_file, shape=(h, w), cls=lb[:, :1], bboxes=lb[:, 1:],
-                               segments=[], keypoints=None, normalized=True, bbox_format="xywh",
-                               mask_files=masks))
-        if not labels:
-            raise ValueError(f"No images found for {self.img_path}.")
+        labels = super().get_labels()
+        missing = {t: 0 for t in SEG_TASKS}
+        for lb in labels:
+            for t in lb.pop("seg_missing", ()):
+                missing[t] += 1
         for t, n in missing.items():
             if n == len(labels):
                 raise ValueError(f"No {t} polygon files found for {self.img_path}: expected e.g. "

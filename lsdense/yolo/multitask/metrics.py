@@ -2,7 +2,10 @@
 
 Dataset-wide (lsdense, ``SegMetrics``; keys ``metrics/<task>_mIoU`` ...): one
 confusion matrix ``[[TN, FP], [FN, TP]]`` summed over all validation pixels,
-letterbox padding ignored.
+letterbox padding ignored (accumulated by Ultralytics' ``SemanticMetrics``).
+The A-YOLOM convention below keeps its own code: ``SemanticMetrics`` sums one
+matrix over the set and ignores padding, the official metrics average per-image
+matrices with padding counted as background.
 
 A-YOLOM (the official validator, ``SegmentationMetric`` in
 ``ultralytics/yolo/utils/metrics.py`` and ``update_metrics_seg`` in
@@ -64,15 +67,28 @@ def balanced_accuracy(cm: np.ndarray) -> float:
 
 
 class SegMetrics:
-    """Accumulates one confusion matrix per segmentation head and reports the A-YOLOM metrics."""
+    """Dataset-wide metrics per segmentation head: one 2x2 confusion matrix over all pixels.
+
+    The matrix is accumulated by Ultralytics' ``SemanticMetrics`` (one class: a 2x2 matrix,
+    255 ignored; float32 counts). The reported numbers are computed here from it: for one
+    class its own ``miou`` is the foreground IoU only, and it has no balanced accuracy.
+    """
 
     def __init__(self, tasks=("drivable", "lane")):
+        from ultralytics.utils.metrics import SemanticMetrics
+
         self.tasks = tuple(tasks)
-        self.cm = {t: np.zeros((2, 2), np.int64) for t in self.tasks}
+        self._acc = {t: SemanticMetrics({0: t}) for t in self.tasks}
+
+    @property
+    def cm(self) -> Dict[str, np.ndarray]:
+        """Per task the confusion matrix ``[[TN, FP], [FN, TP]]`` (int64; zeros before any update)."""
+        return {t: (np.zeros((2, 2), np.int64) if m.matrix is None else
+                    m.matrix.round().cpu().numpy().astype(np.int64)) for t, m in self._acc.items()}
 
     def update(self, task: str, logits: torch.Tensor, target: torch.Tensor) -> None:
-        """Add a batch: ``logits`` (B, 2, H, W) at target resolution, ``target`` (B, H, W)."""
-        self.cm[task] += confusion(logits.argmax(1), target)
+        """Add a batch: ``logits`` (B, 2, H, W) at target resolution, ``target`` (B, H, W) 0/1/255."""
+        self._acc[task].update_stats(logits.argmax(1), target)
 
     def results(self) -> Dict[str, float]:
         """``metrics/<task>_mIoU``, ``_IoU`` and ``_acc`` per head."""
