@@ -14,7 +14,7 @@ import torch
 import torch.nn as nn
 import torch.fx
 import torch.nn.functional as F
-from timm.layers import calculate_drop_path_rates
+from timm.layers import calculate_drop_path_rates, get_device_dtype
 from timm.models import checkpoint
 from timm.models._features import feature_take_indices
 from torch.nn.modules.batchnorm import _BatchNorm
@@ -133,9 +133,12 @@ class DenseBackboneMixin:
 
     A subclass calls :meth:`_setup_dense` at the end of ``__init__`` and
     implements ``_freeze_units()`` (stem first, then each stage: one per output
-    level, except the isotropic LiSANet-I whose one stage holds a level per block) and
-    ``_forward_levels(x)`` (all output maps, in order), plus timm's
-    ``forward_head`` / ``reset_classifier`` / ``get_classifier``. It must also set
+    level, except the isotropic LiSANet-I whose one stage holds a level per block).
+    That one list drives freezing, the forward over levels (:meth:`_forward_levels`;
+    :meth:`_level_units` / :meth:`_level_output` are the hooks LiSANet-I overrides)
+    and activation checkpointing. The timm classifier API (``get_classifier`` /
+    ``reset_classifier`` / ``forward_head``) is shared too; a family supplies its
+    classifier type in :meth:`_new_classifier`. It must also set
     ``self.feature_info`` (timm style list of dicts with ``num_chs``,
     ``reduction`` and ``module``: the level's unit, by attribute path) before
     calling ``_setup_dense``.
@@ -182,8 +185,39 @@ class DenseBackboneMixin:
     def _freeze_units(self) -> List[nn.Module]:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def _forward_levels(self, x: torch.Tensor) -> List[torch.Tensor]:  # pragma: no cover
-        raise NotImplementedError
+    def _level_units(self) -> Tuple[nn.Module, List[nn.Module]]:
+        """The stem and the units whose outputs are the levels (default: ``_freeze_units()``)."""
+        stem, *levels = self._freeze_units()
+        return stem, levels
+
+    def _level_output(self, x: torch.Tensor) -> torch.Tensor:
+        """A level's map from its unit's output (identity; LiSANet-I applies its final norm)."""
+        return x
+
+    def _forward_levels(self, x: torch.Tensor) -> List[torch.Tensor]:
+        """All level maps, in order: the stem, then each level unit (checkpointed when
+        ``set_grad_checkpointing``). The unit list is Python, which TorchScript cannot
+        iterate; a scripted model runs :meth:`_forward_levels_scripted` instead."""
+        if torch.jit.is_scripting():
+            return self._forward_levels_scripted(x)
+        else:
+            stem, levels = self._level_units()
+            x = stem(x)
+            outs = []
+            for unit in levels:
+                x = checkpoint(unit, x) if self.grad_checkpointing else unit(x)
+                outs.append(self._level_output(x))
+            return outs
+
+    def _forward_levels_scripted(self, x: torch.Tensor) -> List[torch.Tensor]:
+        """:meth:`_forward_levels` in TorchScript's terms, for ``stem`` + ``stages`` networks
+        (LSNet, whose stages are named attributes, and LiSANet-I override it)."""
+        x = self.stem(x)  # type: ignore[attr-defined]
+        outs: List[torch.Tensor] = []
+        for stage in self.stages:  # type: ignore[attr-defined]
+            x = stage(x)
+            outs.append(x)
+        return outs
 
     # --- shared behaviour ---------------------------------------------------------
     @property
@@ -265,16 +299,6 @@ class DenseBackboneMixin:
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """The last feature map (before pooling), as timm models define it."""
         return self._forward_levels(x)[-1]
-
-    def _forward_levels_checkpointed(self, x: torch.Tensor) -> List[torch.Tensor]:
-        """``_forward_levels`` with each level unit under activation checkpointing (eager only)."""
-        stem, *levels = self._freeze_units()
-        x = stem(x)
-        outs = []
-        for unit in levels:
-            x = checkpoint(unit, x)
-            outs.append(x)
-        return outs
 
     @torch.jit.ignore
     def set_grad_checkpointing(self, enable: bool = True) -> None:
@@ -360,6 +384,47 @@ class DenseBackboneMixin:
         self.check_input(x)
         levels = self._forward_levels(x)
         return tuple(levels[i] for i in self.out_indices)
+
+    # --- classifier (timm API) ----------------------------------------------------
+    def _new_classifier(self, num_classes: int, device=None, dtype=None) -> nn.Module:
+        """A classifier for ``num_classes > 0`` (family hook; default timm's Linear)."""
+        return nn.Linear(self.num_features, num_classes, device=device,  # type: ignore[attr-defined]
+                         dtype=dtype)
+
+    @torch.jit.ignore
+    def get_classifier(self) -> nn.Module:
+        return self.head  # type: ignore[attr-defined]
+
+    def reset_classifier(self, num_classes: int, global_pool: Optional[str] = None) -> None:
+        """New classifier on the model's device, dtype and mode (``num_classes=0``: none).
+
+        ``global_pool``: ``'avg'`` or ``''`` (keep the map); ``None`` keeps the current one.
+
+        Raises:
+            ValueError: an unsupported ``global_pool``.
+        """
+        if global_pool is not None:
+            self.global_pool = check_global_pool(type(self).__name__, global_pool)
+        self.num_classes = num_classes
+        self.head = self._make_classifier(num_classes)
+
+    def _make_classifier(self, num_classes: int) -> nn.Module:
+        """:meth:`_new_classifier` on the model's device and dtype, in its mode (or Identity)."""
+        if num_classes <= 0:
+            return nn.Identity()
+        head = self._new_classifier(num_classes, **get_device_dtype(self))
+        return head.train(self.training)  # type: ignore[attr-defined]
+
+    def _pool(self, x: torch.Tensor) -> torch.Tensor:
+        """``global_pool``: average over the map (``'avg'``) or keep it (``''``)."""
+        if self.global_pool == "avg":  # type: ignore[attr-defined]
+            x = F.adaptive_avg_pool2d(x, 1).flatten(1)
+        return x
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        """Pooling, dropout (``head_drop``), classifier (``pre_logits``: stop before it)."""
+        x = self.head_drop(self._pool(x))  # type: ignore[attr-defined]
+        return x if pre_logits else self.head(x)  # type: ignore[attr-defined]
 
     @torch.no_grad()
     def fuse(self):

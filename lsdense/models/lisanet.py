@@ -77,8 +77,8 @@ import torch.fx
 import torch.nn as nn
 import torch.nn.functional as F
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
-from timm.layers import DropPath, LayerNorm2d, get_device_dtype, to_2tuple, trunc_normal_
-from timm.models import build_model_with_cfg, checkpoint, generate_default_cfgs, register_model
+from timm.layers import DropPath, LayerNorm2d, to_2tuple, trunc_normal_
+from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
 
 from .checkpoint import timm_filter_fn
 from .layers import (DenseBackboneMixin, check_global_pool, drop_path_rates, factory_kwargs,
@@ -669,30 +669,7 @@ class _LiSAHeadMixin(DenseBackboneMixin):
         self.global_pool = check_global_pool(type(self).__name__, global_pool)
         self.head_hidden_size = self.num_features
         self.head_drop = nn.Dropout(drop_rate)
-        self.head = nn.Linear(self.num_features, self.num_classes) if self.num_classes > 0 \
-            else nn.Identity()
-
-    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        """Average pooling, dropout, Linear (``pre_logits``: stop before the Linear)."""
-        if self.global_pool == "avg":
-            x = x.mean((2, 3))
-        x = self.head_drop(x)
-        return x if pre_logits else self.head(x)
-
-    @torch.jit.ignore
-    def get_classifier(self) -> nn.Module:
-        return self.head
-
-    def reset_classifier(self, num_classes: int, global_pool: Optional[str] = None) -> None:
-        """Replace the Linear head on the model's device and dtype (``num_classes=0``: no head).
-
-        ``global_pool``: ``'avg'`` or ``''`` (keep the map); ``None`` keeps the current one.
-        """
-        if global_pool is not None:
-            self.global_pool = check_global_pool(type(self).__name__, global_pool)
-        self.num_classes = num_classes
-        self.head = nn.Linear(self.num_features, num_classes, **get_device_dtype(self)).train(
-            self.training) if num_classes > 0 else nn.Identity()
+        self.head = self._make_classifier(self.num_classes)
 
     @torch.jit.ignore
     def no_weight_decay(self) -> set:
@@ -817,16 +794,6 @@ class LiSANet(_LiSAHeadMixin, nn.Module):
     def _freeze_units(self) -> List[nn.Module]:
         return [self.stem, *self.stages]
 
-    def _forward_levels(self, x: torch.Tensor) -> List[torch.Tensor]:
-        if self.grad_checkpointing and not torch.jit.is_scripting():
-            return self._forward_levels_checkpointed(x)
-        x = self.stem(x)
-        levels = []
-        for stage in self.stages:
-            x = stage(x)
-            levels.append(x)
-        return levels
-
 
 class LiSANetI(_LiSAHeadMixin, nn.Module):
     """Isotropic LiSANet-I: patch 16, absolute position embedding, one stage of LiSA blocks.
@@ -871,22 +838,18 @@ class LiSANetI(_LiSAHeadMixin, nn.Module):
     def _freeze_units(self) -> List[nn.Module]:
         return [self.stem, *self.stages]
 
-    def _forward_levels(self, x: torch.Tensor) -> List[torch.Tensor]:
-        if self.grad_checkpointing and not torch.jit.is_scripting():
-            return self._forward_levels_checkpointed(x)
+    def _level_units(self) -> Tuple[nn.Module, List[nn.Module]]:
+        return self.stem, list(self.stages[0].blocks)
+
+    def _level_output(self, x: torch.Tensor) -> torch.Tensor:
+        return self.stages[0].norm(x)
+
+    def _forward_levels_scripted(self, x: torch.Tensor) -> List[torch.Tensor]:
         x = self.stem(x)
-        levels = []
+        levels: List[torch.Tensor] = []
         for block in self.stages[0].blocks:
             x = block(x)
-            levels.append(self.stages[0].norm(x))
-        return levels
-
-    def _forward_levels_checkpointed(self, x: torch.Tensor) -> List[torch.Tensor]:
-        x = self.stem(x)
-        levels = []
-        for block in self.stages[0].blocks:
-            x = checkpoint(block, x)
-            levels.append(self.stages[0].norm(x))
+            levels.append(self._level_output(x))
         return levels
 
     @torch.jit.ignore

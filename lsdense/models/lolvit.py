@@ -59,7 +59,7 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Type
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from timm.layers import DropPath, Mlp, SqueezeExcite, get_device_dtype, trunc_normal_
+from timm.layers import DropPath, Mlp, SqueezeExcite, trunc_normal_
 from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
 
 from .checkpoint import timm_filter_fn
@@ -457,16 +457,6 @@ class LOLViT(DenseBackboneMixin, nn.Module):
     def _freeze_units(self) -> List[nn.Module]:
         return [self.stem, *self.stages]
 
-    def _forward_levels(self, x: torch.Tensor) -> List[torch.Tensor]:
-        if self.grad_checkpointing and not torch.jit.is_scripting():
-            return self._forward_levels_checkpointed(x)
-        x = self.stem(x)
-        outs = []
-        for stage in self.stages:
-            x = stage(x)
-            outs.append(x)
-        return outs
-
     @torch.jit.ignore
     def no_weight_decay(self) -> set:
         """Parameters exempt from weight decay: DReLu's DP scalars (a 0-d learned scale)."""
@@ -479,31 +469,10 @@ class LOLViT(DenseBackboneMixin, nn.Module):
                     blocks=r"^stages\.(\d+)" if coarse else [(r"^stages\.(\d+)\.ghost", (0,)),
                                                              (r"^stages\.(\d+)\.lolvit", (1,))])
 
-    # --- classifier (timm API) ----------------------------------------------------
-    @torch.jit.ignore
-    def get_classifier(self) -> nn.Module:
-        return self.head
-
-    def reset_classifier(self, num_classes: int, global_pool: Optional[str] = None) -> None:
-        """New Linear classifier on the model's device and dtype (``num_classes=0``: none).
-
-        ``global_pool``: ``'avg'`` or ``''`` (keep the map); ``None`` keeps the current one.
-        """
-        if global_pool is not None:
-            self.global_pool = check_global_pool("LOLViT", global_pool)
-        self.num_classes = num_classes
-        if num_classes > 0:
-            self.head = nn.Linear(self.num_features, num_classes, **get_device_dtype(self))
-            self._init_weights(self.head)
-            self.head.train(self.training)
-        else:
-            self.head = nn.Identity()
-
-    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        if self.global_pool == "avg":
-            x = F.adaptive_avg_pool2d(x, 1).flatten(1)
-        x = self.head_drop(x)
-        return x if pre_logits else self.head(x)
+    def _new_classifier(self, num_classes: int, device=None, dtype=None) -> nn.Module:
+        head = nn.Linear(self.num_features, num_classes, device=device, dtype=dtype)
+        self._init_weights(head)
+        return head
 
     # --- checkpoints --------------------------------------------------------------
     def checkpoint_filter(self, state_dict: Dict[str, torch.Tensor],

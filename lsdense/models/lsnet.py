@@ -25,7 +25,7 @@ import torch
 import torch.fx
 import torch.nn as nn
 import torch.nn.functional as F
-from timm.layers import DropPath, SqueezeExcite, get_device_dtype, trunc_normal_
+from timm.layers import DropPath, SqueezeExcite, trunc_normal_
 from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
 
 from .checkpoint import timm_filter_fn
@@ -324,9 +324,7 @@ class LSNet(DenseBackboneMixin, nn.Module):
     def _freeze_units(self) -> List[nn.Module]:
         return [self.patch_embed, self.blocks1, self.blocks2, self.blocks3, self.blocks4]
 
-    def _forward_levels(self, x: torch.Tensor) -> List[torch.Tensor]:
-        if self.grad_checkpointing and not torch.jit.is_scripting():
-            return self._forward_levels_checkpointed(x)
+    def _forward_levels_scripted(self, x: torch.Tensor) -> List[torch.Tensor]:
         x = self.patch_embed(x)
         x1 = self.blocks1(x)
         x2 = self.blocks2(x1)
@@ -344,33 +342,18 @@ class LSNet(DenseBackboneMixin, nn.Module):
         return dict(stem=r"^patch_embed",
                     blocks=r"^blocks(\d+)" if coarse else [(r"^blocks(\d+)\.(\d+)", None)])
 
-    # --- classifier (timm API) ----------------------------------------------------
-    @torch.jit.ignore
-    def get_classifier(self) -> nn.Module:
-        return self.head
+    # --- classifier (timm API): BN_Linear, plus head_dist when distilled ------------
+    def _new_classifier(self, num_classes: int, device=None, dtype=None) -> nn.Module:
+        return BN_Linear(self.num_features, num_classes, device=device, dtype=dtype)
 
     def reset_classifier(self, num_classes: int, global_pool: Optional[str] = None) -> None:
-        """New classifier on the model's device and dtype (``num_classes=0``: none).
-
-        ``global_pool``: ``'avg'`` or ``''`` (keep the map); ``None`` keeps the current one.
-        """
-        if global_pool is not None:
-            self.global_pool = check_global_pool("LSNet", global_pool)
-        dd = get_device_dtype(self)
-        self.num_classes = num_classes
-
-        def make() -> nn.Module:
-            if num_classes <= 0:
-                return nn.Identity()
-            head = BN_Linear(self.num_features, num_classes, **dd)
-            return head.train(self.training)
-
-        self.head = make()
-        self.head_dist = make() if self.distillation and num_classes > 0 else None
+        super().reset_classifier(num_classes, global_pool)
+        self.head_dist = self._make_classifier(num_classes) \
+            if self.distillation and num_classes > 0 else None
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        if self.global_pool == "avg":
-            x = F.adaptive_avg_pool2d(x, 1).flatten(1)
+        """Pooling, then the average of ``head`` and ``head_dist`` (both, when training)."""
+        x = self._pool(x)
         if pre_logits:
             return x
         head_dist = self.head_dist
