@@ -8,7 +8,8 @@ checks / ``fuse()`` behave the same in every framework adapter.
 
 import contextlib
 import functools
-from typing import Iterable, List, Optional, Sequence, Tuple
+from collections import OrderedDict
+from typing import Callable, Iterable, List, Optional, Sequence, Tuple, TypeVar
 
 import torch
 import torch.nn as nn
@@ -22,11 +23,13 @@ from torch.nn.modules.batchnorm import _BatchNorm
 __all__ = [
     "Conv2d_BN",
     "DenseBackboneMixin",
+    "EvalCache",
     "factory_kwargs",
     "fuse_modules",
     "resolve_out_indices",
 ]
 
+T = TypeVar("T")
 GLOBAL_POOLS = ("avg", "")  # global average pooling, or none (the head sees the map)
 
 
@@ -435,6 +438,59 @@ class DenseBackboneMixin:
         self.eval()  # type: ignore[attr-defined]
         fuse_modules(self)  # type: ignore[arg-type]
         return self
+
+
+class EvalCache:
+    """Tensors derived from parameters (LSNet's attention bias, LiSA's kernel spectra),
+    computed once per key in eval mode and reused while the parameters are unchanged.
+
+    One invalidation scheme for every such cache: an entry is stamped with the
+    ``(_version, data_ptr)`` of its source parameters, so an in-place change (an
+    optimiser step, ``load_state_dict``'s ``copy_``), a replaced tensor
+    (``load_state_dict(assign=True)``, ``.to()``) or a new device/dtype makes it
+    stale; the owning module clears it in ``train()``. Nothing is cached while the
+    module trains or a gradient is needed (the result must stay in the autograd
+    graph), nor in ``torch.fx`` / TorchScript graphs (callers compute directly there).
+    Inference-mode tensors are kept apart from others (they must not reach a graph
+    built outside inference mode). At most ``maxsize`` keys are kept (least recently
+    used dropped first).
+    """
+
+    def __init__(self, maxsize: int = 4):
+        if maxsize < 1:
+            raise ValueError(f"EvalCache: maxsize must be >= 1, got {maxsize}.")
+        self.maxsize = maxsize
+        self._entries: "OrderedDict[tuple, tuple]" = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+    @staticmethod
+    def active(module: nn.Module, params: Sequence[torch.Tensor]) -> bool:
+        """Whether a value of ``params`` may be cached now: eval mode, no gradient needed."""
+        needs_grad = torch.is_grad_enabled() and any(p.requires_grad for p in params)
+        return not module.training and not needs_grad
+
+    def get(self, key: tuple, params: Sequence[torch.Tensor], compute: Callable[..., T],
+            *args) -> T:
+        """The cached value for ``key`` if ``params`` are unchanged since, else
+        ``compute(*args)`` (stored). Call only when :meth:`active`. (A function and its
+        arguments, not a lambda: TorchScript parses the eager branch that calls this.)"""
+        key = (key, torch.is_inference_mode_enabled())
+        stamp = tuple((p._version, p.data_ptr(), p.device, p.dtype) for p in params)
+        hit = self._entries.get(key)
+        if hit is not None and hit[0] == stamp:
+            self._entries.move_to_end(key)
+            return hit[1]
+        value = compute(*args)
+        self._entries[key] = (stamp, value)
+        self._entries.move_to_end(key)
+        while len(self._entries) > self.maxsize:
+            self._entries.popitem(last=False)
+        return value
 
 
 def drop_path_rates(depths: Sequence[int], drop_path_rate: float) -> List[List[float]]:

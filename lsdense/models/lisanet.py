@@ -69,7 +69,6 @@ nor the LiSA weighted sums; :func:`lisa_extra_flops` adds them (formula in
 """
 
 import math
-from collections import OrderedDict
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
@@ -81,8 +80,8 @@ from timm.layers import DropPath, LayerNorm2d, to_2tuple, trunc_normal_
 from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
 
 from .checkpoint import timm_filter_fn
-from .layers import (DenseBackboneMixin, check_global_pool, drop_path_rates, factory_kwargs,
-                     resize_hw)
+from .layers import (DenseBackboneMixin, EvalCache, check_global_pool, drop_path_rates,
+                     factory_kwargs, resize_hw)
 from .registry import register_variants
 
 __all__ = ["LiSA", "LiSANet", "LiSANetI", "lisa_fft", "lisa_spectral", "lisa_spectral_broadcast",
@@ -399,7 +398,7 @@ class LiSA(nn.Module):
         self.proj = nn.Conv2d(dim, dim, 1)
         trunc_normal_(self.r1, std=0.02)
         trunc_normal_(self.r2, std=0.02)
-        self._cache: "OrderedDict[tuple, tuple]" = OrderedDict()
+        self._cache = EvalCache(self.cache_size)
 
     def kernels(self, size: Tuple[int, int]) -> Tuple[torch.Tensor, torch.Tensor]:
         """R1 and R2 for a ``size`` grid, circular layout (zero offset at ``[0, 0]``)."""
@@ -411,22 +410,11 @@ class LiSA(nn.Module):
 
     def spectra(self, size: Tuple[int, int], device: torch.device, dtype: torch.dtype):
         """``rfft2`` of the kernels at ``size``; cached in eval mode when no gradient is needed."""
-        needs_grad = torch.is_grad_enabled() and (self.r1.requires_grad or self.r2.requires_grad)
-        if self.training or needs_grad:
+        params = (self.r1, self.r2)
+        if not EvalCache.active(self, params):
             return self._compute_spectra(size, dtype)
-        # inference-mode tensors must not reach a graph built outside inference mode
-        key = (tuple(size), device, dtype, torch.is_inference_mode_enabled())
-        version = tuple((r._version, r.data_ptr()) for r in (self.r1, self.r2))
-        hit = self._cache.get(key)
-        if hit is not None and hit[0] == version:
-            self._cache.move_to_end(key)
-            return hit[1]
-        spectra = self._compute_spectra(size, dtype)
-        self._cache[key] = (version, spectra)
-        self._cache.move_to_end(key)
-        while len(self._cache) > self.cache_size:
-            self._cache.popitem(last=False)
-        return spectra
+        return self._cache.get((tuple(size), device, dtype), params, self._compute_spectra,
+                               size, dtype)
 
     def train(self, mode: bool = True):
         self._cache.clear()

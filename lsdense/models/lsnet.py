@@ -29,8 +29,8 @@ from timm.layers import DropPath, SqueezeExcite, trunc_normal_
 from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
 
 from .checkpoint import timm_filter_fn
-from .layers import (Conv2d_BN, DenseBackboneMixin, check_global_pool, drop_path_rates,
-                     factory_kwargs, resize_hw)
+from .layers import (Conv2d_BN, DenseBackboneMixin, EvalCache, check_global_pool,
+                     drop_path_rates, factory_kwargs, resize_hw)
 from .registry import register_variants
 from .ska import SKA
 
@@ -190,28 +190,28 @@ class Attention(nn.Module):
         self.attention_biases = nn.Parameter(torch.zeros(num_heads, resolution * resolution))
         self.register_buffer("attention_bias_idxs", _offset_index(resolution, resolution),
                              persistent=False)
-        self._bias_cache: Dict[tuple, torch.Tensor] = {}
+        # one grid per layer: a dense model sees one input size at a time, and a bias is
+        # (heads, N, N), large for big grids
+        self._bias_cache = EvalCache(maxsize=1)
 
     def train(self, mode: bool = True):
         self._bias_cache.clear()
         return super().train(mode)
 
+    def _compute_bias(self, h: int, w: int) -> torch.Tensor:
+        return attention_bias(self.attention_biases, self.attention_bias_idxs, self.resolution,
+                              h, w, self.attn_bias_mode == "table")
+
     def _bias(self, h: int, w: int) -> torch.Tensor:
-        """(heads, h*w, h*w) bias for an h x w grid (cached in eval mode)."""
-        table_mode = self.attn_bias_mode == "table"
+        """(heads, h*w, h*w) bias for an h x w grid (cached in eval mode, see EvalCache)."""
         if torch.jit.is_scripting():
-            return attention_bias(self.attention_biases, self.attention_bias_idxs, self.resolution, h, w, table_mode)
+            return self._compute_bias(h, w)
         else:
-            if self.training or isinstance(h, torch.fx.Proxy):  # no cache in a traced graph
-                return attention_bias(self.attention_biases, self.attention_bias_idxs, self.resolution, h, w,
-                                      table_mode)
-            key = (h, w, self.attention_biases.device, self.attention_biases.dtype,
-                   self.attention_biases._version)
-            if key not in self._bias_cache:
-                bias = attention_bias(self.attention_biases, self.attention_bias_idxs, self.resolution, h, w,
-                                      table_mode)
-                self._bias_cache = {key: bias.detach()}
-            return self._bias_cache[key]
+            params = (self.attention_biases,)
+            # a traced graph computes it at every call
+            if isinstance(h, torch.fx.Proxy) or not EvalCache.active(self, params):
+                return self._compute_bias(h, w)
+            return self._bias_cache.get((h, w), params, self._compute_bias, h, w)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, _, h, w = x.shape
