@@ -15,15 +15,15 @@ state-dict keys have the official layout: a detector saved by ``tools/train.py``
 holds ``backbone.patch_embed...``, as the official LSNet dense checkpoints do,
 and either file serves as backbone weights of the other without conversion.
 Files of lsdense <= 0.1, whose mm backbone held the network as ``body``
-(``backbone.body.*``), still load: a load-state-dict pre-hook (mmengine's
-``load_from`` / resume) and :meth:`checkpoint_filter` (``init_cfg``) drop the
-``body.`` level.
+(``backbone.body.*``), still load: the core's load-state-dict pre-hook
+(:meth:`adapt_state_dict`; mmengine's ``load_from`` / resume, ``init_cfg``) drops
+the ``body.`` level.
 
 ``init_cfg=dict(type='Pretrained', checkpoint=PATH_OR_URL, prefix=None)`` is
 served by :func:`lsdense.models.load_checkpoint` instead of mmengine's loader:
 that one loads ``http(s)://`` files with full unpickling, silently loads nothing
-from ``{'model': ...}`` files and cannot resize LSNet attention biases or LiSA
-kernels; ours reads weights-only (URLs through torch.hub's cache, like
+from ``{'model': ...}`` files and reports keys the core's load hook resizes as
+mismatched; ours reads weights-only (URLs through torch.hub's cache, like
 mmengine), reports missing/unexpected keys once by name in the mmengine log and
 raises when nothing matches.
 """
@@ -64,12 +64,6 @@ def drop_body_prefix(state_dict: Dict[str, torch.Tensor], prefix: str = "") -> L
         state_dict[new] = state_dict.pop(key)
         renamed.append(new)
     return renamed
-
-
-def _load_old_layout_hook(module, state_dict, prefix, local_metadata, strict, missing_keys,
-                          unexpected_keys, error_msgs) -> None:
-    """``register_load_state_dict_pre_hook``: accept ``backbone.body.*`` checkpoints."""
-    drop_body_prefix(state_dict, prefix)
 
 
 class _ForwardTo(logging.Handler):
@@ -125,14 +119,14 @@ class _MMBackbone:
     def _setup_mm(self, arch: str, init_cfg: Optional[Union[dict, List[dict]]]) -> None:
         self.arch = arch
         self.init_cfg = copy.deepcopy(init_cfg)
-        self.register_load_state_dict_pre_hook(_load_old_layout_hook)  # type: ignore[attr-defined]
 
-    def checkpoint_filter(self, state_dict: Dict[str, torch.Tensor],
-                          own: Dict[str, torch.Tensor]) -> Tuple[dict, List[str], List[str]]:
-        """The core's filter, after dropping the ``body.`` level of old lsdense mm files."""
+    def adapt_state_dict(self, state_dict: Dict[str, torch.Tensor],
+                         own: Dict[str, torch.Tensor]) -> Tuple[dict, List[str], List[str]]:
+        """The core's adaptation (a load-time hook, see ``DenseBackboneMixin``), after
+        dropping the ``body.`` level of old lsdense mm files."""
         sd = dict(state_dict)
         drop_body_prefix(sd)
-        return super().checkpoint_filter(sd, own)  # type: ignore[misc]
+        return super().adapt_state_dict(sd, own)  # type: ignore[misc]
 
     def init_weights(self) -> None:
         """Run mmengine's other initialisers, then load ``Pretrained`` with lsdense's loader."""

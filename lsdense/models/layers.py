@@ -9,7 +9,7 @@ checks / ``fuse()`` behave the same in every framework adapter.
 import contextlib
 import functools
 from collections import OrderedDict
-from typing import Callable, Iterable, List, Optional, Sequence, Tuple, TypeVar
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple, TypeVar
 
 import torch
 import torch.nn as nn
@@ -19,6 +19,7 @@ from timm.layers import calculate_drop_path_rates, get_device_dtype
 from timm.models import checkpoint
 from timm.models._features import feature_take_indices
 from torch.nn.modules.batchnorm import _BatchNorm
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 __all__ = [
     "Conv2d_BN",
@@ -77,23 +78,8 @@ class Conv2d_BN(nn.Sequential):
 
     @torch.no_grad()
     def fuse(self) -> nn.Conv2d:
-        return fuse_conv_bn(self.c, self.bn)
-
-
-@torch.no_grad()
-def fuse_conv_bn(conv: nn.Conv2d, bn: _BatchNorm) -> nn.Conv2d:
-    """Return one Conv2d (with bias) equal to ``bn(conv(x))`` in eval mode."""
-    scale = bn.weight / (bn.running_var + bn.eps).sqrt()
-    bias = bn.bias - bn.running_mean * scale
-    if conv.bias is not None:
-        bias = bias + conv.bias * scale
-    fused = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride,
-                      conv.padding, conv.dilation, conv.groups, bias=True,
-                      padding_mode=conv.padding_mode,
-                      device=conv.weight.device, dtype=conv.weight.dtype)
-    fused.weight.copy_(conv.weight * scale[:, None, None, None])
-    fused.bias.copy_(bias)
-    return fused
+        """One biased Conv2d equal to this pair in eval mode (``fuse_conv_bn_eval``)."""
+        return fuse_conv_bn_eval(self.c.eval(), self.bn.eval())
 
 
 def fuse_modules(module: nn.Module) -> nn.Module:
@@ -183,6 +169,9 @@ class DenseBackboneMixin:
         if self.dense and max(self.out_indices) < self.num_levels - 1:
             self._prune_levels(max(self.out_indices))
         self._freeze_stages()
+        # resolution-dependent tensors and head folding at load time (plain load_state_dict,
+        # mmengine's loader, Ultralytics' model.load), as mmpretrain's ViT does for pos_embed
+        self.register_load_state_dict_pre_hook(_adapt_on_load)  # type: ignore[attr-defined]
 
     # --- overridden by each family ------------------------------------------------
     def _freeze_units(self) -> List[nn.Module]:  # pragma: no cover - abstract
@@ -382,6 +371,34 @@ class DenseBackboneMixin:
         if self.frozen_stages > last + 1:
             self.frozen_stages = last + 1
 
+    # --- checkpoints --------------------------------------------------------------
+    def adapt_state_dict(self, state_dict: Dict[str, torch.Tensor], own: Dict[str, torch.Tensor]
+                         ) -> Tuple[Dict[str, torch.Tensor], List[str], List[str]]:
+        """Fit a state dict of this family to this model (family hook; default: as is).
+
+        Resizes resolution-dependent tensors to ``own``'s shapes, folds heads and drops
+        buffers the model does not keep. Runs at every ``load_state_dict`` (a pre-hook)
+        and in :meth:`checkpoint_filter`; it must be idempotent.
+
+        Returns:
+            ``(state_dict, dropped_keys, resized_keys)``.
+        """
+        return dict(state_dict), [], []
+
+    def checkpoint_filter(self, state_dict: Dict[str, torch.Tensor], own: Dict[str, torch.Tensor]
+                          ) -> Tuple[Dict[str, torch.Tensor], List[str], List[str]]:
+        """:meth:`adapt_state_dict`, then drop classifier keys this model has no slot for
+        (dense mode, ``num_classes=0`` or another class count), as timm's pretrained loader
+        does. Used by ``load_checkpoint`` and timm's ``pretrained_filter_fn``.
+
+        Returns:
+            ``(state_dict, dropped_keys, resized_keys)``.
+        """
+        sd, dropped, resized = self.adapt_state_dict(state_dict, own)
+        heads = [k for k, v in sd.items() if k.startswith(("head.", "head_dist."))
+                 and (k not in own or own[k].shape != v.shape)]
+        return {k: v for k, v in sd.items() if k not in heads}, dropped + heads, resized
+
     def forward_dense(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         """Multi-scale maps selected by ``out_indices`` (a tuple, as mm necks expect)."""
         self.check_input(x)
@@ -491,6 +508,20 @@ class EvalCache:
         while len(self._entries) > self.maxsize:
             self._entries.popitem(last=False)
         return value
+
+
+def _adapt_on_load(module, state_dict, prefix, local_metadata, strict, missing_keys,
+                   unexpected_keys, error_msgs) -> None:
+    """``load_state_dict`` pre-hook of every lsdense backbone: its ``adapt_state_dict`` on
+    the keys under ``prefix``, in place (what it drops is neither loaded nor unexpected)."""
+    keys = [k for k in state_dict if k.startswith(prefix)]
+    if not keys:
+        return
+    local = {k[len(prefix):]: state_dict[k] for k in keys}
+    adapted, _, _ = module.adapt_state_dict(local, module.state_dict())
+    for k in keys:
+        del state_dict[k]
+    state_dict.update({prefix + k: v for k, v in adapted.items()})
 
 
 def drop_path_rates(depths: Sequence[int], drop_path_rate: float) -> List[List[float]]:

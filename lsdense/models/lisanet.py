@@ -525,6 +525,7 @@ class LiSABlock(nn.Module):
         return x + self.drop_path2(self.mlp(self.norm2(x)))
 
 
+# BatchNorm *before* the conv: torch.nn.utils.fusion folds a BN that follows a conv only
 @torch.no_grad()
 def _fold_bn_into_conv1x1(bn: nn.BatchNorm2d, conv: nn.Conv2d) -> None:
     """In place: ``conv(bn(x))`` becomes ``conv'(x)`` (exact for a 1x1, ungrouped conv)."""
@@ -679,33 +680,29 @@ class _LiSAHeadMixin(DenseBackboneMixin):
         """FLOPs ``FlopCounterMode`` misses for one ``h x w`` image (:func:`lisa_extra_flops`)."""
         return lisa_extra_flops(self, (h, w))
 
-    def checkpoint_filter(self, state_dict: Dict[str, torch.Tensor],
-                          own_state_dict: Dict[str, torch.Tensor]):
-        """Adapt a state dict to this model (used by ``load_checkpoint``).
+    def adapt_state_dict(self, state_dict: Dict[str, torch.Tensor],
+                         own: Dict[str, torch.Tensor]):
+        """Fit a state dict of another resolution to this model (runs at every load).
 
-        Drops classifier keys this model has no slot for (dense mode, ``num_classes=0``),
-        resizes LiSA kernels (centred bicubic, :func:`resize_kernel`) and the absolute
-        position embedding stored at another grid size.
+        Resizes LiSA kernels (centred bicubic, :func:`resize_kernel`) and the absolute
+        position embedding (bicubic, as timm's ViT) stored at another grid size.
 
         Returns:
             ``(state_dict, dropped_keys, resized_keys)``.
         """
-        out, dropped, resized = {}, [], []
+        out, resized = {}, []
         for key, value in state_dict.items():
-            own = own_state_dict.get(key)
-            if own is None and key.startswith("head."):
-                dropped.append(key)
-                continue
-            if own is not None and value.shape != own.shape and value.dim() >= 2 \
-                    and value.shape[:-2] == own.shape[:-2]:
+            target = own.get(key)
+            if target is not None and value.shape != target.shape and value.dim() >= 2 \
+                    and value.shape[:-2] == target.shape[:-2]:
                 if key.endswith(_KERNEL_SUFFIXES):
-                    value = resize_kernel(value.float(), tuple(own.shape[-2:])).to(value.dtype)
+                    value = resize_kernel(value.float(), tuple(target.shape[-2:])).to(value.dtype)
                     resized.append(key)
                 elif key.endswith("pos_embed"):
-                    value = resize_hw(value.float(), tuple(own.shape[-2:])).to(value.dtype)
+                    value = resize_hw(value.float(), tuple(target.shape[-2:])).to(value.dtype)
                     resized.append(key)
             out[key] = value
-        return out, dropped, resized
+        return out, [], resized
 
 
 class LiSANet(_LiSAHeadMixin, nn.Module):

@@ -54,17 +54,17 @@ of the paper's parameter tables 16/17 exactly. Decisions the paper leaves open:
 """
 
 from collections import OrderedDict
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Type
+from typing import Iterator, List, Optional, Sequence, Tuple, Type
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from timm.layers import DropPath, Mlp, SqueezeExcite, trunc_normal_
 from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from .checkpoint import timm_filter_fn
-from .layers import (DenseBackboneMixin, check_global_pool, drop_path_rates, factory_kwargs,
-                     fuse_conv_bn)
+from .layers import DenseBackboneMixin, check_global_pool, drop_path_rates, factory_kwargs
 from .registry import register_variants
 
 __all__ = ["LOLViT", "FAWA", "DReLu", "FWAttention", "LOLViTBlock", "GhostBottleneck"]
@@ -92,7 +92,7 @@ class ConvBNAct(nn.Module):
     @torch.no_grad()
     def fuse(self) -> "ConvBNAct":
         if isinstance(self.bn, nn.BatchNorm2d):
-            self.conv = fuse_conv_bn(self.conv, self.bn)
+            self.conv = fuse_conv_bn_eval(self.conv.eval(), self.bn.eval())
             self.bn = nn.Identity()
         return self
 
@@ -473,14 +473,6 @@ class LOLViT(DenseBackboneMixin, nn.Module):
         head = nn.Linear(self.num_features, num_classes, device=device, dtype=dtype)
         self._init_weights(head)
         return head
-
-    # --- checkpoints --------------------------------------------------------------
-    def checkpoint_filter(self, state_dict: Dict[str, torch.Tensor],
-                          own: Dict[str, torch.Tensor]) -> Tuple[dict, List[str], List[str]]:
-        """Drop classifier keys the model has no use for; nothing depends on resolution."""
-        dropped = [k for k in state_dict if k.startswith("head.")
-                   and (k not in own or own[k].shape != state_dict[k].shape)]
-        return {k: v for k, v in state_dict.items() if k not in dropped}, dropped, []
 
 
 def _cfg(**kwargs) -> dict:

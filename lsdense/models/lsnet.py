@@ -25,7 +25,7 @@ import torch
 import torch.fx
 import torch.nn as nn
 import torch.nn.functional as F
-from timm.layers import DropPath, SqueezeExcite, trunc_normal_
+from timm.layers import DropPath, SqueezeExcite, resize_rel_pos_bias_table_levit, trunc_normal_
 from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
 
 from .checkpoint import timm_filter_fn
@@ -365,35 +365,49 @@ class LSNet(DenseBackboneMixin, nn.Module):
         return (y + y_dist) / 2
 
     # --- checkpoints --------------------------------------------------------------
-    def checkpoint_filter(self, state_dict: Dict[str, torch.Tensor],
-                          own: Dict[str, torch.Tensor]) -> Tuple[dict, List[str], List[str]]:
-        """Adapt an official LSNet state dict to this model (see ``timm_filter_fn`` for the timm path)."""
-        return _filter_state_dict(state_dict, own)
+    def adapt_state_dict(self, state_dict: Dict[str, torch.Tensor],
+                         own: Dict[str, torch.Tensor]) -> Tuple[dict, List[str], List[str]]:
+        """Fit an official / lsdense LSNet state dict to this model.
 
-
-def _filter_state_dict(sd: Dict[str, torch.Tensor], own: Dict[str, torch.Tensor]):
-    out, dropped, resized = {}, [], []
-    heads = {k: v for k, v in sd.items() if k.startswith(("head.", "head_dist."))}
-    for k, v in sd.items():
-        if k.endswith("attention_bias_idxs") or k in heads:
+        Drops ``attention_bias_idxs`` (rebuilt, not stored), resizes attention-bias
+        tables of another resolution (:func:`resize_bias_table`) and folds a distilled
+        checkpoint's ``head`` + ``head_dist`` into this model's single ``head``
+        (exact in eval mode). Runs at every ``load_state_dict``.
+        """
+        out, dropped, resized = {}, [], []
+        for k, v in state_dict.items():
             if k.endswith("attention_bias_idxs"):
                 dropped.append(k)
-            continue
-        if k.endswith("attention_biases") and k in own and v.shape != own[k].shape:
-            s1, s2 = int(v.shape[1] ** 0.5), int(own[k].shape[1] ** 0.5)
-            v = resize_hw(v.view(-1, s1, s1), (s2, s2)).flatten(1)
-            resized.append(k)
-        out[k] = v
-    has_head = any(k.startswith("head.") for k in own)
-    has_dist = any(k.startswith("head_dist.") for k in own)
-    if not has_head:
-        dropped += sorted(heads)
-    elif has_dist or not any(k.startswith("head_dist.") for k in heads):
-        out.update(heads)
-    else:  # distilled checkpoint into a single-head model: fold exactly (eval mode)
-        out.update(_fold_distilled_heads(heads))
-        dropped += sorted(k for k in heads if k.startswith("head_dist."))
-    return out, dropped, resized
+                continue
+            if k.endswith("attention_biases") and k in own and v.shape != own[k].shape \
+                    and v.dim() == 2 and v.shape[0] == own[k].shape[0]:
+                v = resize_bias_table(v, own[k].shape[1])
+                resized.append(k)
+            out[k] = v
+        dist = sorted(k for k in out if k.startswith("head_dist."))
+        if dist and "head.l.weight" in own and "head_dist.l.weight" not in own \
+                and all(k in out for k in _BN_LINEAR_KEYS):
+            heads = {k: out.pop(k) for k in _BN_LINEAR_KEYS}
+            out = {k: v for k, v in out.items() if k not in dist}  # e.g. num_batches_tracked
+            out.update(_fold_distilled_heads(heads))
+            dropped += dist
+        return out, dropped, resized
+
+
+def resize_bias_table(table: torch.Tensor, num_offsets: int) -> torch.Tensor:
+    """(heads, r*r) attention-bias table resized to (heads, n), ``n = s*s`` (bicubic).
+
+    The table has EfficientViT's layout, LeViT's transposed:
+    ``timm.layers.resize_rel_pos_bias_table_levit`` does the resize (antialias off:
+    the official dense backbones resize without it).
+    """
+    return resize_rel_pos_bias_table_levit(table.T, (num_offsets, table.shape[0]),
+                                           antialias=False).T.contiguous()
+
+
+_BN_LINEAR_KEYS = tuple(f"{h}.{p}" for h in ("head", "head_dist")
+                        for p in ("bn.weight", "bn.bias", "bn.running_mean", "bn.running_var",
+                                  "l.weight", "l.bias"))
 
 
 def _bn_linear_affine(sd: Dict[str, torch.Tensor], prefix: str):
