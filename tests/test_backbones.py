@@ -374,3 +374,19 @@ def test_plain_load_state_dict_folds_distilled_head():
     x = torch.randn(2, 3, 96, 96)
     with torch.no_grad():
         torch.testing.assert_close(single(x), dist(x), rtol=1e-4, atol=1e-5)
+
+
+def test_registry_answers_without_building(backbone):
+    """get_variant(name) gives the built backbone's feature_info (channels, strides, module
+    names) and default out_indices, computed from the variant's arguments."""
+    from lsdense.models import get_variant
+    name, model = backbone
+    v = get_variant(name)
+    assert [dict(f) for f in v.feature_info] == model.feature_info
+    assert v.channels == [f["num_chs"] for f in model.feature_info]
+    assert v.strides == [f["reduction"] for f in model.feature_info]
+    assert v.modules == [f["module"] for f in model.feature_info]
+    assert v.out_indices == model.out_indices
+    for module in v.modules:
+        model.get_submodule(module)  # a real module path
+    assert isinstance(model, v.model_cls)

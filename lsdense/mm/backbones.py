@@ -46,8 +46,8 @@ from lsdense.models.lisanet import LiSANet, LiSANetI
 from lsdense.models.lolvit import LOLViT
 from lsdense.models.lsnet import LSNet
 
-__all__ = ["LSNetBackbone", "LOLViTBackbone", "LiSANetBackbone", "LiSANetIBackbone",
-           "drop_body_prefix"]
+__all__ = ["LSNetBackbone", "LOLViTBackbone", "LiSANetBackbone", "HyLiSANetBackbone",
+           "LiSANetIBackbone", "drop_body_prefix"]
 
 _OLD_PREFIX = "body."  # where lsdense <= 0.1's mm wrapper kept the network
 
@@ -221,19 +221,37 @@ class LOLViTBackbone(_MMBackbone, LOLViT, BaseModule):
         self._setup_mm(arch, init_cfg)
 
 
-class LiSANetBackbone(_MMBackbone, LiSANet, BaseModule):
+class _LiSAMMBackbone(_MMBackbone):
+    """The constructor both LiSA mm classes share (their core classes differ)."""
+
+    family = "lisanet"
+    default_arch = "s"
+
+    def __init__(self, arch: Optional[str] = None, hybrid: bool = False,
+                 out_indices: Optional[Sequence[int]] = None, frozen_stages: int = -1,
+                 norm_eval: bool = False, drop_path_rate: float = 0.0,
+                 init_cfg: Optional[dict] = None) -> None:
+        arch = arch or self.default_arch
+        hybrid = hybrid or self.family == "hylisanet"
+        super().__init__(**self._core_args(
+            arch, family="hylisanet" if hybrid else "lisanet", out_indices=out_indices,
+            frozen_stages=frozen_stages, norm_eval=norm_eval, drop_path_rate=drop_path_rate))
+        self._setup_mm(arch, init_cfg)
+        self.hybrid = hybrid
+
+
+class LiSANetBackbone(_LiSAMMBackbone, LiSANet, BaseModule):
     """LiSANet / HyLiSANet / LiSANet-I backbone.
 
     ``arch`` is ``'s'``, ``'b'`` (LiSANet, strides 4-32) or ``'i'`` (the isotropic
     LiSANet-I, one stride-16 level: the constructor then returns a
-    :class:`LiSANetIBackbone`, the mm class of that core model); ``hybrid=True``
-    selects HyLiSANet (``'s'``, ``'b'``: convolutional first two stages). A flag
-    rather than more arch letters, so configs read like the paper: ``arch='s',
-    hybrid=True`` is HyLiSANet-S.
+    :class:`LiSANetIBackbone`, the mm class of that core model). HyLiSANet
+    (convolutional first two stages) is :class:`HyLiSANetBackbone`, the type name the
+    YOLO YAMLs use too; ``hybrid=True`` here is its older spelling, kept for configs.
 
     Args:
-        arch: ``'s'``, ``'b'`` or ``'i'`` (``'s'``/``'b'`` with ``hybrid``).
-        hybrid: build HyLiSANet instead of LiSANet.
+        arch: ``'s'``, ``'b'`` or ``'i'`` (default ``'s'``).
+        hybrid: build HyLiSANet instead of LiSANet (deprecated: use HyLiSANetBackbone).
         out_indices: levels to return, default all.
         frozen_stages: -1 .. 4 (0 = the stride-4 patch embedding).
         norm_eval: BatchNorm (HyLiSANet conv blocks) in eval mode while training.
@@ -241,38 +259,25 @@ class LiSANetBackbone(_MMBackbone, LiSANet, BaseModule):
         init_cfg: see :class:`LSNetBackbone`.
     """
 
-    family = "lisanet"
-
-    def __new__(cls, arch: str = "s", *args, **kwargs):
+    def __new__(cls, arch: Optional[str] = None, *args, **kwargs):
         if cls is LiSANetBackbone and arch == "i":  # another core class: build its mm class
             return LiSANetIBackbone(arch, *args, **kwargs)
         return super().__new__(cls)
 
-    def __init__(self, arch: str = "s", hybrid: bool = False,
-                 out_indices: Optional[Sequence[int]] = None, frozen_stages: int = -1,
-                 norm_eval: bool = False, drop_path_rate: float = 0.0,
-                 init_cfg: Optional[dict] = None) -> None:
-        super().__init__(**self._core_args(
-            arch, family="hylisanet" if hybrid else "lisanet", out_indices=out_indices,
-            frozen_stages=frozen_stages, norm_eval=norm_eval, drop_path_rate=drop_path_rate))
-        self._setup_mm(arch, init_cfg)
-        self.hybrid = hybrid
 
+class HyLiSANetBackbone(LiSANetBackbone):
+    """HyLiSANet backbone (LiSA paper): archs ``'s'``, ``'b'``; strides 4-32.
 
-class LiSANetIBackbone(_MMBackbone, LiSANetI, BaseModule):
-    """The isotropic LiSANet-I (``LiSANetBackbone(arch='i')`` builds this); one stride-16 level.
-
-    Arguments as :class:`LiSANetBackbone` (``hybrid`` must be False).
+    Arguments as :class:`LiSANetBackbone` (``hybrid`` is implied).
     """
 
-    family = "lisanet"
+    family = "hylisanet"
 
-    def __init__(self, arch: str = "i", hybrid: bool = False,
-                 out_indices: Optional[Sequence[int]] = None, frozen_stages: int = -1,
-                 norm_eval: bool = False, drop_path_rate: float = 0.0,
-                 init_cfg: Optional[dict] = None) -> None:
-        super().__init__(**self._core_args(
-            arch, family="hylisanet" if hybrid else "lisanet", out_indices=out_indices,
-            frozen_stages=frozen_stages, norm_eval=norm_eval, drop_path_rate=drop_path_rate))
-        self._setup_mm(arch, init_cfg)
-        self.hybrid = hybrid
+
+class LiSANetIBackbone(_LiSAMMBackbone, LiSANetI, BaseModule):
+    """The isotropic LiSANet-I (``LiSANetBackbone(arch='i')`` builds this); one stride-16 level.
+
+    Arguments as :class:`LiSANetBackbone` (``arch`` ``'i'``; ``hybrid`` must be False).
+    """
+
+    default_arch = "i"

@@ -8,6 +8,7 @@ checks / ``fuse()`` behave the same in every framework adapter.
 
 import contextlib
 import functools
+import inspect
 from collections import OrderedDict
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple, TypeVar
 
@@ -176,6 +177,29 @@ class DenseBackboneMixin:
     # --- overridden by each family ------------------------------------------------
     def _freeze_units(self) -> List[nn.Module]:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    @staticmethod
+    def _level_info(**args) -> List[dict]:  # pragma: no cover - abstract
+        """``feature_info`` from the constructor's arguments (all of them, defaults filled)."""
+        raise NotImplementedError
+
+    @classmethod
+    def default_out_indices(cls, num_levels: int) -> Tuple[int, ...]:
+        """Levels a dense backbone returns when ``out_indices`` is None: all of them."""
+        return tuple(range(num_levels))
+
+    @classmethod
+    def feature_info_for(cls, **kwargs) -> List[dict]:
+        """The ``feature_info`` a model built with ``kwargs`` has, without building it.
+
+        The class's defaults fill the arguments not given (the registry stores each
+        variant's answer; ``__init__`` uses the same :meth:`_level_info`).
+        """
+        bound = inspect.signature(cls.__init__).bind_partial(None, **kwargs)
+        bound.apply_defaults()
+        args = {k: v for k, v in list(bound.arguments.items())[1:]}
+        args.update(args.pop("kwargs", {}))
+        return cls._level_info(**args)
 
     def _level_units(self) -> Tuple[nn.Module, List[nn.Module]]:
         """The stem and the units whose outputs are the levels (default: ``_freeze_units()``)."""

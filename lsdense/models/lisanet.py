@@ -748,7 +748,6 @@ class LiSANet(_LiSAHeadMixin, nn.Module):
                  drop_path_rate: float = 0.0, img_size: Union[int, Tuple[int, int]] = 224,
                  global_pool: str = "avg", eps: float = 1e-6):
         super().__init__()
-        n = len(depths)
         per_stage = dict(embed_dims=embed_dims, depths=depths, num_heads=num_heads,
                          block_types=block_types, mlp_ratios=mlp_ratios)
         wrong = {k: len(v) for k, v in per_stage.items() if len(v) != 4}
@@ -761,20 +760,24 @@ class LiSANet(_LiSAHeadMixin, nn.Module):
         img_h, img_w = to_2tuple(img_size)
         self.stem = OverlapPatchEmbed(in_chans, embed_dims[0], 7, 4)
         dpr = drop_path_rates(depths, drop_path_rate)
-        stages, self.feature_info = [], []
-        for i in range(n):
-            stride = 4 * 2 ** i
+        self.feature_info = self._level_info(embed_dims)
+        stages = []
+        for i, info in enumerate(self.feature_info):
+            stride = info["reduction"]
             stages.append(LiSAStage(
                 embed_dims[i - 1] if i else embed_dims[0], embed_dims[i], depths[i], block_types[i],
                 num_heads[i], (-(-img_h // stride), -(-img_w // stride)), stride, mlp_ratios[i],
                 num_patterns, downsample=i > 0, drop_path=dpr[i], conv_expansion=conv_expansion,
                 conv_kernel=conv_kernel, eps=eps))
-            self.feature_info.append(
-                dict(num_chs=embed_dims[i], reduction=stride, module=f"stages.{i}"))
         self.stages = nn.Sequential(*stages)
         self._build_head(num_classes, global_pool, drop_rate)
         self.apply(_init_weights)
         self._setup_dense(out_indices, frozen_stages, norm_eval)
+
+    @staticmethod
+    def _level_info(embed_dims: Sequence[int], **_) -> List[dict]:
+        return [dict(num_chs=c, reduction=4 * 2 ** i, module=f"stages.{i}")
+                for i, c in enumerate(embed_dims)]
 
     def _freeze_units(self) -> List[nn.Module]:
         return [self.stem, *self.stages]
@@ -812,13 +815,22 @@ class LiSANetI(_LiSAHeadMixin, nn.Module):
             embed_dim, embed_dim, depth, "lisa", num_heads, grid, patch_size, mlp_ratio,
             num_patterns, downsample=False, drop_path=drop_path_rates([depth], drop_path_rate)[0],
             conv_pos=False, conv_mlp=False, eps=eps))
-        self.feature_info = [dict(num_chs=embed_dim, reduction=patch_size,
-                                  module=f"stages.0.blocks.{i}") for i in range(depth)]
+        self.feature_info = self._level_info(embed_dim, depth, patch_size)
         self._build_head(num_classes, global_pool, drop_rate)
         self.apply(_init_weights)
         trunc_normal_(self.stem.pos_embed, std=0.02)
-        self._setup_dense((depth - 1,) if out_indices is None else out_indices, frozen_stages,
-                          norm_eval)
+        self._setup_dense(self.default_out_indices(depth) if out_indices is None else out_indices,
+                          frozen_stages, norm_eval)
+
+    @staticmethod
+    def _level_info(embed_dim: int, depth: int, patch_size: int, **_) -> List[dict]:
+        return [dict(num_chs=embed_dim, reduction=patch_size, module=f"stages.0.blocks.{i}")
+                for i in range(depth)]
+
+    @classmethod
+    def default_out_indices(cls, num_levels: int) -> Tuple[int, ...]:
+        """The last block only (as a ViT backbone)."""
+        return (num_levels - 1,)
 
     def _freeze_units(self) -> List[nn.Module]:
         return [self.stem, *self.stages]

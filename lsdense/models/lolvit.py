@@ -431,9 +431,7 @@ class LOLViT(DenseBackboneMixin, nn.Module):
         levels = [ghosts[:1], ghosts[1:3], [ghosts[3], vits[0]], [ghosts[4], vits[1]],
                   [ghosts[5], vits[2]]]
         self.stages = nn.Sequential(*[nn.Sequential(OrderedDict(lv)) for lv in levels])
-        level_chs = [widths[0], widths[2], widths[3], widths[4], widths[5]]
-        self.feature_info = [dict(num_chs=c, reduction=2 ** (i + 1), module=f"stages.{i}")
-                             for i, c in enumerate(level_chs)]
+        self.feature_info = self._level_info(widths)
         self.head_drop = nn.Dropout(drop_rate)
         self.head: nn.Module = nn.Identity()
         self.reset_classifier(self.num_classes)
@@ -454,6 +452,12 @@ class LOLViT(DenseBackboneMixin, nn.Module):
             yield from stage.named_children()
 
     # --- backbone contract --------------------------------------------------------
+    @staticmethod
+    def _level_info(widths: Sequence[int], **_) -> List[dict]:
+        level_chs = [widths[0], widths[2], widths[3], widths[4], widths[5]]
+        return [dict(num_chs=c, reduction=2 ** (i + 1), module=f"stages.{i}")
+                for i, c in enumerate(level_chs)]
+
     def _freeze_units(self) -> List[nn.Module]:
         return [self.stem, *self.stages]
 

@@ -312,15 +312,20 @@ class LSNet(DenseBackboneMixin, nn.Module):
                                    attn_bias_mode))
             stages.append(stage)
         self.blocks1, self.blocks2, self.blocks3, self.blocks4 = stages
-        self.feature_info = [dict(num_chs=c, reduction=8 * 2 ** i, module=f"blocks{i + 1}")
-                             for i, c in enumerate(embed_dim)]
-        if not len(self.blocks1):  # LSNet-T: level 1 is the stem's output (a graph node for fx)
-            self.feature_info[0]["module"] = "patch_embed"
+        self.feature_info = self._level_info(embed_dim, depth)
         self.head = self.head_dist = None
         self.reset_classifier(self.num_classes)
         self._setup_dense(out_indices, frozen_stages, norm_eval)
 
     # --- backbone contract --------------------------------------------------------
+    @staticmethod
+    def _level_info(embed_dim: Sequence[int], depth: Sequence[int], **_) -> List[dict]:
+        info = [dict(num_chs=c, reduction=8 * 2 ** i, module=f"blocks{i + 1}")
+                for i, c in enumerate(embed_dim)]
+        if not depth[0]:  # LSNet-T: level 1 is the stem's output (a graph node for fx)
+            info[0]["module"] = "patch_embed"
+        return info
+
     def _freeze_units(self) -> List[nn.Module]:
         return [self.patch_embed, self.blocks1, self.blocks2, self.blocks3, self.blocks4]
 
