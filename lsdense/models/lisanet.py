@@ -64,7 +64,7 @@ Decisions (spec = taken by ``specs/lisa.md``; ours = taken here):
       (LiSANet-S / -B, ImageNet), 0.1 (Mask R-CNN), 0.15 (Semantic FPN).
 
 FLOPs: ``FlopCounterMode`` sees the convolutions and the head but not the FFTs
-nor the LiSA weighted sums; :func:`lisa_extra_flops` adds them (formula in
+nor the LiSA weighted sums; ``lsdense.benchmark.count_flops`` adds them (formula in
 :meth:`LiSA.extra_flops`: ``2.5 N log2 N`` real flops per real 2-D FFT).
 """
 
@@ -85,7 +85,7 @@ from .layers import (DenseBackboneMixin, EvalCache, check_global_pool, drop_path
 from .registry import register_variants
 
 __all__ = ["LiSA", "LiSANet", "LiSANetI", "lisa_fft", "lisa_spectral", "lisa_spectral_broadcast",
-           "lisa_reference", "lisa_extra_flops", "resize_kernel", "circular_kernel", "rfft2_real",
+           "lisa_reference", "resize_kernel", "circular_kernel", "rfft2_real",
            "irfft2_real", "MODEL_ARGS"]
 
 _KERNEL_SUFFIXES = (".attn.r1", ".attn.r2")
@@ -372,7 +372,7 @@ class LiSA(nn.Module):
         num_heads: heads; ``dim // num_heads`` channels each.
         num_patterns: ``D``, structural patterns.
         grid_size: token grid the kernels are stored (and trained) at.
-        stride: input pixels per token (for :func:`lisa_extra_flops`).
+        stride: input pixels per token.
         eps: added inside the sqrt of the q/k L2 norms.
         qkv_bias: bias in the qkv projection.
     """
@@ -467,26 +467,6 @@ class LiSA(nn.Module):
             flops += 12 * c * d * h * (w // 2 + 1)
         return int(round(flops))
 
-
-def lisa_extra_flops(model: nn.Module, input_size: Sequence[int], elementwise: bool = False) -> int:
-    """LiSA FLOPs (FFTs and weighted sums) that a ``FlopCounterMode`` count misses.
-
-    Args:
-        model: any module containing :class:`LiSA` layers (a timm features wrapper too).
-        input_size: ``(H, W)``, ``(C, H, W)`` or ``(B, C, H, W)`` of the input images.
-        elementwise: also count the complex spectral products (see :meth:`LiSA.extra_flops`).
-
-    Returns:
-        Real FLOPs for the whole batch (add to ``FlopCounterMode().get_total_flops()``).
-    """
-    size = tuple(input_size)
-    batch = size[0] if len(size) == 4 else 1
-    h, w = size[-2:]
-    return batch * sum(m.extra_flops(-(-h // m.stride), -(-w // m.stride), elementwise)
-                       for m in model.modules() if isinstance(m, LiSA))
-
-
-# --- blocks ------------------------------------------------------------------------
 
 class DwConvMlp(nn.Module):
     """1x1 -> (depth-wise 3x3) -> GELU -> 1x1 (the conv-MLP of PVTv2; plain MLP without dw)."""
@@ -675,10 +655,6 @@ class _LiSAHeadMixin(DenseBackboneMixin):
                         (r"^stages\.(\d+)\.downsample", (0,)),
                         (r"^stages\.(\d+)\.blocks\.(\d+)", None),
                         (r"^stages\.(\d+)\.norm", (99999,))])
-
-    def extra_flops(self, h: int, w: int) -> int:
-        """FLOPs ``FlopCounterMode`` misses for one ``h x w`` image (:func:`lisa_extra_flops`)."""
-        return lisa_extra_flops(self, (h, w))
 
     def adapt_state_dict(self, state_dict: Dict[str, torch.Tensor],
                          own: Dict[str, torch.Tensor]):
