@@ -77,9 +77,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from timm.layers import DropPath, LayerNorm2d, to_2tuple, trunc_normal_
-from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
+from timm.models import generate_default_cfgs, register_model
 
-from .checkpoint import timm_filter_fn
+from .factory import create_timm_model
 from .layers import (DenseBackboneMixin, EvalCache, check_global_pool, drop_path_rates,
                      factory_kwargs, resize_hw)
 from .registry import register_variants
@@ -867,43 +867,41 @@ MODEL_ARGS: Dict[str, dict] = {
 }
 
 
-def _create_lisanet(variant: str, pretrained: bool = False, model_cls: type = LiSANet,
-                    **kwargs) -> nn.Module:
-    out_indices = 3 if model_cls is LiSANetI else (0, 1, 2, 3)  # int: the last 3 (as ViT)
-    return build_model_with_cfg(
-        model_cls, variant, pretrained, pretrained_filter_fn=timm_filter_fn,
-        feature_cfg=dict(feature_cls="getter", out_indices=out_indices), **kwargs)
+def _create_lisanet(variant: str, pretrained: bool = False, **kwargs) -> nn.Module:
+    if variant == "lisanet_i":  # int: the last 3 blocks (as ViT)
+        return create_timm_model(LiSANetI, variant, pretrained, MODEL_ARGS[variant], 3, **kwargs)
+    return create_timm_model(LiSANet, variant, pretrained, MODEL_ARGS[variant], (0, 1, 2, 3),
+                             **kwargs)
 
 
 @register_model
 def lisanet_s(pretrained: bool = False, **kwargs) -> LiSANet:
     """LiSANet-S (paper: 25 M parameters, 3.9 GFLOPs at 224)."""
-    return _create_lisanet("lisanet_s", pretrained, **dict(MODEL_ARGS["lisanet_s"], **kwargs))
+    return _create_lisanet("lisanet_s", pretrained, **kwargs)
 
 
 @register_model
 def lisanet_b(pretrained: bool = False, **kwargs) -> LiSANet:
     """LiSANet-B (paper: 51 M parameters, 10.4 GFLOPs at 224)."""
-    return _create_lisanet("lisanet_b", pretrained, **dict(MODEL_ARGS["lisanet_b"], **kwargs))
+    return _create_lisanet("lisanet_b", pretrained, **kwargs)
 
 
 @register_model
 def hylisanet_s(pretrained: bool = False, **kwargs) -> LiSANet:
     """HyLiSANet-S (paper: 24 M parameters, 4.5 GFLOPs at 224)."""
-    return _create_lisanet("hylisanet_s", pretrained, **dict(MODEL_ARGS["hylisanet_s"], **kwargs))
+    return _create_lisanet("hylisanet_s", pretrained, **kwargs)
 
 
 @register_model
 def hylisanet_b(pretrained: bool = False, **kwargs) -> LiSANet:
     """HyLiSANet-B (paper: 50 M parameters, 11.7 GFLOPs at 224)."""
-    return _create_lisanet("hylisanet_b", pretrained, **dict(MODEL_ARGS["hylisanet_b"], **kwargs))
+    return _create_lisanet("hylisanet_b", pretrained, **kwargs)
 
 
 @register_model
 def lisanet_i(pretrained: bool = False, **kwargs) -> LiSANetI:
     """LiSANet-I (paper: 6.36 M parameters, 1.21 GFLOPs at 224)."""
-    return _create_lisanet("lisanet_i", pretrained, LiSANetI,
-                           **dict(MODEL_ARGS["lisanet_i"], **kwargs))
+    return _create_lisanet("lisanet_i", pretrained, **kwargs)
 
 
 register_variants("lisanet", LiSANet, {k: MODEL_ARGS[k] for k in ("lisanet_s", "lisanet_b")},

@@ -60,10 +60,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from timm.layers import DropPath, Mlp, SqueezeExcite, trunc_normal_
-from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
+from timm.models import generate_default_cfgs, register_model
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-from .checkpoint import timm_filter_fn
+from .factory import create_timm_model
 from .layers import DenseBackboneMixin, check_global_pool, drop_path_rates, factory_kwargs
 from .registry import register_variants
 
@@ -498,10 +498,7 @@ MODEL_ARGS = {
 
 
 def _create_lolvit(variant: str, pretrained: bool = False, **kwargs) -> LOLViT:
-    return build_model_with_cfg(
-        LOLViT, variant, pretrained, pretrained_filter_fn=timm_filter_fn,
-        feature_cfg=dict(feature_cls="getter", out_indices=(0, 1, 2, 3, 4)),
-        **dict(MODEL_ARGS[variant], **kwargs))
+    return create_timm_model(LOLViT, variant, pretrained, MODEL_ARGS[variant], (0, 1, 2, 3, 4), **kwargs)
 
 
 @register_model

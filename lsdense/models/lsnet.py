@@ -26,9 +26,9 @@ import torch.fx
 import torch.nn as nn
 import torch.nn.functional as F
 from timm.layers import DropPath, SqueezeExcite, resize_rel_pos_bias_table_levit, trunc_normal_
-from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
+from timm.models import generate_default_cfgs, register_model
 
-from .checkpoint import timm_filter_fn
+from .factory import create_timm_model
 from .layers import (Conv2d_BN, DenseBackboneMixin, EvalCache, check_global_pool,
                      drop_path_rates, factory_kwargs, resize_hw)
 from .registry import register_variants
@@ -457,10 +457,7 @@ DENSE_ARGS = dict(img_size=896)
 
 
 def _create_lsnet(variant: str, pretrained: bool = False, **kwargs) -> LSNet:
-    return build_model_with_cfg(
-        LSNet, variant, pretrained, pretrained_filter_fn=timm_filter_fn,
-        feature_cfg=dict(feature_cls="getter", out_indices=(0, 1, 2, 3)),
-        **dict(MODEL_ARGS[variant], **kwargs))
+    return create_timm_model(LSNet, variant, pretrained, MODEL_ARGS[variant], (0, 1, 2, 3), **kwargs)
 
 
 @register_model
