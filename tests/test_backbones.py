@@ -390,3 +390,21 @@ def test_registry_answers_without_building(backbone):
     for module in v.modules:
         model.get_submodule(module)  # a real module path
     assert isinstance(model, v.model_cls)
+
+
+def test_eval_caches_do_not_break_torch_compile_graphs():
+    """LSNet's bias and LiSA's spectra cache (one EvalCache) step aside under torch.compile:
+    one graph, no breaks, the eager values."""
+    from lsdense.models.lisanet import LiSA
+    from lsdense.models.lsnet import Attention
+
+    torch.manual_seed(0)
+    for module, x in [(Attention(16, 4, num_heads=2, attn_ratio=2, resolution=4),
+                       torch.randn(1, 16, 6, 5)),
+                      (LiSA(16, num_heads=2, num_patterns=2, grid_size=(4, 4)),
+                       torch.randn(1, 16, 6, 5))]:
+        module.eval()
+        with torch.no_grad():
+            explained = torch._dynamo.explain(module)(x)
+            assert explained.graph_count == 1 and explained.graph_break_count == 0
+            torch.testing.assert_close(torch.compile(module, backend="eager")(x), module(x))

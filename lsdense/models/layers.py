@@ -432,8 +432,8 @@ class DenseBackboneMixin:
     # --- classifier (timm API) ----------------------------------------------------
     def _new_classifier(self, num_classes: int, device=None, dtype=None) -> nn.Module:
         """A classifier for ``num_classes > 0`` (family hook; default timm's Linear)."""
-        return nn.Linear(self.num_features, num_classes, device=device,  # type: ignore[attr-defined]
-                         dtype=dtype)
+        width = self.num_features  # type: ignore[attr-defined]
+        return nn.Linear(width, num_classes, device=device, dtype=dtype)
 
     @torch.jit.ignore
     def get_classifier(self) -> nn.Module:
@@ -493,8 +493,8 @@ class EvalCache:
     module trains or a gradient is needed (the result must stay in the autograd
     graph), nor in ``torch.fx`` / TorchScript graphs (callers compute directly there).
     Inference-mode tensors are kept apart from others (they must not reach a graph
-    built outside inference mode). At most ``maxsize`` keys are kept (least recently
-    used dropped first).
+    built outside inference mode). ``torch.compile`` graphs compute instead. At most
+    ``maxsize`` keys are kept (least recently used dropped first).
     """
 
     def __init__(self, maxsize: int = 4):
@@ -511,7 +511,11 @@ class EvalCache:
 
     @staticmethod
     def active(module: nn.Module, params: Sequence[torch.Tensor]) -> bool:
-        """Whether a value of ``params`` may be cached now: eval mode, no gradient needed."""
+        """Whether a value of ``params`` may be cached now: eval mode, no gradient needed,
+        not under ``torch.compile`` (the compiled graph computes it; the cache's Python
+        bookkeeping would break the graph)."""
+        if torch.compiler.is_compiling():
+            return False
         needs_grad = torch.is_grad_enabled() and any(p.requires_grad for p in params)
         return not module.training and not needs_grad
 

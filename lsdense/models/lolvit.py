@@ -498,7 +498,8 @@ MODEL_ARGS = {
 
 
 def _create_lolvit(variant: str, pretrained: bool = False, **kwargs) -> LOLViT:
-    return create_timm_model(LOLViT, variant, pretrained, MODEL_ARGS[variant], (0, 1, 2, 3, 4), **kwargs)
+    return create_timm_model(LOLViT, variant, pretrained, MODEL_ARGS[variant], (0, 1, 2, 3, 4),
+                             **kwargs)
 
 
 @register_model

@@ -457,7 +457,8 @@ DENSE_ARGS = dict(img_size=896)
 
 
 def _create_lsnet(variant: str, pretrained: bool = False, **kwargs) -> LSNet:
-    return create_timm_model(LSNet, variant, pretrained, MODEL_ARGS[variant], (0, 1, 2, 3), **kwargs)
+    return create_timm_model(LSNet, variant, pretrained, MODEL_ARGS[variant], (0, 1, 2, 3),
+                             **kwargs)
 
 
 @register_model

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Dict, List, Mapping, Optional, Tuple, Type
+from typing import Any, Dict, List, Mapping, Optional, Tuple, Type
 
 import torch.nn as nn
 
@@ -128,11 +128,10 @@ def register_variants(family: str, model_cls: Type[nn.Module], model_args: Dict[
     for name, args in model_args.items():
         arch = name.split("_", 1)[1]
         dense = dict(dense_args or {})
-        info = tuple(MappingProxyType(dict(f))
-                     for f in model_cls.feature_info_for(**args, **dense))  # type: ignore[attr-defined]
+        cls: Any = model_cls  # a DenseBackboneMixin subclass
+        info = tuple(MappingProxyType(dict(f)) for f in cls.feature_info_for(**args, **dense))
         _VARIANTS[name] = Variant(name, family, arch, model_cls, dict(args), dense, info,
-                                  tuple(model_cls.default_out_indices(len(info))),  # type: ignore[attr-defined]
-                                  PUBLISHED.get(name))
+                                  tuple(cls.default_out_indices(len(info))), PUBLISHED.get(name))
 
 
 def list_backbones(family: str | None = None) -> List[str]:
