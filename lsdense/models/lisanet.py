@@ -631,7 +631,7 @@ def _init_weights(m: nn.Module) -> None:
 
 
 class _LiSAHeadMixin(DenseBackboneMixin):
-    """Classifier head, weight filter and FLOP helper shared by both model classes."""
+    """Classifier head, parameter groups and checkpoint adaptation of both model classes."""
 
     def _build_head(self, num_classes: int, global_pool: str, drop_rate: float) -> None:
         self.num_classes = 0 if self.dense else num_classes
