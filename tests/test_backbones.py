@@ -317,3 +317,94 @@ def test_timm_factory_device_dtype_and_heads(name):
     assert no_decay and no_decay <= set(names)
     kind = {"lsnet": "attention_biases", "lolvit": "drelu.dp"}.get(name.split("_")[0], "attn.r1")
     assert {n for n in names if kind in n} <= no_decay
+
+
+# --- load-time adaptation (state-dict pre-hooks): plain load_state_dict resizes -------
+
+@pytest.mark.parametrize("name,sizes", [("lsnet_t", (224, 896)), ("lisanet_s", (224, 160)),
+                                        ("lisanet_i", (224, 320))])
+def test_plain_load_state_dict_resizes_resolution_dependent_tensors(name, sizes):
+    """A state dict saved at one img_size loads into a model built at another with
+    torch's own load_state_dict (strict): the hooks resize the bias tables / LiSA kernels /
+    position embedding to the values of the resize functions; load_checkpoint reports
+    the same keys as resized."""
+    from lsdense.models.lisanet import resize_kernel
+    from lsdense.models.layers import resize_hw
+    from lsdense.models.lsnet import resize_bias_table
+
+    torch.manual_seed(0)
+    src = timm.create_model(name, img_size=sizes[0])
+    dst = timm.create_model(name, img_size=sizes[1])
+    sd = src.state_dict()
+    dst.load_state_dict(sd, strict=True)
+    own = dst.state_dict()
+    changed = sorted(k for k in sd if sd[k].shape != own[k].shape)
+    assert changed  # the test exercises resizing
+    for key in changed:
+        if key.endswith("attention_biases"):
+            want = resize_bias_table(sd[key], own[key].shape[1])
+        elif key.endswith(("attn.r1", "attn.r2")):
+            want = resize_kernel(sd[key], tuple(own[key].shape[-2:]))
+        else:
+            assert key.endswith("pos_embed"), key
+            want = resize_hw(sd[key], tuple(own[key].shape[-2:]))
+        assert torch.equal(own[key], want), key
+    same = [k for k in sd if k not in changed]
+    assert all(torch.equal(sd[k], own[k]) for k in same)
+    result = load_checkpoint(timm.create_model(name, img_size=sizes[1]), sd)
+    assert sorted(result.resized_keys) == changed and not result.unexpected_keys
+
+
+def test_plain_load_state_dict_folds_distilled_head():
+    """An official-layout distilled LSNet state dict (head + head_dist, bias index buffers)
+    loads strictly into the single-head model; the folded head gives the distilled model's
+    eval output."""
+    torch.manual_seed(0)
+    dist = timm.create_model("lsnet_t", distillation=True).eval()
+    with torch.no_grad():  # non-trivial BatchNorm statistics in both heads
+        for bn in (dist.head.bn, dist.head_dist.bn):
+            bn.running_mean.normal_()
+            bn.running_var.uniform_(0.5, 2.0)
+    sd = dict(dist.state_dict())
+    idxs = {n: b for n, b in dist.named_buffers() if n.endswith("attention_bias_idxs")}
+    assert idxs  # official files keep these (non-persistent here)
+    sd.update(idxs)
+    single = timm.create_model("lsnet_t").eval()
+    single.load_state_dict(sd, strict=True)
+    x = torch.randn(2, 3, 96, 96)
+    with torch.no_grad():
+        torch.testing.assert_close(single(x), dist(x), rtol=1e-4, atol=1e-5)
+
+
+def test_registry_answers_without_building(backbone):
+    """get_variant(name) gives the built backbone's feature_info (channels, strides, module
+    names) and default out_indices, computed from the variant's arguments."""
+    from lsdense.models import get_variant
+    name, model = backbone
+    v = get_variant(name)
+    assert [dict(f) for f in v.feature_info] == model.feature_info
+    assert v.channels == [f["num_chs"] for f in model.feature_info]
+    assert v.strides == [f["reduction"] for f in model.feature_info]
+    assert v.modules == [f["module"] for f in model.feature_info]
+    assert v.out_indices == model.out_indices
+    for module in v.modules:
+        model.get_submodule(module)  # a real module path
+    assert isinstance(model, v.model_cls)
+
+
+def test_eval_caches_do_not_break_torch_compile_graphs():
+    """LSNet's bias and LiSA's spectra cache (one EvalCache) step aside under torch.compile:
+    one graph, no breaks, the eager values."""
+    from lsdense.models.lisanet import LiSA
+    from lsdense.models.lsnet import Attention
+
+    torch.manual_seed(0)
+    for module, x in [(Attention(16, 4, num_heads=2, attn_ratio=2, resolution=4),
+                       torch.randn(1, 16, 6, 5)),
+                      (LiSA(16, num_heads=2, num_patterns=2, grid_size=(4, 4)),
+                       torch.randn(1, 16, 6, 5))]:
+        module.eval()
+        with torch.no_grad():
+            explained = torch._dynamo.explain(module)(x)
+            assert explained.graph_count == 1 and explained.graph_break_count == 0
+            torch.testing.assert_close(torch.compile(module, backend="eager")(x), module(x))

@@ -116,9 +116,20 @@ def test_kernel_spectra_cached_in_eval_only(monkeypatch):
 # --- variants -----------------------------------------------------------------------
 
 @pytest.mark.parametrize("name", VARIANTS)
-def test_model_extra_flops_sum_the_lisa_layers(name):
+def test_count_flops_adds_every_lisa_layer(name):
+    """The one FLOP counter (lsdense.benchmark.count_flops) adds LiSA.extra_flops of every
+    LiSA layer at its own token grid to what FlopCounterMode sees."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from lsdense.benchmark import count_flops
     model = timm.create_model(name).eval()
-    assert model.extra_flops(224, 224) == L.lisa_extra_flops(model, (224, 224)) > 0
+    x = torch.randn(2, 3, 64, 48)
+    counter = FlopCounterMode(display=False)
+    with torch.no_grad(), counter:
+        model(x)
+    layers = [m for m in model.modules() if isinstance(m, L.LiSA)]
+    want = 2 * sum(m.extra_flops(-(-64 // m.stride), -(-48 // m.stride)) for m in layers)
+    assert layers and count_flops(model, x) - counter.get_total_flops() == want > 0
 
 
 def test_extra_flops_formula():

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from lsdense.models import create_backbone, load_checkpoint
-from lsdense.models.lsnet import MODEL_ARGS, LSNet
+from lsdense.models.lsnet import MODEL_ARGS, Attention, LSNet
 from lsdense.models.ska import ska, ska_fast, ska_reference
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -68,6 +68,39 @@ def test_golden_det_fused_and_cached(golden):
         assert _rel_err(a, r) < 2e-5
     for f, r in zip(fused, g["outputs"]):
         assert _rel_err(f, r) < 1e-3  # folding BN changes fp32 rounding (~1e-4)
+
+
+def test_attention_bias_cache_invalidation(monkeypatch):
+    """The bias cache follows LiSA's spectra cache (one EvalCache): eval without gradients
+    only; a weight change, load_state_dict or train() recomputes; outputs stay bit-equal."""
+    torch.manual_seed(0)
+    attn = Attention(16, 4, num_heads=2, attn_ratio=2, resolution=4).eval()
+    calls = []
+    original = Attention._compute_bias
+
+    def counting(self, h, w):
+        calls.append((h, w))
+        return original(self, h, w)
+
+    monkeypatch.setattr(Attention, "_compute_bias", counting)
+    x = torch.randn(1, 16, 6, 5)
+    delta = torch.randn_like(attn.attention_biases)
+    with torch.no_grad():
+        attn.proj[1].bn.weight.fill_(1.0)  # zero-initialised: the output would be 0
+        y1, y2 = attn(x), attn(x)
+        assert calls == [(6, 5)] and torch.equal(y1, y2)
+        attn.attention_biases.add_(delta)  # in-place change: recomputed
+        y3 = attn(x)
+        assert len(calls) == 2 and not torch.equal(y1, y3)
+        sd = {k: v.clone() for k, v in attn.state_dict().items()}
+        sd["attention_biases"] -= delta
+        attn.load_state_dict(sd)  # loaded weights: recomputed, the first output again
+        torch.testing.assert_close(attn(x), y1)
+        assert len(calls) == 3
+    attn(x).sum().backward()  # eval with gradients: not cached, the table gets its gradient
+    assert len(calls) == 4 and attn.attention_biases.grad is not None
+    attn.train()
+    assert not len(attn._bias_cache)
 
 
 @pytest.mark.parametrize("shape", [(2, 16, 7, 9), (1, 64, 12, 10), (3, 8, 1, 5)])

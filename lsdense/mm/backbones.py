@@ -15,15 +15,15 @@ state-dict keys have the official layout: a detector saved by ``tools/train.py``
 holds ``backbone.patch_embed...``, as the official LSNet dense checkpoints do,
 and either file serves as backbone weights of the other without conversion.
 Files of lsdense <= 0.1, whose mm backbone held the network as ``body``
-(``backbone.body.*``), still load: a load-state-dict pre-hook (mmengine's
-``load_from`` / resume) and :meth:`checkpoint_filter` (``init_cfg``) drop the
-``body.`` level.
+(``backbone.body.*``), still load: the core's load-state-dict pre-hook
+(:meth:`adapt_state_dict`; mmengine's ``load_from`` / resume, ``init_cfg``) drops
+the ``body.`` level.
 
 ``init_cfg=dict(type='Pretrained', checkpoint=PATH_OR_URL, prefix=None)`` is
 served by :func:`lsdense.models.load_checkpoint` instead of mmengine's loader:
 that one loads ``http(s)://`` files with full unpickling, silently loads nothing
-from ``{'model': ...}`` files and cannot resize LSNet attention biases or LiSA
-kernels; ours reads weights-only (URLs through torch.hub's cache, like
+from ``{'model': ...}`` files and reports keys the core's load hook resizes as
+mismatched; ours reads weights-only (URLs through torch.hub's cache, like
 mmengine), reports missing/unexpected keys once by name in the mmengine log and
 raises when nothing matches.
 """
@@ -46,8 +46,8 @@ from lsdense.models.lisanet import LiSANet, LiSANetI
 from lsdense.models.lolvit import LOLViT
 from lsdense.models.lsnet import LSNet
 
-__all__ = ["LSNetBackbone", "LOLViTBackbone", "LiSANetBackbone", "LiSANetIBackbone",
-           "drop_body_prefix"]
+__all__ = ["LSNetBackbone", "LOLViTBackbone", "LiSANetBackbone", "HyLiSANetBackbone",
+           "LiSANetIBackbone", "drop_body_prefix"]
 
 _OLD_PREFIX = "body."  # where lsdense <= 0.1's mm wrapper kept the network
 
@@ -64,12 +64,6 @@ def drop_body_prefix(state_dict: Dict[str, torch.Tensor], prefix: str = "") -> L
         state_dict[new] = state_dict.pop(key)
         renamed.append(new)
     return renamed
-
-
-def _load_old_layout_hook(module, state_dict, prefix, local_metadata, strict, missing_keys,
-                          unexpected_keys, error_msgs) -> None:
-    """``register_load_state_dict_pre_hook``: accept ``backbone.body.*`` checkpoints."""
-    drop_body_prefix(state_dict, prefix)
 
 
 class _ForwardTo(logging.Handler):
@@ -125,14 +119,14 @@ class _MMBackbone:
     def _setup_mm(self, arch: str, init_cfg: Optional[Union[dict, List[dict]]]) -> None:
         self.arch = arch
         self.init_cfg = copy.deepcopy(init_cfg)
-        self.register_load_state_dict_pre_hook(_load_old_layout_hook)  # type: ignore[attr-defined]
 
-    def checkpoint_filter(self, state_dict: Dict[str, torch.Tensor],
-                          own: Dict[str, torch.Tensor]) -> Tuple[dict, List[str], List[str]]:
-        """The core's filter, after dropping the ``body.`` level of old lsdense mm files."""
+    def adapt_state_dict(self, state_dict: Dict[str, torch.Tensor],
+                         own: Dict[str, torch.Tensor]) -> Tuple[dict, List[str], List[str]]:
+        """The core's adaptation (a load-time hook, see ``DenseBackboneMixin``), after
+        dropping the ``body.`` level of old lsdense mm files."""
         sd = dict(state_dict)
         drop_body_prefix(sd)
-        return super().checkpoint_filter(sd, own)  # type: ignore[misc]
+        return super().adapt_state_dict(sd, own)  # type: ignore[misc]
 
     def init_weights(self) -> None:
         """Run mmengine's other initialisers, then load ``Pretrained`` with lsdense's loader."""
@@ -227,19 +221,37 @@ class LOLViTBackbone(_MMBackbone, LOLViT, BaseModule):
         self._setup_mm(arch, init_cfg)
 
 
-class LiSANetBackbone(_MMBackbone, LiSANet, BaseModule):
+class _LiSAMMBackbone(_MMBackbone):
+    """The constructor both LiSA mm classes share (their core classes differ)."""
+
+    family = "lisanet"
+    default_arch = "s"
+
+    def __init__(self, arch: Optional[str] = None, hybrid: bool = False,
+                 out_indices: Optional[Sequence[int]] = None, frozen_stages: int = -1,
+                 norm_eval: bool = False, drop_path_rate: float = 0.0,
+                 init_cfg: Optional[dict] = None) -> None:
+        arch = arch or self.default_arch
+        hybrid = hybrid or self.family == "hylisanet"
+        super().__init__(**self._core_args(
+            arch, family="hylisanet" if hybrid else "lisanet", out_indices=out_indices,
+            frozen_stages=frozen_stages, norm_eval=norm_eval, drop_path_rate=drop_path_rate))
+        self._setup_mm(arch, init_cfg)
+        self.hybrid = hybrid
+
+
+class LiSANetBackbone(_LiSAMMBackbone, LiSANet, BaseModule):
     """LiSANet / HyLiSANet / LiSANet-I backbone.
 
     ``arch`` is ``'s'``, ``'b'`` (LiSANet, strides 4-32) or ``'i'`` (the isotropic
     LiSANet-I, one stride-16 level: the constructor then returns a
-    :class:`LiSANetIBackbone`, the mm class of that core model); ``hybrid=True``
-    selects HyLiSANet (``'s'``, ``'b'``: convolutional first two stages). A flag
-    rather than more arch letters, so configs read like the paper: ``arch='s',
-    hybrid=True`` is HyLiSANet-S.
+    :class:`LiSANetIBackbone`, the mm class of that core model). HyLiSANet
+    (convolutional first two stages) is :class:`HyLiSANetBackbone`, the type name the
+    YOLO YAMLs use too; ``hybrid=True`` here is its older spelling, kept for configs.
 
     Args:
-        arch: ``'s'``, ``'b'`` or ``'i'`` (``'s'``/``'b'`` with ``hybrid``).
-        hybrid: build HyLiSANet instead of LiSANet.
+        arch: ``'s'``, ``'b'`` or ``'i'`` (default ``'s'``).
+        hybrid: build HyLiSANet instead of LiSANet (deprecated: use HyLiSANetBackbone).
         out_indices: levels to return, default all.
         frozen_stages: -1 .. 4 (0 = the stride-4 patch embedding).
         norm_eval: BatchNorm (HyLiSANet conv blocks) in eval mode while training.
@@ -247,38 +259,25 @@ class LiSANetBackbone(_MMBackbone, LiSANet, BaseModule):
         init_cfg: see :class:`LSNetBackbone`.
     """
 
-    family = "lisanet"
-
-    def __new__(cls, arch: str = "s", *args, **kwargs):
+    def __new__(cls, arch: Optional[str] = None, *args, **kwargs):
         if cls is LiSANetBackbone and arch == "i":  # another core class: build its mm class
             return LiSANetIBackbone(arch, *args, **kwargs)
         return super().__new__(cls)
 
-    def __init__(self, arch: str = "s", hybrid: bool = False,
-                 out_indices: Optional[Sequence[int]] = None, frozen_stages: int = -1,
-                 norm_eval: bool = False, drop_path_rate: float = 0.0,
-                 init_cfg: Optional[dict] = None) -> None:
-        super().__init__(**self._core_args(
-            arch, family="hylisanet" if hybrid else "lisanet", out_indices=out_indices,
-            frozen_stages=frozen_stages, norm_eval=norm_eval, drop_path_rate=drop_path_rate))
-        self._setup_mm(arch, init_cfg)
-        self.hybrid = hybrid
 
+class HyLiSANetBackbone(LiSANetBackbone):
+    """HyLiSANet backbone (LiSA paper): archs ``'s'``, ``'b'``; strides 4-32.
 
-class LiSANetIBackbone(_MMBackbone, LiSANetI, BaseModule):
-    """The isotropic LiSANet-I (``LiSANetBackbone(arch='i')`` builds this); one stride-16 level.
-
-    Arguments as :class:`LiSANetBackbone` (``hybrid`` must be False).
+    Arguments as :class:`LiSANetBackbone` (``hybrid`` is implied).
     """
 
-    family = "lisanet"
+    family = "hylisanet"
 
-    def __init__(self, arch: str = "i", hybrid: bool = False,
-                 out_indices: Optional[Sequence[int]] = None, frozen_stages: int = -1,
-                 norm_eval: bool = False, drop_path_rate: float = 0.0,
-                 init_cfg: Optional[dict] = None) -> None:
-        super().__init__(**self._core_args(
-            arch, family="hylisanet" if hybrid else "lisanet", out_indices=out_indices,
-            frozen_stages=frozen_stages, norm_eval=norm_eval, drop_path_rate=drop_path_rate))
-        self._setup_mm(arch, init_cfg)
-        self.hybrid = hybrid
+
+class LiSANetIBackbone(_LiSAMMBackbone, LiSANetI, BaseModule):
+    """The isotropic LiSANet-I (``LiSANetBackbone(arch='i')`` builds this); one stride-16 level.
+
+    Arguments as :class:`LiSANetBackbone` (``arch`` ``'i'``; ``hybrid`` must be False).
+    """
+
+    default_arch = "i"

@@ -1,12 +1,14 @@
-"""``create_backbone``: the one way every adapter builds an lsdense backbone."""
+"""``create_backbone``: the one way every adapter builds an lsdense backbone; and
+``create_timm_model``, what every family's timm entry point calls."""
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Optional, Sequence, Union
 
 import torch.nn as nn
+from timm.models import build_model_with_cfg
 
-from .checkpoint import load_checkpoint
+from .checkpoint import load_checkpoint, timm_filter_fn
 from .registry import get_variant
 
 
@@ -34,3 +36,20 @@ def create_backbone(name: str, out_indices: Optional[Sequence[int]] = None, froz
         load_checkpoint(model, pretrained)
     return model
 
+
+
+def create_timm_model(model_cls: type, variant: str, pretrained: bool, model_args: dict,
+                      feature_indices: Union[int, Sequence[int]], **kwargs) -> nn.Module:
+    """timm's ``build_model_with_cfg`` for an lsdense variant (its ``@register_model`` body).
+
+    Args:
+        model_cls: the family's model class.
+        variant: the timm name (its ``default_cfgs`` entry).
+        pretrained: load the default cfg's weights (through :func:`timm_filter_fn`).
+        model_args: the variant's numbers; ``kwargs`` override them.
+        feature_indices: ``features_only`` default levels (an int: the last n, as ViTs).
+    """
+    return build_model_with_cfg(
+        model_cls, variant, pretrained, pretrained_filter_fn=timm_filter_fn,
+        feature_cfg=dict(feature_cls="getter", out_indices=feature_indices),
+        **dict(model_args, **kwargs))

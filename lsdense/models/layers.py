@@ -8,25 +8,30 @@ checks / ``fuse()`` behave the same in every framework adapter.
 
 import contextlib
 import functools
-from typing import Iterable, List, Optional, Sequence, Tuple
+import inspect
+from collections import OrderedDict
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple, TypeVar
 
 import torch
 import torch.nn as nn
 import torch.fx
 import torch.nn.functional as F
-from timm.layers import calculate_drop_path_rates
+from timm.layers import calculate_drop_path_rates, get_device_dtype
 from timm.models import checkpoint
 from timm.models._features import feature_take_indices
 from torch.nn.modules.batchnorm import _BatchNorm
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 __all__ = [
     "Conv2d_BN",
     "DenseBackboneMixin",
+    "EvalCache",
     "factory_kwargs",
     "fuse_modules",
     "resolve_out_indices",
 ]
 
+T = TypeVar("T")
 GLOBAL_POOLS = ("avg", "")  # global average pooling, or none (the head sees the map)
 
 
@@ -74,23 +79,8 @@ class Conv2d_BN(nn.Sequential):
 
     @torch.no_grad()
     def fuse(self) -> nn.Conv2d:
-        return fuse_conv_bn(self.c, self.bn)
-
-
-@torch.no_grad()
-def fuse_conv_bn(conv: nn.Conv2d, bn: _BatchNorm) -> nn.Conv2d:
-    """Return one Conv2d (with bias) equal to ``bn(conv(x))`` in eval mode."""
-    scale = bn.weight / (bn.running_var + bn.eps).sqrt()
-    bias = bn.bias - bn.running_mean * scale
-    if conv.bias is not None:
-        bias = bias + conv.bias * scale
-    fused = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride,
-                      conv.padding, conv.dilation, conv.groups, bias=True,
-                      padding_mode=conv.padding_mode,
-                      device=conv.weight.device, dtype=conv.weight.dtype)
-    fused.weight.copy_(conv.weight * scale[:, None, None, None])
-    fused.bias.copy_(bias)
-    return fused
+        """One biased Conv2d equal to this pair in eval mode (``fuse_conv_bn_eval``)."""
+        return fuse_conv_bn_eval(self.c.eval(), self.bn.eval())
 
 
 def fuse_modules(module: nn.Module) -> nn.Module:
@@ -133,9 +123,12 @@ class DenseBackboneMixin:
 
     A subclass calls :meth:`_setup_dense` at the end of ``__init__`` and
     implements ``_freeze_units()`` (stem first, then each stage: one per output
-    level, except the isotropic LiSANet-I whose one stage holds a level per block) and
-    ``_forward_levels(x)`` (all output maps, in order), plus timm's
-    ``forward_head`` / ``reset_classifier`` / ``get_classifier``. It must also set
+    level, except the isotropic LiSANet-I whose one stage holds a level per block).
+    That one list drives freezing, the forward over levels (:meth:`_forward_levels`;
+    :meth:`_level_units` / :meth:`_level_output` are the hooks LiSANet-I overrides)
+    and activation checkpointing. The timm classifier API (``get_classifier`` /
+    ``reset_classifier`` / ``forward_head``) is shared too; a family supplies its
+    classifier type in :meth:`_new_classifier`. It must also set
     ``self.feature_info`` (timm style list of dicts with ``num_chs``,
     ``reduction`` and ``module``: the level's unit, by attribute path) before
     calling ``_setup_dense``.
@@ -177,13 +170,70 @@ class DenseBackboneMixin:
         if self.dense and max(self.out_indices) < self.num_levels - 1:
             self._prune_levels(max(self.out_indices))
         self._freeze_stages()
+        # resolution-dependent tensors and head folding at load time (plain load_state_dict,
+        # mmengine's loader, Ultralytics' model.load), as mmpretrain's ViT does for pos_embed
+        self.register_load_state_dict_pre_hook(_adapt_on_load)  # type: ignore[attr-defined]
 
     # --- overridden by each family ------------------------------------------------
     def _freeze_units(self) -> List[nn.Module]:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def _forward_levels(self, x: torch.Tensor) -> List[torch.Tensor]:  # pragma: no cover
+    @staticmethod
+    def _level_info(**args) -> List[dict]:  # pragma: no cover - abstract
+        """``feature_info`` from the constructor's arguments (all of them, defaults filled)."""
         raise NotImplementedError
+
+    @classmethod
+    def default_out_indices(cls, num_levels: int) -> Tuple[int, ...]:
+        """Levels a dense backbone returns when ``out_indices`` is None: all of them."""
+        return tuple(range(num_levels))
+
+    @classmethod
+    def feature_info_for(cls, **kwargs) -> List[dict]:
+        """The ``feature_info`` a model built with ``kwargs`` has, without building it.
+
+        The class's defaults fill the arguments not given (the registry stores each
+        variant's answer; ``__init__`` uses the same :meth:`_level_info`).
+        """
+        bound = inspect.signature(cls.__init__).bind_partial(None, **kwargs)
+        bound.apply_defaults()
+        args = {k: v for k, v in list(bound.arguments.items())[1:]}
+        args.update(args.pop("kwargs", {}))
+        return cls._level_info(**args)
+
+    def _level_units(self) -> Tuple[nn.Module, List[nn.Module]]:
+        """The stem and the units whose outputs are the levels (default: ``_freeze_units()``)."""
+        stem, *levels = self._freeze_units()
+        return stem, levels
+
+    def _level_output(self, x: torch.Tensor) -> torch.Tensor:
+        """A level's map from its unit's output (identity; LiSANet-I applies its final norm)."""
+        return x
+
+    def _forward_levels(self, x: torch.Tensor) -> List[torch.Tensor]:
+        """All level maps, in order: the stem, then each level unit (checkpointed when
+        ``set_grad_checkpointing``). The unit list is Python, which TorchScript cannot
+        iterate; a scripted model runs :meth:`_forward_levels_scripted` instead."""
+        if torch.jit.is_scripting():
+            return self._forward_levels_scripted(x)
+        else:
+            stem, levels = self._level_units()
+            x = stem(x)
+            outs = []
+            for unit in levels:
+                x = checkpoint(unit, x) if self.grad_checkpointing else unit(x)
+                outs.append(self._level_output(x))
+            return outs
+
+    def _forward_levels_scripted(self, x: torch.Tensor) -> List[torch.Tensor]:
+        """:meth:`_forward_levels` in TorchScript's terms, for ``stem`` + ``stages`` networks
+        (LSNet, whose stages are named attributes, and LiSANet-I override it)."""
+        x = self.stem(x)  # type: ignore[attr-defined]
+        outs: List[torch.Tensor] = []
+        for stage in self.stages:  # type: ignore[attr-defined]
+            x = stage(x)
+            outs.append(x)
+        return outs
 
     # --- shared behaviour ---------------------------------------------------------
     @property
@@ -266,16 +316,6 @@ class DenseBackboneMixin:
         """The last feature map (before pooling), as timm models define it."""
         return self._forward_levels(x)[-1]
 
-    def _forward_levels_checkpointed(self, x: torch.Tensor) -> List[torch.Tensor]:
-        """``_forward_levels`` with each level unit under activation checkpointing (eager only)."""
-        stem, *levels = self._freeze_units()
-        x = stem(x)
-        outs = []
-        for unit in levels:
-            x = checkpoint(unit, x)
-            outs.append(x)
-        return outs
-
     @torch.jit.ignore
     def set_grad_checkpointing(self, enable: bool = True) -> None:
         """Recompute each level's activations in backward instead of storing them (timm API)."""
@@ -355,11 +395,80 @@ class DenseBackboneMixin:
         if self.frozen_stages > last + 1:
             self.frozen_stages = last + 1
 
+    # --- checkpoints --------------------------------------------------------------
+    def adapt_state_dict(self, state_dict: Dict[str, torch.Tensor], own: Dict[str, torch.Tensor]
+                         ) -> Tuple[Dict[str, torch.Tensor], List[str], List[str]]:
+        """Fit a state dict of this family to this model (family hook; default: as is).
+
+        Resizes resolution-dependent tensors to ``own``'s shapes, folds heads and drops
+        buffers the model does not keep. Runs at every ``load_state_dict`` (a pre-hook)
+        and in :meth:`checkpoint_filter`; it must be idempotent.
+
+        Returns:
+            ``(state_dict, dropped_keys, resized_keys)``.
+        """
+        return dict(state_dict), [], []
+
+    def checkpoint_filter(self, state_dict: Dict[str, torch.Tensor], own: Dict[str, torch.Tensor]
+                          ) -> Tuple[Dict[str, torch.Tensor], List[str], List[str]]:
+        """:meth:`adapt_state_dict`, then drop classifier keys this model has no slot for
+        (dense mode, ``num_classes=0`` or another class count), as timm's pretrained loader
+        does. Used by ``load_checkpoint`` and timm's ``pretrained_filter_fn``.
+
+        Returns:
+            ``(state_dict, dropped_keys, resized_keys)``.
+        """
+        sd, dropped, resized = self.adapt_state_dict(state_dict, own)
+        heads = [k for k, v in sd.items() if k.startswith(("head.", "head_dist."))
+                 and (k not in own or own[k].shape != v.shape)]
+        return {k: v for k, v in sd.items() if k not in heads}, dropped + heads, resized
+
     def forward_dense(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         """Multi-scale maps selected by ``out_indices`` (a tuple, as mm necks expect)."""
         self.check_input(x)
         levels = self._forward_levels(x)
         return tuple(levels[i] for i in self.out_indices)
+
+    # --- classifier (timm API) ----------------------------------------------------
+    def _new_classifier(self, num_classes: int, device=None, dtype=None) -> nn.Module:
+        """A classifier for ``num_classes > 0`` (family hook; default timm's Linear)."""
+        width = self.num_features  # type: ignore[attr-defined]
+        return nn.Linear(width, num_classes, device=device, dtype=dtype)
+
+    @torch.jit.ignore
+    def get_classifier(self) -> nn.Module:
+        return self.head  # type: ignore[attr-defined]
+
+    def reset_classifier(self, num_classes: int, global_pool: Optional[str] = None) -> None:
+        """New classifier on the model's device, dtype and mode (``num_classes=0``: none).
+
+        ``global_pool``: ``'avg'`` or ``''`` (keep the map); ``None`` keeps the current one.
+
+        Raises:
+            ValueError: an unsupported ``global_pool``.
+        """
+        if global_pool is not None:
+            self.global_pool = check_global_pool(type(self).__name__, global_pool)
+        self.num_classes = num_classes
+        self.head = self._make_classifier(num_classes)
+
+    def _make_classifier(self, num_classes: int) -> nn.Module:
+        """:meth:`_new_classifier` on the model's device and dtype, in its mode (or Identity)."""
+        if num_classes <= 0:
+            return nn.Identity()
+        head = self._new_classifier(num_classes, **get_device_dtype(self))
+        return head.train(self.training)  # type: ignore[attr-defined]
+
+    def _pool(self, x: torch.Tensor) -> torch.Tensor:
+        """``global_pool``: average over the map (``'avg'``) or keep it (``''``)."""
+        if self.global_pool == "avg":  # type: ignore[attr-defined]
+            x = F.adaptive_avg_pool2d(x, 1).flatten(1)
+        return x
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        """Pooling, dropout (``head_drop``), classifier (``pre_logits``: stop before it)."""
+        x = self.head_drop(self._pool(x))  # type: ignore[attr-defined]
+        return x if pre_logits else self.head(x)  # type: ignore[attr-defined]
 
     @torch.no_grad()
     def fuse(self):
@@ -370,6 +479,77 @@ class DenseBackboneMixin:
         self.eval()  # type: ignore[attr-defined]
         fuse_modules(self)  # type: ignore[arg-type]
         return self
+
+
+class EvalCache:
+    """Tensors derived from parameters (LSNet's attention bias, LiSA's kernel spectra),
+    computed once per key in eval mode and reused while the parameters are unchanged.
+
+    One invalidation scheme for every such cache: an entry is stamped with the
+    ``(_version, data_ptr)`` of its source parameters, so an in-place change (an
+    optimiser step, ``load_state_dict``'s ``copy_``), a replaced tensor
+    (``load_state_dict(assign=True)``, ``.to()``) or a new device/dtype makes it
+    stale; the owning module clears it in ``train()``. Nothing is cached while the
+    module trains or a gradient is needed (the result must stay in the autograd
+    graph), nor in ``torch.fx`` / TorchScript graphs (callers compute directly there).
+    Inference-mode tensors are kept apart from others (they must not reach a graph
+    built outside inference mode). ``torch.compile`` graphs compute instead. At most
+    ``maxsize`` keys are kept (least recently used dropped first).
+    """
+
+    def __init__(self, maxsize: int = 4):
+        if maxsize < 1:
+            raise ValueError(f"EvalCache: maxsize must be >= 1, got {maxsize}.")
+        self.maxsize = maxsize
+        self._entries: "OrderedDict[tuple, tuple]" = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+    @staticmethod
+    def active(module: nn.Module, params: Sequence[torch.Tensor]) -> bool:
+        """Whether a value of ``params`` may be cached now: eval mode, no gradient needed,
+        not under ``torch.compile`` (the compiled graph computes it; the cache's Python
+        bookkeeping would break the graph)."""
+        if torch.compiler.is_compiling():
+            return False
+        needs_grad = torch.is_grad_enabled() and any(p.requires_grad for p in params)
+        return not module.training and not needs_grad
+
+    def get(self, key: tuple, params: Sequence[torch.Tensor], compute: Callable[..., T],
+            *args) -> T:
+        """The cached value for ``key`` if ``params`` are unchanged since, else
+        ``compute(*args)`` (stored). Call only when :meth:`active`. (A function and its
+        arguments, not a lambda: TorchScript parses the eager branch that calls this.)"""
+        key = (key, torch.is_inference_mode_enabled())
+        stamp = tuple((p._version, p.data_ptr(), p.device, p.dtype) for p in params)
+        hit = self._entries.get(key)
+        if hit is not None and hit[0] == stamp:
+            self._entries.move_to_end(key)
+            return hit[1]
+        value = compute(*args)
+        self._entries[key] = (stamp, value)
+        self._entries.move_to_end(key)
+        while len(self._entries) > self.maxsize:
+            self._entries.popitem(last=False)
+        return value
+
+
+def _adapt_on_load(module, state_dict, prefix, local_metadata, strict, missing_keys,
+                   unexpected_keys, error_msgs) -> None:
+    """``load_state_dict`` pre-hook of every lsdense backbone: its ``adapt_state_dict`` on
+    the keys under ``prefix``, in place (what it drops is neither loaded nor unexpected)."""
+    keys = [k for k in state_dict if k.startswith(prefix)]
+    if not keys:
+        return
+    local = {k[len(prefix):]: state_dict[k] for k in keys}
+    adapted, _, _ = module.adapt_state_dict(local, module.state_dict())
+    for k in keys:
+        del state_dict[k]
+    state_dict.update({prefix + k: v for k, v in adapted.items()})
 
 
 def drop_path_rates(depths: Sequence[int], drop_path_rate: float) -> List[List[float]]:

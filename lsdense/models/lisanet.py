@@ -64,12 +64,11 @@ Decisions (spec = taken by ``specs/lisa.md``; ours = taken here):
       (LiSANet-S / -B, ImageNet), 0.1 (Mask R-CNN), 0.15 (Semantic FPN).
 
 FLOPs: ``FlopCounterMode`` sees the convolutions and the head but not the FFTs
-nor the LiSA weighted sums; :func:`lisa_extra_flops` adds them (formula in
+nor the LiSA weighted sums; ``lsdense.benchmark.count_flops`` adds them (formula in
 :meth:`LiSA.extra_flops`: ``2.5 N log2 N`` real flops per real 2-D FFT).
 """
 
 import math
-from collections import OrderedDict
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
@@ -77,16 +76,16 @@ import torch.fx
 import torch.nn as nn
 import torch.nn.functional as F
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
-from timm.layers import DropPath, LayerNorm2d, get_device_dtype, to_2tuple, trunc_normal_
-from timm.models import build_model_with_cfg, checkpoint, generate_default_cfgs, register_model
+from timm.layers import DropPath, LayerNorm2d, to_2tuple, trunc_normal_
+from timm.models import generate_default_cfgs, register_model
 
-from .checkpoint import timm_filter_fn
-from .layers import (DenseBackboneMixin, check_global_pool, drop_path_rates, factory_kwargs,
-                     resize_hw)
+from .factory import create_timm_model
+from .layers import (DenseBackboneMixin, EvalCache, check_global_pool, drop_path_rates,
+                     factory_kwargs, resize_hw)
 from .registry import register_variants
 
 __all__ = ["LiSA", "LiSANet", "LiSANetI", "lisa_fft", "lisa_spectral", "lisa_spectral_broadcast",
-           "lisa_reference", "lisa_extra_flops", "resize_kernel", "circular_kernel", "rfft2_real",
+           "lisa_reference", "resize_kernel", "circular_kernel", "rfft2_real",
            "irfft2_real", "MODEL_ARGS"]
 
 _KERNEL_SUFFIXES = (".attn.r1", ".attn.r2")
@@ -373,7 +372,7 @@ class LiSA(nn.Module):
         num_heads: heads; ``dim // num_heads`` channels each.
         num_patterns: ``D``, structural patterns.
         grid_size: token grid the kernels are stored (and trained) at.
-        stride: input pixels per token (for :func:`lisa_extra_flops`).
+        stride: input pixels per token.
         eps: added inside the sqrt of the q/k L2 norms.
         qkv_bias: bias in the qkv projection.
     """
@@ -399,7 +398,7 @@ class LiSA(nn.Module):
         self.proj = nn.Conv2d(dim, dim, 1)
         trunc_normal_(self.r1, std=0.02)
         trunc_normal_(self.r2, std=0.02)
-        self._cache: "OrderedDict[tuple, tuple]" = OrderedDict()
+        self._cache = EvalCache(self.cache_size)
 
     def kernels(self, size: Tuple[int, int]) -> Tuple[torch.Tensor, torch.Tensor]:
         """R1 and R2 for a ``size`` grid, circular layout (zero offset at ``[0, 0]``)."""
@@ -411,22 +410,11 @@ class LiSA(nn.Module):
 
     def spectra(self, size: Tuple[int, int], device: torch.device, dtype: torch.dtype):
         """``rfft2`` of the kernels at ``size``; cached in eval mode when no gradient is needed."""
-        needs_grad = torch.is_grad_enabled() and (self.r1.requires_grad or self.r2.requires_grad)
-        if self.training or needs_grad:
+        params = (self.r1, self.r2)
+        if not EvalCache.active(self, params):
             return self._compute_spectra(size, dtype)
-        # inference-mode tensors must not reach a graph built outside inference mode
-        key = (tuple(size), device, dtype, torch.is_inference_mode_enabled())
-        version = tuple((r._version, r.data_ptr()) for r in (self.r1, self.r2))
-        hit = self._cache.get(key)
-        if hit is not None and hit[0] == version:
-            self._cache.move_to_end(key)
-            return hit[1]
-        spectra = self._compute_spectra(size, dtype)
-        self._cache[key] = (version, spectra)
-        self._cache.move_to_end(key)
-        while len(self._cache) > self.cache_size:
-            self._cache.popitem(last=False)
-        return spectra
+        return self._cache.get((tuple(size), device, dtype), params, self._compute_spectra,
+                               size, dtype)
 
     def train(self, mode: bool = True):
         self._cache.clear()
@@ -480,26 +468,6 @@ class LiSA(nn.Module):
         return int(round(flops))
 
 
-def lisa_extra_flops(model: nn.Module, input_size: Sequence[int], elementwise: bool = False) -> int:
-    """LiSA FLOPs (FFTs and weighted sums) that a ``FlopCounterMode`` count misses.
-
-    Args:
-        model: any module containing :class:`LiSA` layers (a timm features wrapper too).
-        input_size: ``(H, W)``, ``(C, H, W)`` or ``(B, C, H, W)`` of the input images.
-        elementwise: also count the complex spectral products (see :meth:`LiSA.extra_flops`).
-
-    Returns:
-        Real FLOPs for the whole batch (add to ``FlopCounterMode().get_total_flops()``).
-    """
-    size = tuple(input_size)
-    batch = size[0] if len(size) == 4 else 1
-    h, w = size[-2:]
-    return batch * sum(m.extra_flops(-(-h // m.stride), -(-w // m.stride), elementwise)
-                       for m in model.modules() if isinstance(m, LiSA))
-
-
-# --- blocks ------------------------------------------------------------------------
-
 class DwConvMlp(nn.Module):
     """1x1 -> (depth-wise 3x3) -> GELU -> 1x1 (the conv-MLP of PVTv2; plain MLP without dw)."""
 
@@ -537,6 +505,7 @@ class LiSABlock(nn.Module):
         return x + self.drop_path2(self.mlp(self.norm2(x)))
 
 
+# BatchNorm *before* the conv: torch.nn.utils.fusion folds a BN that follows a conv only
 @torch.no_grad()
 def _fold_bn_into_conv1x1(bn: nn.BatchNorm2d, conv: nn.Conv2d) -> None:
     """In place: ``conv(bn(x))`` becomes ``conv'(x)`` (exact for a 1x1, ungrouped conv)."""
@@ -662,37 +631,14 @@ def _init_weights(m: nn.Module) -> None:
 
 
 class _LiSAHeadMixin(DenseBackboneMixin):
-    """Classifier head, weight filter and FLOP helper shared by both model classes."""
+    """Classifier head, parameter groups and checkpoint adaptation of both model classes."""
 
     def _build_head(self, num_classes: int, global_pool: str, drop_rate: float) -> None:
         self.num_classes = 0 if self.dense else num_classes
         self.global_pool = check_global_pool(type(self).__name__, global_pool)
         self.head_hidden_size = self.num_features
         self.head_drop = nn.Dropout(drop_rate)
-        self.head = nn.Linear(self.num_features, self.num_classes) if self.num_classes > 0 \
-            else nn.Identity()
-
-    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        """Average pooling, dropout, Linear (``pre_logits``: stop before the Linear)."""
-        if self.global_pool == "avg":
-            x = x.mean((2, 3))
-        x = self.head_drop(x)
-        return x if pre_logits else self.head(x)
-
-    @torch.jit.ignore
-    def get_classifier(self) -> nn.Module:
-        return self.head
-
-    def reset_classifier(self, num_classes: int, global_pool: Optional[str] = None) -> None:
-        """Replace the Linear head on the model's device and dtype (``num_classes=0``: no head).
-
-        ``global_pool``: ``'avg'`` or ``''`` (keep the map); ``None`` keeps the current one.
-        """
-        if global_pool is not None:
-            self.global_pool = check_global_pool(type(self).__name__, global_pool)
-        self.num_classes = num_classes
-        self.head = nn.Linear(self.num_features, num_classes, **get_device_dtype(self)).train(
-            self.training) if num_classes > 0 else nn.Identity()
+        self.head = self._make_classifier(self.num_classes)
 
     @torch.jit.ignore
     def no_weight_decay(self) -> set:
@@ -710,37 +656,29 @@ class _LiSAHeadMixin(DenseBackboneMixin):
                         (r"^stages\.(\d+)\.blocks\.(\d+)", None),
                         (r"^stages\.(\d+)\.norm", (99999,))])
 
-    def extra_flops(self, h: int, w: int) -> int:
-        """FLOPs ``FlopCounterMode`` misses for one ``h x w`` image (:func:`lisa_extra_flops`)."""
-        return lisa_extra_flops(self, (h, w))
+    def adapt_state_dict(self, state_dict: Dict[str, torch.Tensor],
+                         own: Dict[str, torch.Tensor]):
+        """Fit a state dict of another resolution to this model (runs at every load).
 
-    def checkpoint_filter(self, state_dict: Dict[str, torch.Tensor],
-                          own_state_dict: Dict[str, torch.Tensor]):
-        """Adapt a state dict to this model (used by ``load_checkpoint``).
-
-        Drops classifier keys this model has no slot for (dense mode, ``num_classes=0``),
-        resizes LiSA kernels (centred bicubic, :func:`resize_kernel`) and the absolute
-        position embedding stored at another grid size.
+        Resizes LiSA kernels (centred bicubic, :func:`resize_kernel`) and the absolute
+        position embedding (bicubic, as timm's ViT) stored at another grid size.
 
         Returns:
             ``(state_dict, dropped_keys, resized_keys)``.
         """
-        out, dropped, resized = {}, [], []
+        out, resized = {}, []
         for key, value in state_dict.items():
-            own = own_state_dict.get(key)
-            if own is None and key.startswith("head."):
-                dropped.append(key)
-                continue
-            if own is not None and value.shape != own.shape and value.dim() >= 2 \
-                    and value.shape[:-2] == own.shape[:-2]:
+            target = own.get(key)
+            if target is not None and value.shape != target.shape and value.dim() >= 2 \
+                    and value.shape[:-2] == target.shape[:-2]:
                 if key.endswith(_KERNEL_SUFFIXES):
-                    value = resize_kernel(value.float(), tuple(own.shape[-2:])).to(value.dtype)
+                    value = resize_kernel(value.float(), tuple(target.shape[-2:])).to(value.dtype)
                     resized.append(key)
                 elif key.endswith("pos_embed"):
-                    value = resize_hw(value.float(), tuple(own.shape[-2:])).to(value.dtype)
+                    value = resize_hw(value.float(), tuple(target.shape[-2:])).to(value.dtype)
                     resized.append(key)
             out[key] = value
-        return out, dropped, resized
+        return out, [], resized
 
 
 class LiSANet(_LiSAHeadMixin, nn.Module):
@@ -786,7 +724,6 @@ class LiSANet(_LiSAHeadMixin, nn.Module):
                  drop_path_rate: float = 0.0, img_size: Union[int, Tuple[int, int]] = 224,
                  global_pool: str = "avg", eps: float = 1e-6):
         super().__init__()
-        n = len(depths)
         per_stage = dict(embed_dims=embed_dims, depths=depths, num_heads=num_heads,
                          block_types=block_types, mlp_ratios=mlp_ratios)
         wrong = {k: len(v) for k, v in per_stage.items() if len(v) != 4}
@@ -799,33 +736,27 @@ class LiSANet(_LiSAHeadMixin, nn.Module):
         img_h, img_w = to_2tuple(img_size)
         self.stem = OverlapPatchEmbed(in_chans, embed_dims[0], 7, 4)
         dpr = drop_path_rates(depths, drop_path_rate)
-        stages, self.feature_info = [], []
-        for i in range(n):
-            stride = 4 * 2 ** i
+        self.feature_info = self._level_info(embed_dims)
+        stages = []
+        for i, info in enumerate(self.feature_info):
+            stride = info["reduction"]
             stages.append(LiSAStage(
                 embed_dims[i - 1] if i else embed_dims[0], embed_dims[i], depths[i], block_types[i],
                 num_heads[i], (-(-img_h // stride), -(-img_w // stride)), stride, mlp_ratios[i],
                 num_patterns, downsample=i > 0, drop_path=dpr[i], conv_expansion=conv_expansion,
                 conv_kernel=conv_kernel, eps=eps))
-            self.feature_info.append(
-                dict(num_chs=embed_dims[i], reduction=stride, module=f"stages.{i}"))
         self.stages = nn.Sequential(*stages)
         self._build_head(num_classes, global_pool, drop_rate)
         self.apply(_init_weights)
         self._setup_dense(out_indices, frozen_stages, norm_eval)
 
+    @staticmethod
+    def _level_info(embed_dims: Sequence[int], **_) -> List[dict]:
+        return [dict(num_chs=c, reduction=4 * 2 ** i, module=f"stages.{i}")
+                for i, c in enumerate(embed_dims)]
+
     def _freeze_units(self) -> List[nn.Module]:
         return [self.stem, *self.stages]
-
-    def _forward_levels(self, x: torch.Tensor) -> List[torch.Tensor]:
-        if self.grad_checkpointing and not torch.jit.is_scripting():
-            return self._forward_levels_checkpointed(x)
-        x = self.stem(x)
-        levels = []
-        for stage in self.stages:
-            x = stage(x)
-            levels.append(x)
-        return levels
 
 
 class LiSANetI(_LiSAHeadMixin, nn.Module):
@@ -860,33 +791,38 @@ class LiSANetI(_LiSAHeadMixin, nn.Module):
             embed_dim, embed_dim, depth, "lisa", num_heads, grid, patch_size, mlp_ratio,
             num_patterns, downsample=False, drop_path=drop_path_rates([depth], drop_path_rate)[0],
             conv_pos=False, conv_mlp=False, eps=eps))
-        self.feature_info = [dict(num_chs=embed_dim, reduction=patch_size,
-                                  module=f"stages.0.blocks.{i}") for i in range(depth)]
+        self.feature_info = self._level_info(embed_dim, depth, patch_size)
         self._build_head(num_classes, global_pool, drop_rate)
         self.apply(_init_weights)
         trunc_normal_(self.stem.pos_embed, std=0.02)
-        self._setup_dense((depth - 1,) if out_indices is None else out_indices, frozen_stages,
-                          norm_eval)
+        self._setup_dense(self.default_out_indices(depth) if out_indices is None else out_indices,
+                          frozen_stages, norm_eval)
+
+    @staticmethod
+    def _level_info(embed_dim: int, depth: int, patch_size: int, **_) -> List[dict]:
+        return [dict(num_chs=embed_dim, reduction=patch_size, module=f"stages.0.blocks.{i}")
+                for i in range(depth)]
+
+    @classmethod
+    def default_out_indices(cls, num_levels: int) -> Tuple[int, ...]:
+        """The last block only (as a ViT backbone)."""
+        return (num_levels - 1,)
 
     def _freeze_units(self) -> List[nn.Module]:
         return [self.stem, *self.stages]
 
-    def _forward_levels(self, x: torch.Tensor) -> List[torch.Tensor]:
-        if self.grad_checkpointing and not torch.jit.is_scripting():
-            return self._forward_levels_checkpointed(x)
+    def _level_units(self) -> Tuple[nn.Module, List[nn.Module]]:
+        return self.stem, list(self.stages[0].blocks)
+
+    def _level_output(self, x: torch.Tensor) -> torch.Tensor:
+        return self.stages[0].norm(x)
+
+    def _forward_levels_scripted(self, x: torch.Tensor) -> List[torch.Tensor]:
         x = self.stem(x)
-        levels = []
+        levels: List[torch.Tensor] = []
         for block in self.stages[0].blocks:
             x = block(x)
-            levels.append(self.stages[0].norm(x))
-        return levels
-
-    def _forward_levels_checkpointed(self, x: torch.Tensor) -> List[torch.Tensor]:
-        x = self.stem(x)
-        levels = []
-        for block in self.stages[0].blocks:
-            x = checkpoint(block, x)
-            levels.append(self.stages[0].norm(x))
+            levels.append(self._level_output(x))
         return levels
 
     @torch.jit.ignore
@@ -931,43 +867,41 @@ MODEL_ARGS: Dict[str, dict] = {
 }
 
 
-def _create_lisanet(variant: str, pretrained: bool = False, model_cls: type = LiSANet,
-                    **kwargs) -> nn.Module:
-    out_indices = 3 if model_cls is LiSANetI else (0, 1, 2, 3)  # int: the last 3 (as ViT)
-    return build_model_with_cfg(
-        model_cls, variant, pretrained, pretrained_filter_fn=timm_filter_fn,
-        feature_cfg=dict(feature_cls="getter", out_indices=out_indices), **kwargs)
+def _create_lisanet(variant: str, pretrained: bool = False, **kwargs) -> nn.Module:
+    if variant == "lisanet_i":  # int: the last 3 blocks (as ViT)
+        return create_timm_model(LiSANetI, variant, pretrained, MODEL_ARGS[variant], 3, **kwargs)
+    return create_timm_model(LiSANet, variant, pretrained, MODEL_ARGS[variant], (0, 1, 2, 3),
+                             **kwargs)
 
 
 @register_model
 def lisanet_s(pretrained: bool = False, **kwargs) -> LiSANet:
     """LiSANet-S (paper: 25 M parameters, 3.9 GFLOPs at 224)."""
-    return _create_lisanet("lisanet_s", pretrained, **dict(MODEL_ARGS["lisanet_s"], **kwargs))
+    return _create_lisanet("lisanet_s", pretrained, **kwargs)
 
 
 @register_model
 def lisanet_b(pretrained: bool = False, **kwargs) -> LiSANet:
     """LiSANet-B (paper: 51 M parameters, 10.4 GFLOPs at 224)."""
-    return _create_lisanet("lisanet_b", pretrained, **dict(MODEL_ARGS["lisanet_b"], **kwargs))
+    return _create_lisanet("lisanet_b", pretrained, **kwargs)
 
 
 @register_model
 def hylisanet_s(pretrained: bool = False, **kwargs) -> LiSANet:
     """HyLiSANet-S (paper: 24 M parameters, 4.5 GFLOPs at 224)."""
-    return _create_lisanet("hylisanet_s", pretrained, **dict(MODEL_ARGS["hylisanet_s"], **kwargs))
+    return _create_lisanet("hylisanet_s", pretrained, **kwargs)
 
 
 @register_model
 def hylisanet_b(pretrained: bool = False, **kwargs) -> LiSANet:
     """HyLiSANet-B (paper: 50 M parameters, 11.7 GFLOPs at 224)."""
-    return _create_lisanet("hylisanet_b", pretrained, **dict(MODEL_ARGS["hylisanet_b"], **kwargs))
+    return _create_lisanet("hylisanet_b", pretrained, **kwargs)
 
 
 @register_model
 def lisanet_i(pretrained: bool = False, **kwargs) -> LiSANetI:
     """LiSANet-I (paper: 6.36 M parameters, 1.21 GFLOPs at 224)."""
-    return _create_lisanet("lisanet_i", pretrained, LiSANetI,
-                           **dict(MODEL_ARGS["lisanet_i"], **kwargs))
+    return _create_lisanet("lisanet_i", pretrained, **kwargs)
 
 
 register_variants("lisanet", LiSANet, {k: MODEL_ARGS[k] for k in ("lisanet_s", "lisanet_b")},

@@ -54,17 +54,17 @@ of the paper's parameter tables 16/17 exactly. Decisions the paper leaves open:
 """
 
 from collections import OrderedDict
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Type
+from typing import Iterator, List, Optional, Sequence, Tuple, Type
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from timm.layers import DropPath, Mlp, SqueezeExcite, get_device_dtype, trunc_normal_
-from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
+from timm.layers import DropPath, Mlp, SqueezeExcite, trunc_normal_
+from timm.models import generate_default_cfgs, register_model
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-from .checkpoint import timm_filter_fn
-from .layers import (DenseBackboneMixin, check_global_pool, drop_path_rates, factory_kwargs,
-                     fuse_conv_bn)
+from .factory import create_timm_model
+from .layers import DenseBackboneMixin, check_global_pool, drop_path_rates, factory_kwargs
 from .registry import register_variants
 
 __all__ = ["LOLViT", "FAWA", "DReLu", "FWAttention", "LOLViTBlock", "GhostBottleneck"]
@@ -92,7 +92,7 @@ class ConvBNAct(nn.Module):
     @torch.no_grad()
     def fuse(self) -> "ConvBNAct":
         if isinstance(self.bn, nn.BatchNorm2d):
-            self.conv = fuse_conv_bn(self.conv, self.bn)
+            self.conv = fuse_conv_bn_eval(self.conv.eval(), self.bn.eval())
             self.bn = nn.Identity()
         return self
 
@@ -431,9 +431,7 @@ class LOLViT(DenseBackboneMixin, nn.Module):
         levels = [ghosts[:1], ghosts[1:3], [ghosts[3], vits[0]], [ghosts[4], vits[1]],
                   [ghosts[5], vits[2]]]
         self.stages = nn.Sequential(*[nn.Sequential(OrderedDict(lv)) for lv in levels])
-        level_chs = [widths[0], widths[2], widths[3], widths[4], widths[5]]
-        self.feature_info = [dict(num_chs=c, reduction=2 ** (i + 1), module=f"stages.{i}")
-                             for i, c in enumerate(level_chs)]
+        self.feature_info = self._level_info(widths)
         self.head_drop = nn.Dropout(drop_rate)
         self.head: nn.Module = nn.Identity()
         self.reset_classifier(self.num_classes)
@@ -454,18 +452,14 @@ class LOLViT(DenseBackboneMixin, nn.Module):
             yield from stage.named_children()
 
     # --- backbone contract --------------------------------------------------------
+    @staticmethod
+    def _level_info(widths: Sequence[int], **_) -> List[dict]:
+        level_chs = [widths[0], widths[2], widths[3], widths[4], widths[5]]
+        return [dict(num_chs=c, reduction=2 ** (i + 1), module=f"stages.{i}")
+                for i, c in enumerate(level_chs)]
+
     def _freeze_units(self) -> List[nn.Module]:
         return [self.stem, *self.stages]
-
-    def _forward_levels(self, x: torch.Tensor) -> List[torch.Tensor]:
-        if self.grad_checkpointing and not torch.jit.is_scripting():
-            return self._forward_levels_checkpointed(x)
-        x = self.stem(x)
-        outs = []
-        for stage in self.stages:
-            x = stage(x)
-            outs.append(x)
-        return outs
 
     @torch.jit.ignore
     def no_weight_decay(self) -> set:
@@ -479,39 +473,10 @@ class LOLViT(DenseBackboneMixin, nn.Module):
                     blocks=r"^stages\.(\d+)" if coarse else [(r"^stages\.(\d+)\.ghost", (0,)),
                                                              (r"^stages\.(\d+)\.lolvit", (1,))])
 
-    # --- classifier (timm API) ----------------------------------------------------
-    @torch.jit.ignore
-    def get_classifier(self) -> nn.Module:
-        return self.head
-
-    def reset_classifier(self, num_classes: int, global_pool: Optional[str] = None) -> None:
-        """New Linear classifier on the model's device and dtype (``num_classes=0``: none).
-
-        ``global_pool``: ``'avg'`` or ``''`` (keep the map); ``None`` keeps the current one.
-        """
-        if global_pool is not None:
-            self.global_pool = check_global_pool("LOLViT", global_pool)
-        self.num_classes = num_classes
-        if num_classes > 0:
-            self.head = nn.Linear(self.num_features, num_classes, **get_device_dtype(self))
-            self._init_weights(self.head)
-            self.head.train(self.training)
-        else:
-            self.head = nn.Identity()
-
-    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        if self.global_pool == "avg":
-            x = F.adaptive_avg_pool2d(x, 1).flatten(1)
-        x = self.head_drop(x)
-        return x if pre_logits else self.head(x)
-
-    # --- checkpoints --------------------------------------------------------------
-    def checkpoint_filter(self, state_dict: Dict[str, torch.Tensor],
-                          own: Dict[str, torch.Tensor]) -> Tuple[dict, List[str], List[str]]:
-        """Drop classifier keys the model has no use for; nothing depends on resolution."""
-        dropped = [k for k in state_dict if k.startswith("head.")
-                   and (k not in own or own[k].shape != state_dict[k].shape)]
-        return {k: v for k, v in state_dict.items() if k not in dropped}, dropped, []
+    def _new_classifier(self, num_classes: int, device=None, dtype=None) -> nn.Module:
+        head = nn.Linear(self.num_features, num_classes, device=device, dtype=dtype)
+        self._init_weights(head)
+        return head
 
 
 def _cfg(**kwargs) -> dict:
@@ -533,10 +498,8 @@ MODEL_ARGS = {
 
 
 def _create_lolvit(variant: str, pretrained: bool = False, **kwargs) -> LOLViT:
-    return build_model_with_cfg(
-        LOLViT, variant, pretrained, pretrained_filter_fn=timm_filter_fn,
-        feature_cfg=dict(feature_cls="getter", out_indices=(0, 1, 2, 3, 4)),
-        **dict(MODEL_ARGS[variant], **kwargs))
+    return create_timm_model(LOLViT, variant, pretrained, MODEL_ARGS[variant], (0, 1, 2, 3, 4),
+                             **kwargs)
 
 
 @register_model

@@ -25,12 +25,12 @@ import torch
 import torch.fx
 import torch.nn as nn
 import torch.nn.functional as F
-from timm.layers import DropPath, SqueezeExcite, get_device_dtype, trunc_normal_
-from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
+from timm.layers import DropPath, SqueezeExcite, resize_rel_pos_bias_table_levit, trunc_normal_
+from timm.models import generate_default_cfgs, register_model
 
-from .checkpoint import timm_filter_fn
-from .layers import (Conv2d_BN, DenseBackboneMixin, check_global_pool, drop_path_rates,
-                     factory_kwargs, resize_hw)
+from .factory import create_timm_model
+from .layers import (Conv2d_BN, DenseBackboneMixin, EvalCache, check_global_pool,
+                     drop_path_rates, factory_kwargs, resize_hw)
 from .registry import register_variants
 from .ska import SKA
 
@@ -190,28 +190,28 @@ class Attention(nn.Module):
         self.attention_biases = nn.Parameter(torch.zeros(num_heads, resolution * resolution))
         self.register_buffer("attention_bias_idxs", _offset_index(resolution, resolution),
                              persistent=False)
-        self._bias_cache: Dict[tuple, torch.Tensor] = {}
+        # one grid per layer: a dense model sees one input size at a time, and a bias is
+        # (heads, N, N), large for big grids
+        self._bias_cache = EvalCache(maxsize=1)
 
     def train(self, mode: bool = True):
         self._bias_cache.clear()
         return super().train(mode)
 
+    def _compute_bias(self, h: int, w: int) -> torch.Tensor:
+        return attention_bias(self.attention_biases, self.attention_bias_idxs, self.resolution,
+                              h, w, self.attn_bias_mode == "table")
+
     def _bias(self, h: int, w: int) -> torch.Tensor:
-        """(heads, h*w, h*w) bias for an h x w grid (cached in eval mode)."""
-        table_mode = self.attn_bias_mode == "table"
+        """(heads, h*w, h*w) bias for an h x w grid (cached in eval mode, see EvalCache)."""
         if torch.jit.is_scripting():
-            return attention_bias(self.attention_biases, self.attention_bias_idxs, self.resolution, h, w, table_mode)
+            return self._compute_bias(h, w)
         else:
-            if self.training or isinstance(h, torch.fx.Proxy):  # no cache in a traced graph
-                return attention_bias(self.attention_biases, self.attention_bias_idxs, self.resolution, h, w,
-                                      table_mode)
-            key = (h, w, self.attention_biases.device, self.attention_biases.dtype,
-                   self.attention_biases._version)
-            if key not in self._bias_cache:
-                bias = attention_bias(self.attention_biases, self.attention_bias_idxs, self.resolution, h, w,
-                                      table_mode)
-                self._bias_cache = {key: bias.detach()}
-            return self._bias_cache[key]
+            params = (self.attention_biases,)
+            # a traced graph computes it at every call
+            if isinstance(h, torch.fx.Proxy) or not EvalCache.active(self, params):
+                return self._compute_bias(h, w)
+            return self._bias_cache.get((h, w), params, self._compute_bias, h, w)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, _, h, w = x.shape
@@ -312,21 +312,24 @@ class LSNet(DenseBackboneMixin, nn.Module):
                                    attn_bias_mode))
             stages.append(stage)
         self.blocks1, self.blocks2, self.blocks3, self.blocks4 = stages
-        self.feature_info = [dict(num_chs=c, reduction=8 * 2 ** i, module=f"blocks{i + 1}")
-                             for i, c in enumerate(embed_dim)]
-        if not len(self.blocks1):  # LSNet-T: level 1 is the stem's output (a graph node for fx)
-            self.feature_info[0]["module"] = "patch_embed"
+        self.feature_info = self._level_info(embed_dim, depth)
         self.head = self.head_dist = None
         self.reset_classifier(self.num_classes)
         self._setup_dense(out_indices, frozen_stages, norm_eval)
 
     # --- backbone contract --------------------------------------------------------
+    @staticmethod
+    def _level_info(embed_dim: Sequence[int], depth: Sequence[int], **_) -> List[dict]:
+        info = [dict(num_chs=c, reduction=8 * 2 ** i, module=f"blocks{i + 1}")
+                for i, c in enumerate(embed_dim)]
+        if not depth[0]:  # LSNet-T: level 1 is the stem's output (a graph node for fx)
+            info[0]["module"] = "patch_embed"
+        return info
+
     def _freeze_units(self) -> List[nn.Module]:
         return [self.patch_embed, self.blocks1, self.blocks2, self.blocks3, self.blocks4]
 
-    def _forward_levels(self, x: torch.Tensor) -> List[torch.Tensor]:
-        if self.grad_checkpointing and not torch.jit.is_scripting():
-            return self._forward_levels_checkpointed(x)
+    def _forward_levels_scripted(self, x: torch.Tensor) -> List[torch.Tensor]:
         x = self.patch_embed(x)
         x1 = self.blocks1(x)
         x2 = self.blocks2(x1)
@@ -344,33 +347,18 @@ class LSNet(DenseBackboneMixin, nn.Module):
         return dict(stem=r"^patch_embed",
                     blocks=r"^blocks(\d+)" if coarse else [(r"^blocks(\d+)\.(\d+)", None)])
 
-    # --- classifier (timm API) ----------------------------------------------------
-    @torch.jit.ignore
-    def get_classifier(self) -> nn.Module:
-        return self.head
+    # --- classifier (timm API): BN_Linear, plus head_dist when distilled ------------
+    def _new_classifier(self, num_classes: int, device=None, dtype=None) -> nn.Module:
+        return BN_Linear(self.num_features, num_classes, device=device, dtype=dtype)
 
     def reset_classifier(self, num_classes: int, global_pool: Optional[str] = None) -> None:
-        """New classifier on the model's device and dtype (``num_classes=0``: none).
-
-        ``global_pool``: ``'avg'`` or ``''`` (keep the map); ``None`` keeps the current one.
-        """
-        if global_pool is not None:
-            self.global_pool = check_global_pool("LSNet", global_pool)
-        dd = get_device_dtype(self)
-        self.num_classes = num_classes
-
-        def make() -> nn.Module:
-            if num_classes <= 0:
-                return nn.Identity()
-            head = BN_Linear(self.num_features, num_classes, **dd)
-            return head.train(self.training)
-
-        self.head = make()
-        self.head_dist = make() if self.distillation and num_classes > 0 else None
+        super().reset_classifier(num_classes, global_pool)
+        self.head_dist = self._make_classifier(num_classes) \
+            if self.distillation and num_classes > 0 else None
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        if self.global_pool == "avg":
-            x = F.adaptive_avg_pool2d(x, 1).flatten(1)
+        """Pooling, then the average of ``head`` and ``head_dist`` (both, when training)."""
+        x = self._pool(x)
         if pre_logits:
             return x
         head_dist = self.head_dist
@@ -382,35 +370,49 @@ class LSNet(DenseBackboneMixin, nn.Module):
         return (y + y_dist) / 2
 
     # --- checkpoints --------------------------------------------------------------
-    def checkpoint_filter(self, state_dict: Dict[str, torch.Tensor],
-                          own: Dict[str, torch.Tensor]) -> Tuple[dict, List[str], List[str]]:
-        """Adapt an official LSNet state dict to this model (see ``timm_filter_fn`` for the timm path)."""
-        return _filter_state_dict(state_dict, own)
+    def adapt_state_dict(self, state_dict: Dict[str, torch.Tensor],
+                         own: Dict[str, torch.Tensor]) -> Tuple[dict, List[str], List[str]]:
+        """Fit an official / lsdense LSNet state dict to this model.
 
-
-def _filter_state_dict(sd: Dict[str, torch.Tensor], own: Dict[str, torch.Tensor]):
-    out, dropped, resized = {}, [], []
-    heads = {k: v for k, v in sd.items() if k.startswith(("head.", "head_dist."))}
-    for k, v in sd.items():
-        if k.endswith("attention_bias_idxs") or k in heads:
+        Drops ``attention_bias_idxs`` (rebuilt, not stored), resizes attention-bias
+        tables of another resolution (:func:`resize_bias_table`) and folds a distilled
+        checkpoint's ``head`` + ``head_dist`` into this model's single ``head``
+        (exact in eval mode). Runs at every ``load_state_dict``.
+        """
+        out, dropped, resized = {}, [], []
+        for k, v in state_dict.items():
             if k.endswith("attention_bias_idxs"):
                 dropped.append(k)
-            continue
-        if k.endswith("attention_biases") and k in own and v.shape != own[k].shape:
-            s1, s2 = int(v.shape[1] ** 0.5), int(own[k].shape[1] ** 0.5)
-            v = resize_hw(v.view(-1, s1, s1), (s2, s2)).flatten(1)
-            resized.append(k)
-        out[k] = v
-    has_head = any(k.startswith("head.") for k in own)
-    has_dist = any(k.startswith("head_dist.") for k in own)
-    if not has_head:
-        dropped += sorted(heads)
-    elif has_dist or not any(k.startswith("head_dist.") for k in heads):
-        out.update(heads)
-    else:  # distilled checkpoint into a single-head model: fold exactly (eval mode)
-        out.update(_fold_distilled_heads(heads))
-        dropped += sorted(k for k in heads if k.startswith("head_dist."))
-    return out, dropped, resized
+                continue
+            if k.endswith("attention_biases") and k in own and v.shape != own[k].shape \
+                    and v.dim() == 2 and v.shape[0] == own[k].shape[0]:
+                v = resize_bias_table(v, own[k].shape[1])
+                resized.append(k)
+            out[k] = v
+        dist = sorted(k for k in out if k.startswith("head_dist."))
+        if dist and "head.l.weight" in own and "head_dist.l.weight" not in own \
+                and all(k in out for k in _BN_LINEAR_KEYS):
+            heads = {k: out.pop(k) for k in _BN_LINEAR_KEYS}
+            out = {k: v for k, v in out.items() if k not in dist}  # e.g. num_batches_tracked
+            out.update(_fold_distilled_heads(heads))
+            dropped += dist
+        return out, dropped, resized
+
+
+def resize_bias_table(table: torch.Tensor, num_offsets: int) -> torch.Tensor:
+    """(heads, r*r) attention-bias table resized to (heads, n), ``n = s*s`` (bicubic).
+
+    The table has EfficientViT's layout, LeViT's transposed:
+    ``timm.layers.resize_rel_pos_bias_table_levit`` does the resize (antialias off:
+    the official dense backbones resize without it).
+    """
+    return resize_rel_pos_bias_table_levit(table.T, (num_offsets, table.shape[0]),
+                                           antialias=False).T.contiguous()
+
+
+_BN_LINEAR_KEYS = tuple(f"{h}.{p}" for h in ("head", "head_dist")
+                        for p in ("bn.weight", "bn.bias", "bn.running_mean", "bn.running_var",
+                                  "l.weight", "l.bias"))
 
 
 def _bn_linear_affine(sd: Dict[str, torch.Tensor], prefix: str):
@@ -455,10 +457,8 @@ DENSE_ARGS = dict(img_size=896)
 
 
 def _create_lsnet(variant: str, pretrained: bool = False, **kwargs) -> LSNet:
-    return build_model_with_cfg(
-        LSNet, variant, pretrained, pretrained_filter_fn=timm_filter_fn,
-        feature_cfg=dict(feature_cls="getter", out_indices=(0, 1, 2, 3)),
-        **dict(MODEL_ARGS[variant], **kwargs))
+    return create_timm_model(LSNet, variant, pretrained, MODEL_ARGS[variant], (0, 1, 2, 3),
+                             **kwargs)
 
 
 @register_model

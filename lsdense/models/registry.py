@@ -2,7 +2,9 @@
 
 Each family file registers its variants here (name -> model class, the
 variant's numbers, and the extra arguments its dense-prediction backbone
-uses), next to its timm ``@register_model`` entry points. Each variant also
+uses), next to its timm ``@register_model`` entry points. A :class:`Variant` also
+answers, without building a model, what adapters ask of a backbone: its levels'
+channels, strides and module names, and the default ``out_indices``. Each variant also
 carries what its paper and official code publish (:class:`Published`, from
 ``PUBLISHED`` below): the one place tests, the benchmark and the docs read
 those figures from.
@@ -10,7 +12,8 @@ those figures from.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, List, Mapping, Optional, Type
+from types import MappingProxyType
+from typing import Any, Dict, List, Mapping, Optional, Tuple, Type
 
 import torch.nn as nn
 
@@ -74,7 +77,21 @@ class Published:
 
 @dataclass(frozen=True)
 class Variant:
-    """One registered backbone variant (``published``: see :class:`Published`)."""
+    """One registered backbone variant: what adapters need to know without building it.
+
+    Attributes:
+        name: timm / ``create_backbone`` name, ``<family>_<arch>``.
+        family: ``'lsnet'``, ``'lolvit'``, ``'lisanet'`` or ``'hylisanet'``.
+        arch: the letter adapters take (``arch='t'``).
+        model_cls: the core model class (classification and dense backbone).
+        model_args: the variant's numbers (constructor arguments).
+        dense_args: extra arguments of its dense backbone (``create_backbone``).
+        feature_info: the dense backbone's ``feature_info`` (every level: ``num_chs``,
+            ``reduction``, ``module``), computed from the arguments by the class
+            (:meth:`~lsdense.models.layers.DenseBackboneMixin.feature_info_for`).
+        out_indices: the levels ``create_backbone(name)`` returns by default.
+        published: see :class:`Published`.
+    """
 
     name: str
     family: str
@@ -82,7 +99,24 @@ class Variant:
     model_cls: Type[nn.Module]
     model_args: dict
     dense_args: dict = field(default_factory=dict)
+    feature_info: Tuple[Mapping, ...] = ()
+    out_indices: Tuple[int, ...] = ()
     published: Optional[Published] = None
+
+    @property
+    def channels(self) -> List[int]:
+        """Channels of every level (``feature_info`` order)."""
+        return [f["num_chs"] for f in self.feature_info]
+
+    @property
+    def strides(self) -> List[int]:
+        """Stride (reduction) of every level."""
+        return [f["reduction"] for f in self.feature_info]
+
+    @property
+    def modules(self) -> List[str]:
+        """Attribute path of every level's module (for torch.fx / pruning)."""
+        return [f["module"] for f in self.feature_info]
 
 
 _VARIANTS: Dict[str, Variant] = {}
@@ -93,8 +127,11 @@ def register_variants(family: str, model_cls: Type[nn.Module], model_args: Dict[
     """Register every ``<family>_<arch>`` variant of a family (idempotent)."""
     for name, args in model_args.items():
         arch = name.split("_", 1)[1]
-        _VARIANTS[name] = Variant(name, family, arch, model_cls, dict(args), dict(dense_args or {}),
-                                  PUBLISHED.get(name))
+        dense = dict(dense_args or {})
+        cls: Any = model_cls  # a DenseBackboneMixin subclass
+        info = tuple(MappingProxyType(dict(f)) for f in cls.feature_info_for(**args, **dense))
+        _VARIANTS[name] = Variant(name, family, arch, model_cls, dict(args), dense, info,
+                                  tuple(cls.default_out_indices(len(info))), PUBLISHED.get(name))
 
 
 def list_backbones(family: str | None = None) -> List[str]:

@@ -39,7 +39,7 @@ from typing import Callable, Dict, List, Tuple
 import torch
 import torch.nn as nn
 
-from lsdense.models import create_backbone
+from lsdense.models import get_variant
 
 from . import modules as M
 
@@ -59,11 +59,10 @@ def lsdense_modules() -> Dict[str, type]:
 def _backbone_info(family_cls: str, arch: str
                    ) -> Tuple[Tuple[Tuple[int, int], ...], Tuple[int, ...]]:
     """(channels, stride) of every level of a YAML backbone row, and the levels it returns
-    by default (all, except LiSANet-I: its last block). Built once, cached."""
+    by default (all, except LiSANet-I: its last block). From the registry: nothing is built."""
     cls = M.BACKBONE_MODULES[family_cls]
-    name = M._resolve_variant(cls.family, arch)
-    body = create_backbone(name)
-    return tuple((f["num_chs"], f["reduction"]) for f in body.feature_info), tuple(body.out_indices)
+    variant = get_variant(M._resolve_variant(cls.family, arch))
+    return tuple(zip(variant.channels, variant.strides)), variant.out_indices
 
 
 def backbone_channels(module: str, arch: str, out_indices=None) -> List[int]:
