@@ -17,7 +17,7 @@ import torch
 import yaml
 
 from lsdense.cfg import yolo_yaml
-from lsdense.models import create_backbone, get_variant
+from lsdense.models import get_variant
 
 from .modules import BACKBONE_MODULES, run_layers
 
@@ -103,7 +103,7 @@ def swap_backbone(model: Union[str, Path, dict], backbone: str, pretrained: Opti
     nb = len(old_bb)
     strides = backbone_row_strides(d)
     levels = {f["reduction"]: (i, f["num_chs"]) for i, f in
-              enumerate(create_backbone(variant.name).feature_info)}
+              enumerate(variant.feature_info)}
 
     def absolute(k: int, j: int) -> int:
         return nb + k + j if j < 0 else j
