@@ -412,3 +412,27 @@ def test_rgbir_train_then_finetune_pt_without_backbone_file(tmp_path):
     with pytest.raises(ValueError, match=r"channels: 4, but .*\.jpg has 3 channels"):
         check_image_channels(check_data_yaml(jpeg))
     check_image_channels(check_data_yaml(data))
+
+
+@pytest.mark.parametrize("name", ["lsnet_t", "lolvit_s"])
+def test_ultralytics_fuse_folds_the_lsdense_backbone(name):
+    """Ultralytics' ``fuse()`` (what AutoBackend calls for predict/val/export) folds only its own
+    Conv modules; after ``import lsdense.yolo`` it also folds our backbone's BatchNorms, with the
+    detector's outputs unchanged."""
+    model = DetectionModel(_variant_model(name), verbose=False)
+    _randomize(model)
+    model.eval()
+    bn = torch.nn.modules.batchnorm._BatchNorm
+
+    def n_bn(module):
+        return sum(isinstance(m, bn) for m in module.modules())
+    fused_alone = n_bn(create_backbone(name).fuse())  # LSNet keeps the BN after each SKA
+    assert n_bn(model.model[0]) > fused_alone
+    x = torch.rand(1, 3, 96, 96)
+    with torch.no_grad():
+        before = model(x)[0]
+        model.fuse(verbose=False)
+        after = model(x)[0]
+    assert n_bn(model.model[0]) == fused_alone
+    assert model.is_fused()
+    torch.testing.assert_close(after, before, rtol=1e-4, atol=1e-4)

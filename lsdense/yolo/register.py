@@ -15,7 +15,11 @@
    also completes each backbone row (:func:`fill_backbone_rows`): the model's
    input channels reach the backbone as ``in_chans``, and a model rebuilt from a
    trained checkpoint's YAML does not read the row's backbone weights file;
-5. adds an ``on_train_start`` callback to Ultralytics' default callbacks that
+5. wraps ``BaseModel.fuse`` (:func:`_fusing`): Ultralytics' ``fuse()``, which its
+   predictor, validator and exporter call through ``AutoBackend``, folds only its own
+   ``Conv``/``RepConv`` modules; the wrapper folds the lsdense backbones' Conv-BN pairs
+   and reparameterised branches as well (their ``fuse()``), before Ultralytics' own;
+6. adds an ``on_train_start`` callback to Ultralytics' default callbacks that
    marks the YAML of the model being trained with ``lsdense_trained: true``
    (:func:`mark_trained`); checkpoints carry the mark in ``model.yaml``.
 
@@ -259,6 +263,18 @@ def _checked(parse_model):
     return parse_model_checked
 
 
+def _fusing(fuse: Callable) -> Callable:
+    """``BaseModel.fuse`` that first folds every lsdense backbone (in place, eval mode)."""
+    @functools.wraps(fuse)
+    def fuse_with_lsdense(self, *args, **kwargs):
+        for m in self.modules():
+            if isinstance(m, M.LSDenseBackbone):
+                m.fuse()
+        return fuse(self, *args, **kwargs)
+    fuse_with_lsdense.__lsdense_wrapped__ = True
+    return fuse_with_lsdense
+
+
 def register() -> None:
     """Register the lsdense modules with Ultralytics (safe to call repeatedly)."""
     import ultralytics.cfg as ucfg
@@ -273,6 +289,8 @@ def register() -> None:
         setattr(tasks, name, cls)
     if not hasattr(tasks.parse_model, "__lsdense_wrapped__"):
         tasks.parse_model = _checked(tasks.parse_model)
+    if not hasattr(tasks.BaseModel.fuse, "__lsdense_wrapped__"):
+        tasks.BaseModel.fuse = _fusing(tasks.BaseModel.fuse)
     from ultralytics.utils.callbacks.base import default_callbacks
 
     if mark_trained not in default_callbacks["on_train_start"]:
