@@ -32,7 +32,7 @@ from .models.ska import SKA
 
 __all__ = ["BenchResult", "count_flops", "time_interleaved", "benchmark", "compare",
            "format_table", "format_ratios", "plot", "published_summary", "published_table",
-           "DEFAULT_PEERS", "BACKENDS", "DTYPES"]
+           "DEFAULT_PEERS", "OFFICIAL_PEER", "BACKENDS", "DTYPES"]
 
 # Ops FlopCounterMode cannot see: module type -> real FLOPs of one call.
 _EXTRA_FLOPS: Dict[type, Callable[[nn.Module, tuple, torch.Tensor], int]] = {
@@ -43,6 +43,9 @@ _EXTRA_FLOPS: Dict[type, Callable[[nn.Module, tuple, torch.Tensor], int]] = {
 # timm models (features_only) a user would pick instead, per lsdense variant: the nearest
 # in FLOPs at 224 among the models issue 11 names, and the papers' own comparisons
 # (LiSANet: Swin-T and PVTv2-B2).
+# Peer name of LSNet's official inference graph (:func:`build_official`).
+OFFICIAL_PEER = "official"
+
 DEFAULT_PEERS: Dict[str, Tuple[str, ...]] = {
     "lsnet_t": ("mobilenetv3_large_100", "efficientvit_m4"),
     "lsnet_s": ("efficientvit_m4", "repvit_m1_1"),
@@ -164,6 +167,24 @@ def build(name: str, fused: bool, device: torch.device) -> nn.Module:
         kwargs["ska_impl"] = "reference"  # the unfold SKA, as the official code on CPU
     model = create_backbone(name, **kwargs).to(device).eval()
     return model.fuse() if fused else model
+
+
+def build_official(name: str, device: torch.device) -> nn.Module:
+    """The official LSNet inference graph of variant ``name`` (the :data:`OFFICIAL_PEER`).
+
+    What the official code (THU-MIG/lsnet ``model/lsnet.py``) runs for inference on a CPU:
+    Conv-BN pairs and the BN-Linear head folded (its ``replace_batchnorm``, which our
+    ``fuse()`` matches layer for layer), and the SKA through ``F.unfold``: its SKA kernel is
+    CUDA-only (``model/ska.py``), so on a CPU it has the plain-PyTorch form, ours
+    :func:`~lsdense.models.ska.ska_reference`. Only the SKA path differs from our fused build.
+
+    Raises:
+        ValueError: ``name`` is not an LSNet variant (only LSNet has official code to compare).
+    """
+    if get_variant(name).family != "lsnet":
+        raise ValueError(f"peer {OFFICIAL_PEER!r} is LSNet's official graph; {name} is not an "
+                         f"LSNet variant")
+    return create_backbone(name, ska_impl="reference").to(device).eval().fuse()
 
 
 def build_peer(name: str, size: int, fused: bool, device: torch.device) -> nn.Module:
@@ -334,7 +355,9 @@ def benchmark(models: Iterable[str], sizes: Sequence[int], batch: int = 1, threa
         def entries(size, name=name):
             out = [_Entry(f"{name}{'' if f else ' (unfused)'}", name, "ours", f,
                           build(name, f, dev)) for f in fused]
-            out += [_Entry(p, p, "peer", True, build_peer(p, size, True, dev))
+            out += [_Entry(f"{name} official", f"{name} official", "peer", True,
+                           build_official(name, dev))
+                    if p == OFFICIAL_PEER else _Entry(p, p, "peer", True, build_peer(p, size, True, dev))
                     for p in peers.get(name, ())]
             return out
         groups.append((name, entries))
@@ -396,6 +419,9 @@ def ratios(results: Sequence[BenchResult]) -> List[Tuple[BenchResult, BenchResul
                     out.append((same, r, r.median_ms / same.median_ms))
                 continue
             out.append((main, r, r.median_ms / main.median_ms))
+            if r.role == "peer":  # the peer as it runs (eager fp32) against our faster fp32 paths
+                out += [(b, r, r.median_ms / b.median_ms) for b in base
+                        if b is not main and b.fused and b.dtype == "float32"]
     return out
 
 

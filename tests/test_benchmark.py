@@ -127,13 +127,17 @@ def test_ratios_are_peer_time_over_ours_per_group_and_path():
             _row("ours_m", "ours", 5.0, backend="onnxruntime"),
             _row("peer_m", "peer", 4.0, backend="onnxruntime"),
             _row("ours_m", "ours", 40.0, size=640), _row("peer_m", "peer", 20.0, size=640)]
-    got = {(o.input_size, other.model, other.backend): r for o, other, r in ratios(rows)}
-    assert got == {(224, "peer_m", "eager"): 2.5, (224, "ours_m", "onnxruntime"): 0.5,
-                   (224, "peer_m", "onnxruntime"): 0.8, (640, "peer_m", "eager"): 0.5}
+    got = {(o.input_size, o.backend, other.model, other.backend): r for o, other, r in ratios(rows)}
+    assert got == {(224, "eager", "peer_m", "eager"): 2.5,
+                   (224, "eager", "ours_m", "onnxruntime"): 0.5,
+                   (224, "onnxruntime", "peer_m", "onnxruntime"): 0.8,
+                   (224, "onnxruntime", "peer_m", "eager"): 5.0,  # the peer eager vs our fastest
+                   (640, "eager", "peer_m", "eager"): 0.5}
     text = format_ratios(rows)
     assert "224px  peer_m / ours_m = 2.50 (ours 2.50x faster)" in text
     assert "640px  peer_m / ours_m = 0.50 (ours 2.00x slower)" in text
     assert "224px  ours_m [onnxruntime] / ours_m = 0.50 (ours_m [onnxruntime] 2.00x faster)" in text
+    assert "224px  peer_m / ours_m [onnxruntime] = 5.00 (ours 5.00x faster)" in text
     assert "| peer_m | peer | 224 |" in format_table(rows)
 
 
@@ -209,3 +213,21 @@ def test_detector_train_step_times_both_ska_paths():
                                batch=2, size=(64, 96), threads=1, repeats=1, warmup=0)
     assert res["lsdense_ms"] > 0 and res["unfold_ska_ms"] > 0
     assert abs(res["first_loss_lsdense"] - res["first_loss_unfold_ska"]) <= 1e-3 * res["first_loss_unfold_ska"]
+
+
+def test_official_peer_is_the_folded_lsnet_graph_with_the_unfold_ska():
+    """``--peers official``: the official LSNet inference graph, same outputs as ours, unfold SKA."""
+    from lsdense.benchmark import build_official
+    from lsdense.models import create_backbone
+    from lsdense.models.ska import SKA
+    torch.manual_seed(0)
+    ours = create_backbone("lsnet_t").eval()
+    official = build_official("lsnet_t", torch.device("cpu"))
+    official.load_state_dict(ours.fuse().state_dict())
+    assert {m.impl for m in official.modules() if isinstance(m, SKA)} == {"reference"}
+    x = torch.randn(1, 3, 96, 96)
+    with torch.no_grad():
+        for a, b in zip(official(x), ours(x)):
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="LSNet"):
+        build_official("lolvit_s", torch.device("cpu"))

@@ -28,7 +28,8 @@ def main(argv=None):
                    help="variants, families, 'all', or 'none' (only --yolo)")
     p.add_argument("--peers", nargs="*", default=None,
                    help="timm models timed beside every model (features_only); default: each "
-                        "model's own peers; give no names for none")
+                        "model's own peers; give no names for none; 'official' = LSNet's official "
+                        "inference graph (folded, unfold SKA)")
     p.add_argument("--yolo", nargs="*", default=[], help="our Ultralytics YAMLs (stock peer inferred)")
     p.add_argument("--yolo-peer", default=None, help="stock YAML for every --yolo (default: inferred)")
     p.add_argument("--sizes", nargs="+", type=int, default=[224, 640])
