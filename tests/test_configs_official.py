@@ -18,10 +18,10 @@ from mmengine.registry import init_default_scope  # noqa: E402
 import lsdense.mmdet  # noqa: E402,F401  (registers in mmdet)
 import lsdense.mmseg  # noqa: E402,F401  (registers in mmseg)
 from lsdense.mm.transforms import AlignResize, CudnnDeterministicHook, align_size  # noqa: E402
-from lsdense.models import get_variant  # noqa: E402
+from lsdense.models import get_variant, list_backbones  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-ARCHS = ("t", "s", "b")
+ARCHS = tuple(get_variant(n).arch for n in list_backbones("lsnet"))  # t, s, b: one config each
 DET = [f"{m}_lsnet_{a}_coco" for m in ("retinanet", "mask-rcnn") for a in ARCHS]
 SEG = [f"fpn_lsnet_{a}_ade20k" for a in ARCHS]
 NO_DECAY = "NoWeightDecayOptimWrapperConstructor"
