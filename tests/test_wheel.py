@@ -125,9 +125,10 @@ def test_wheel_installs_and_runs_readme_examples(tmp_path):
     assert any(n.endswith("entry_points.txt") for n in names)
     from lsdense.cfg import list_mm_configs
 
-    mm = [*list_mm_configs(), *(f"_base_/schedules/{p.name}" for p in
-                               (ROOT / "lsdense" / "cfg" / "mm" / "_base_" / "schedules").glob("*.py"))]
-    assert len(mm) > 25 and [n for n in mm if f"lsdense/cfg/mm/{n}" not in names] == []
+    bases = [str(p.relative_to(ROOT / "lsdense" / "cfg" / "mm"))
+             for p in (ROOT / "lsdense" / "cfg" / "mm" / "_base_").glob("*/*.py")]
+    mm = [*list_mm_configs(), *bases]
+    assert len(bases) >= 6 and [n for n in mm if f"lsdense/cfg/mm/{n}" not in names] == []
     assert not [n for n in names if n.startswith(("lsdense/cfg/mm/real/", "lsdense/cfg/mm/yolo/"))]
 
     py = _fresh_env(env_dir)
@@ -162,7 +163,8 @@ def test_wheel_installs_and_runs_readme_examples(tmp_path):
     assert len(seg_shapes) == 2 and all(s[0] == 1 and s[2:] == [64, 64] for s in seg_shapes)
     assert out["swap_rc"] in (0, None) and (work / "yolov8n-lolvit_s.yaml").is_file()
     mm_path, n_mm, *mm_cfg, constructor_module = out["mm"]
-    assert Path(mm_path) == pkg / "cfg" / "mm" / "retinanet_lsnet_t_coco.py" and n_mm == len(mm) - 5
+    assert Path(mm_path) == pkg / "cfg" / "mm" / "retinanet_lsnet_t_coco.py"
+    assert n_mm == len(mm) - len(bases)
     # the leaf, its schedule _base_ in the package and mmdet's bases, merged
     assert mm_cfg == ["LSNetBackbone", "NoWeightDecayOptimWrapperConstructor", 1e-4, 12,
                       "RetinaHead", 300, 0.0]

@@ -66,13 +66,7 @@ def mm_config(config):
     checkout (``'configs/retinanet_lsnet_t_coco.py'``); else ``config`` unchanged, for the
     caller to report a file that exists nowhere. The bundled files' ``_base_`` entries are
     relative to their own folder, so mmengine's ``Config.fromfile`` resolves them inside the
-    package.
-
-    Args:
-        config: a path or name (``str`` / ``Path``), or anything else (returned unchanged).
-
-    Returns:
-        ``str`` path of the bundled file when one was picked, else ``config`` as given.
+    package. Arguments and return value as :func:`yolo_yaml`'s.
     """
     if not isinstance(config, (str, Path)) or Path(config).is_file():
         return config

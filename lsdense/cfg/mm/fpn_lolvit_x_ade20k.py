@@ -7,7 +7,7 @@
 # seed 0 with deterministic cuDNN. Levels 1-4 (strides 4-32).
 _base_ = [
     'mmseg::_base_/models/fpn_r50.py',
-    'mmseg::_base_/datasets/ade20k.py',
+    './_base_/datasets/ade20k_alignresize.py',
     'mmseg::_base_/default_runtime.py',
     './_base_/schedules/adamw_poly_40k.py'
 ]
@@ -31,15 +31,6 @@ model = dict(
     neck=dict(in_channels=[64, 96, 128, 192]))
 
 train_dataloader = dict(batch_size=4)  # x 8 GPUs
-
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='AlignResize', scale=(2048, 512), keep_ratio=True, size_divisor=32),
-    dict(type='LoadAnnotations', reduce_zero_label=True),
-    dict(type='PackSegInputs')
-]
-val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
-test_dataloader = val_dataloader
 
 randomness = dict(seed=0)
 env_cfg = dict(cudnn_benchmark=False)

@@ -12,7 +12,7 @@
 # [4, 8, 16, 32] builds the same head for LSNet's strides 8-64.
 _base_ = [
     'mmseg::_base_/models/fpn_r50.py',
-    'mmseg::_base_/datasets/ade20k.py',
+    './_base_/datasets/ade20k_alignresize.py',
     'mmseg::_base_/default_runtime.py',
     './_base_/schedules/adamw_poly_40k.py'
 ]
@@ -36,15 +36,6 @@ model = dict(
     neck=dict(in_channels=[64, 128, 256, 384]))
 
 train_dataloader = dict(batch_size=4)  # x 8 GPUs
-
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='AlignResize', scale=(2048, 512), keep_ratio=True, size_divisor=32),
-    dict(type='LoadAnnotations', reduce_zero_label=True),
-    dict(type='PackSegInputs')
-]
-val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
-test_dataloader = val_dataloader
 
 # official: train.py --seed 0 --deterministic (mmseg 0.x: cudnn.deterministic, no benchmark).
 # mmengine's randomness.deterministic would also set torch.use_deterministic_algorithms, which
