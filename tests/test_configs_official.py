@@ -262,6 +262,34 @@ def test_resolved_param_groups_as_before(name):
         assert len(decayed) == len(groups)
 
 
+def test_no_weight_decay_constructor_keeps_user_keys_and_needs_weight_decay():
+    """A user custom key's lr_mult still applies to an exempt parameter (decay_mult=0 added on
+    top of the key mmengine would pick); nested modules' names are prefixed; names a module does
+    not have are ignored, as timm does; no weight_decay in the optimizer is an error."""
+    from mmengine.optim import build_optim_wrapper
+
+    class Inner(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.scale = torch.nn.Parameter(torch.ones(()))
+            self.conv = torch.nn.Conv2d(2, 2, 1)
+
+        def no_weight_decay(self):
+            return {"scale", "dist_token"}
+
+    model = torch.nn.Sequential(torch.nn.Linear(2, 2))
+    model.add_module("backbone", Inner())
+    cfg = dict(constructor=NO_DECAY, optimizer=dict(type="AdamW", lr=1.0, weight_decay=0.5),
+               paramwise_cfg=dict(custom_keys={"backbone": dict(lr_mult=0.1)}))
+    groups = _groups(model, cfg)
+    assert groups["backbone.scale"]["weight_decay"] == 0.0 and groups["backbone.scale"]["lr"] == 0.1
+    assert groups["backbone.conv.weight"]["weight_decay"] == 0.5
+    assert groups["backbone.conv.weight"]["lr"] == pytest.approx(0.1)
+    assert (groups["0.weight"]["lr"], groups["0.weight"]["weight_decay"]) == (1.0, 0.5)
+    with pytest.raises(ValueError, match="sets no weight_decay"):
+        build_optim_wrapper(model, dict(constructor=NO_DECAY, optimizer=dict(type="SGD", lr=1.0)))
+
+
 # ---------------------------------------------------------------- AlignResize
 
 
