@@ -105,15 +105,22 @@ def _is_standalone_bn(model, bn):
                    for mod in model.modules())
 
 
-@pytest.mark.parametrize("name", VARIANTS)
-def test_frozen_stages_and_norm_eval(name):
-    k = 1 if len(create_backbone(name)._freeze_units()) > 2 else 0  # single-level: stem only
+# frozen_stages=1 for every variant (0 for single-level ones: the stem only), and 2 for the
+# families whose own tests froze two (LOLViT, HyLiSANet)
+FROZEN_CASES = [(n, None) for n in VARIANTS] + [("lolvit_s", 2), ("hylisanet_s", 2)]
+
+
+@pytest.mark.parametrize("name, k", FROZEN_CASES)
+def test_frozen_stages_and_norm_eval(name, k):
+    if k is None:
+        k = 1 if len(create_backbone(name)._freeze_units()) > 2 else 0  # single-level: stem only
     model = create_backbone(name, frozen_stages=k, norm_eval=True)
     model.train()
     units = model._freeze_units()
     for unit in units[:k + 1]:
         assert all(not p.requires_grad for p in unit.parameters())
         assert not unit.training
+    assert all(unit.training for unit in units[k + 1:])
     trainable = [p for u in units[k + 1:] for p in u.parameters()]
     assert trainable and all(p.requires_grad for p in trainable)
     bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
@@ -123,6 +130,7 @@ def test_frozen_stages_and_norm_eval(name):
     for unit in units[:k + 1]:
         assert all(p.grad is None for p in unit.parameters())
     assert any(p.grad is not None for p in trainable)
+    assert all(p.grad is not None for p in units[-1].parameters())
 
 
 @pytest.mark.parametrize("name", VARIANTS)

@@ -155,22 +155,7 @@ def test_timm_features_only():
     assert [tuple(o.shape) for o in outs] == [(1, 128, 12, 9), (1, 320, 6, 5), (1, 384, 3, 3)]
 
 
-# --- contract -----------------------------------------------------------------------
-
-def test_frozen_stages_and_norm_eval():
-    model = create_backbone("hylisanet_s", frozen_stages=2, norm_eval=True)
-    model.train()
-    units = model._freeze_units()
-    for unit in units[:3]:
-        assert not unit.training and all(not p.requires_grad for p in unit.parameters())
-    for unit in units[3:]:
-        assert unit.training and all(p.requires_grad for p in unit.parameters())
-    assert all(not m.training for m in model.modules() if isinstance(m, nn.BatchNorm2d))
-    outs = model(torch.randn(1, 3, 64, 64))
-    sum(o.sum() for o in outs).backward()
-    assert all(p.grad is None for p in units[1].parameters())
-    assert all(p.grad is not None for p in units[4].parameters())
-
+# --- contract: tests/test_backbones.py (frozen stages, fuse, backward, bounds) ---------
 
 def test_checkpoint_round_trip_with_kernel_resize(tmp_path):
     source = timm.create_model("lisanet_s", img_size=256).eval()
