@@ -7,11 +7,9 @@ import torch
 import torch.nn as nn
 
 import lsdense  # noqa: F401  (registers the timm models)
-from lsdense.models import create_backbone, list_backbones, load_checkpoint
+from lsdense.models import create_backbone, get_variant, list_backbones, load_checkpoint
 
-VARIANTS = list_backbones()
-TIMM_NAMES = ["lsnet_t", "lsnet_s", "lsnet_b", "lolvit_s", "lolvit_x", "lisanet_s", "lisanet_b",
-              "hylisanet_s", "hylisanet_b", "lisanet_i"]
+VARIANTS = list_backbones()  # the registry's names, each also a timm model name
 ODD = (2, 3, 97, 131)  # odd, non-square, not divisible by 32 or 64
 
 
@@ -25,9 +23,14 @@ def backbone(request):
     return request.param, create_backbone(request.param)
 
 
+def _family(name: str) -> str:
+    return get_variant(name).family
+
+
 def test_every_family_is_registered():
-    assert set(TIMM_NAMES) <= set(timm.list_models()), "import lsdense must register with timm"
+    assert set(VARIANTS) <= set(timm.list_models()), "import lsdense must register with timm"
     assert {"lsnet_t", "lolvit_s", "lisanet_s", "hylisanet_s"} <= set(VARIANTS)
+    assert {_family(n) for n in VARIANTS} == {"lsnet", "lolvit", "lisanet", "hylisanet"}
 
 
 def test_dense_forward_odd_size_matches_feature_info(backbone):
@@ -44,6 +47,23 @@ def test_dense_forward_odd_size_matches_feature_info(backbone):
     # every level by default; LiSANet-I (a level per block, as timm's ViTs): the last one
     n = len(model.feature_info)
     assert model.out_indices == ((n - 1,) if name == "lisanet_i" else tuple(range(n)))
+    assert not hasattr(model.get_classifier(), "weight")  # no classifier in dense mode
+
+
+@pytest.mark.parametrize("name", ["lsnet_t", "lolvit_s", "lisanet_s", "hylisanet_s"])
+def test_bad_level_arguments(name):
+    """Levels and freezing out of range, or a level twice, raise (the smallest variant of each
+    family: each bad call builds the model first)."""
+    model = create_backbone(name)
+    n, units = len(model.feature_info), len(model._freeze_units())
+    with pytest.raises(ValueError, match="out_indices|out of range"):
+        create_backbone(name, out_indices=(n,))
+    if n > 1:
+        with pytest.raises(ValueError, match="out_indices"):
+            create_backbone(name, out_indices=(1, 1))
+    for k in (units, -2):
+        with pytest.raises(ValueError, match="frozen_stages"):
+            create_backbone(name, frozen_stages=k)
 
 
 def test_batch_independence(backbone):
@@ -85,15 +105,22 @@ def _is_standalone_bn(model, bn):
                    for mod in model.modules())
 
 
-@pytest.mark.parametrize("name", VARIANTS)
-def test_frozen_stages_and_norm_eval(name):
-    k = 1 if len(create_backbone(name)._freeze_units()) > 2 else 0  # single-level: stem only
+# frozen_stages=1 for every variant (0 for single-level ones: the stem only), and 2 for the
+# families whose own tests froze two (LOLViT, HyLiSANet)
+FROZEN_CASES = [(n, None) for n in VARIANTS] + [("lolvit_s", 2), ("hylisanet_s", 2)]
+
+
+@pytest.mark.parametrize("name, k", FROZEN_CASES)
+def test_frozen_stages_and_norm_eval(name, k):
+    if k is None:
+        k = 1 if len(create_backbone(name)._freeze_units()) > 2 else 0  # single-level: stem only
     model = create_backbone(name, frozen_stages=k, norm_eval=True)
     model.train()
     units = model._freeze_units()
     for unit in units[:k + 1]:
         assert all(not p.requires_grad for p in unit.parameters())
         assert not unit.training
+    assert all(unit.training for unit in units[k + 1:])
     trainable = [p for u in units[k + 1:] for p in u.parameters()]
     assert trainable and all(p.requires_grad for p in trainable)
     bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
@@ -103,22 +130,54 @@ def test_frozen_stages_and_norm_eval(name):
     for unit in units[:k + 1]:
         assert all(p.grad is None for p in unit.parameters())
     assert any(p.grad is not None for p in trainable)
+    assert all(p.grad is not None for p in units[-1].parameters())
 
 
-@pytest.mark.parametrize("name", TIMM_NAMES)
+@pytest.mark.parametrize("name", VARIANTS)
 def test_classification_backward_every_parameter(name):
+    """Every parameter gets a gradient (LiSA families with drop path 0.1, their recipe's);
+    LOLViT's are all non-zero, its DReLu scalars included."""
     torch.manual_seed(0)
-    model = timm.create_model(name, num_classes=7)
+    kwargs = dict(drop_path_rate=0.1) if _family(name) in ("lisanet", "hylisanet") else {}
+    model = timm.create_model(name, num_classes=7, **kwargs)
     model.train()
     out = model(torch.randn(2, 3, 64, 64))
     out = out[0] + out[1] if isinstance(out, tuple) else out
     assert out.shape == (2, 7) and torch.isfinite(out).all()
     out.square().mean().backward()
-    no_grad = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
+    nonzero = _family(name) == "lolvit"  # drop path may drop a whole block for the batch
+    no_grad = [n for n, p in model.named_parameters() if p.requires_grad and (
+        p.grad is None or (nonzero and not p.grad.abs().sum() > 0))]
     assert not no_grad, f"parameters without gradient: {no_grad[:5]}"
+    if _family(name) == "lolvit":
+        assert all(blk.attn.drelu.dp.grad is not None for blk in
+                   (dict(model.named_blocks())[f"lolvit{i}"].transformer[0] for i in (1, 2, 3)))
 
 
-@pytest.mark.parametrize("name", [n for n in TIMM_NAMES if n != "lisanet_i"])
+@pytest.mark.parametrize("name", VARIANTS)
+def test_fuse_classification_model(name, randomize_bn):
+    """``fuse()`` of the timm model, head included, with non-trivial BatchNorm statistics:
+    outputs kept, every Conv-BN pair folded (LOLViT and HyLiSANet: no BatchNorm left; HyLiSANet
+    keeps its LayerNorms)."""
+    torch.manual_seed(0)
+    model = timm.create_model(name, num_classes=10).eval()
+    randomize_bn(model)
+    x = torch.randn(1, 3, 64, 96)
+    with torch.no_grad():
+        ref = model(x)
+        out = model.fuse()(x)
+    assert not any(isinstance(m, nn.BatchNorm2d) and not _is_standalone_bn(model, m)
+                   for m in model.modules()), "Conv-BN pairs left unfused"
+    if _family(name) in ("lolvit", "hylisanet"):
+        assert not any(isinstance(m, nn.BatchNorm2d) for m in model.modules())
+    if _family(name) == "hylisanet":
+        assert any(isinstance(m, nn.LayerNorm) or "LayerNorm" in type(m).__name__
+                   for m in model.modules())
+        torch.testing.assert_close(out, ref, rtol=1e-4, atol=1e-5)
+    assert (out - ref).abs().max() / ref.abs().max() < 1e-4, name
+
+
+@pytest.mark.parametrize("name", [n for n in VARIANTS if n != "lisanet_i"])
 def test_timm_features_only(name):
     model = timm.create_model(name, features_only=True, out_indices=(1, 2))
     info = model.feature_info

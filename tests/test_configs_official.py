@@ -18,12 +18,13 @@ from mmengine.registry import init_default_scope  # noqa: E402
 import lsdense.mmdet  # noqa: E402,F401  (registers in mmdet)
 import lsdense.mmseg  # noqa: E402,F401  (registers in mmseg)
 from lsdense.mm.transforms import AlignResize, CudnnDeterministicHook, align_size  # noqa: E402
-from lsdense.models import get_variant  # noqa: E402
+from lsdense.models import get_variant, list_backbones  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-ARCHS = ("t", "s", "b")
+ARCHS = tuple(get_variant(n).arch for n in list_backbones("lsnet"))  # t, s, b: one config each
 DET = [f"{m}_lsnet_{a}_coco" for m in ("retinanet", "mask-rcnn") for a in ARCHS]
 SEG = [f"fpn_lsnet_{a}_ade20k" for a in ARCHS]
+NO_DECAY = "NoWeightDecayOptimWrapperConstructor"
 WIDTHS = {"t": [64, 128, 256, 384], "s": [96, 192, 320, 448], "b": [128, 256, 384, 512]}
 
 
@@ -57,10 +58,10 @@ def test_lsnet_config_is_the_official_recipe(stem):
     assert opt.type == "OptimWrapper" and opt.get("clip_grad") is None
     assert opt.optimizer == dict(type="AdamW", lr=1e-4 if det else 2e-4, betas=(0.9, 0.999),
                                  weight_decay=0.05 if det else 1e-4)
-    if det:  # only attention_biases exempt; norms decayed
-        assert opt.paramwise_cfg == dict(custom_keys={"attention_biases": dict(decay_mult=0.0)})
+    if det:  # only attention_biases (LSNet.no_weight_decay()) exempt; norms decayed
+        assert opt.constructor == NO_DECAY and not opt.get("paramwise_cfg")
     else:  # nothing exempt
-        assert not opt.get("paramwise_cfg")
+        assert opt.get("constructor") is None and not opt.get("paramwise_cfg")
 
     assert cfg.randomness.seed == 0
     # mmengine's deterministic=True adds torch.use_deterministic_algorithms, which makes the CUDA
@@ -160,8 +161,9 @@ def test_configs_on_the_lsnet_recipe_follow_it(stem, exempt):
     cfg = _cfg(stem)
     assert cfg.randomness.seed == 0 and not cfg.randomness.get("deterministic", False)
     assert cfg.model.backbone.norm_eval is True
-    if exempt:
-        assert cfg.optim_wrapper.paramwise_cfg == dict(custom_keys={exempt: dict(decay_mult=0.0)})
+    if exempt:  # the backbone's no_weight_decay(): test_resolved_param_groups_as_before
+        assert cfg.optim_wrapper.constructor == NO_DECAY
+        assert not cfg.optim_wrapper.get("paramwise_cfg")
     else:
         assert not cfg.optim_wrapper.get("paramwise_cfg")
         assert [h.type for h in cfg.custom_hooks] == ["CudnnDeterministicHook"]
@@ -175,8 +177,8 @@ def test_lisanet_configs_keep_their_swin_pvt_recipe(stem):
     """LiSANet's recipe is Swin's / PVT's (the LiSA paper), not LSNet's: norms and the LiSA
     kernels stay exempt from weight decay."""
     cfg = _cfg(stem)
-    assert cfg.optim_wrapper.paramwise_cfg.norm_decay_mult == 0.0
-    assert set(cfg.optim_wrapper.paramwise_cfg.custom_keys) == {"attn.r1", "attn.r2"}
+    assert cfg.optim_wrapper.paramwise_cfg == dict(norm_decay_mult=0.0)
+    assert cfg.optim_wrapper.constructor == NO_DECAY  # attn.r1 / attn.r2: LiSANet.no_weight_decay()
 
 
 @pytest.mark.parametrize("stem", ["fpn_lsnet_t_toyade20k", "retinanet_lsnet_t_toycoco",
@@ -188,6 +190,104 @@ def test_quickstarts_train_batchnorm_from_scratch(stem):
     assert cfg.model.backbone.norm_eval is False and cfg.model.backbone.init_cfg is None
     assert cfg.optim_wrapper.paramwise_cfg.norm_decay_mult == 0.0
     assert cfg.randomness.seed == 0
+
+
+# ---------------------------------------------------------------- optimizer groups
+
+# The custom_keys each backbone family's configs wrote by hand before the exemptions came from
+# no_weight_decay() (lsdense.mm.optim): the reference the resolved groups must still equal.
+_HAND_WRITTEN_KEYS = {"LSNetBackbone": ("attention_biases",), "LOLViTBackbone": ("drelu.dp",),
+                      "LiSANetBackbone": ("attn.r1", "attn.r2")}
+
+
+# One config per kind of optimizer groups: each backbone family (HyLiSANet's conv stages
+# included) under each schedule _base_, and the quickstarts' norm / GroupNorm-head exemptions.
+# All 30 configs were compared group by group before/after the _base_ refactor (lsdense commit
+# message); building every model here would add ~30 s to the suite.
+_GROUP_CONFIGS = ["retinanet_lsnet_t_coco.py", "mask-rcnn_lolvit_s_coco.py",
+                  "retinanet_hylisanet_s_coco.py", "fpn_lisanet_s_ade20k.py", "fpn_lsnet_t_ade20k.py",
+                  "quickstart/fpn_lsnet_t_toyade20k.py", "quickstart/retinanet_lsnet_t_toycoco.py"]
+
+
+def _groups(model, optim_wrapper) -> dict:
+    import logging
+
+    from mmengine.logging import MMLogger
+    from mmengine.optim import build_optim_wrapper
+
+    names = {id(p): n for n, p in model.named_parameters()}
+    out = {}
+    logger = MMLogger.get_current_instance()
+    level = logger.level
+    logger.setLevel(logging.WARNING)  # mmengine logs every parameter's options at INFO
+    try:
+        groups = build_optim_wrapper(model, optim_wrapper).optimizer.param_groups
+    finally:
+        logger.setLevel(level)
+    for g in groups:
+        opts = {k: v for k, v in g.items() if k != "params"}
+        for p in g["params"]:
+            out[names[id(p)]] = opts
+    return out
+
+
+@pytest.mark.parametrize("name", _GROUP_CONFIGS)
+def test_resolved_param_groups_as_before(name):
+    """The optimizer the config builds (schedule _base_, exemptions from no_weight_decay())
+    has the same parameter groups, every option included, as mmengine's default constructor
+    given the keys the configs wrote by hand before; the exempt set is the backbone's
+    no_weight_decay() (plus the norms where norm_decay_mult=0)."""
+    from lsdense.mm.optim import no_weight_decay_names
+
+    cfg = Config.fromfile(str(ROOT / "configs" / name))
+    cfg.model.backbone.init_cfg = None
+    init_default_scope(cfg.default_scope)
+    registry = __import__(f"{cfg.default_scope}.registry", fromlist=["MODELS"])
+    model = registry.MODELS.build(cfg.model)
+    groups = _groups(model, cfg.optim_wrapper)
+    assert set(groups) == {n for n, p in model.named_parameters() if p.requires_grad}
+
+    ref = cfg.optim_wrapper.copy()
+    if ref.pop("constructor", None) == NO_DECAY:
+        keys = _HAND_WRITTEN_KEYS[cfg.model.backbone.type]
+        ref.paramwise_cfg = dict(ref.get("paramwise_cfg", {}),
+                                 custom_keys={k: dict(decay_mult=0.0) for k in keys})
+        exempt = {f"backbone.{n}" for n in model.backbone.no_weight_decay()}
+        assert exempt and no_weight_decay_names(model) == exempt
+        assert all(groups[n]["weight_decay"] == 0.0 for n in exempt)
+    assert groups == _groups(model, ref)
+    norm_decay = cfg.optim_wrapper.get("paramwise_cfg", {}).get("norm_decay_mult")
+    decayed = {n for n, o in groups.items() if o.get("weight_decay", -1) != 0.0}
+    if norm_decay is None and ref.get("paramwise_cfg") is None:  # one group: all decayed
+        assert len(decayed) == len(groups)
+
+
+def test_no_weight_decay_constructor_keeps_user_keys_and_needs_weight_decay():
+    """A user custom key's lr_mult still applies to an exempt parameter (decay_mult=0 added on
+    top of the key mmengine would pick); nested modules' names are prefixed; names a module does
+    not have are ignored, as timm does; no weight_decay in the optimizer is an error."""
+    from mmengine.optim import build_optim_wrapper
+
+    class Inner(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.scale = torch.nn.Parameter(torch.ones(()))
+            self.conv = torch.nn.Conv2d(2, 2, 1)
+
+        def no_weight_decay(self):
+            return {"scale", "dist_token"}
+
+    model = torch.nn.Sequential(torch.nn.Linear(2, 2))
+    model.add_module("backbone", Inner())
+    cfg = dict(constructor=NO_DECAY, optimizer=dict(type="AdamW", lr=1.0, weight_decay=0.5),
+               paramwise_cfg=dict(custom_keys={"backbone": dict(lr_mult=0.1)}))
+    groups = _groups(model, cfg)
+    assert groups["backbone.scale"]["weight_decay"] == 0.0 and groups["backbone.scale"]["lr"] == 0.1
+    assert groups["backbone.conv.weight"]["weight_decay"] == 0.5
+    assert groups["backbone.conv.weight"]["lr"] == pytest.approx(0.1)
+    assert (groups["0.weight"]["lr"], groups["0.weight"]["weight_decay"]) == (1.0, 0.5)
+    with pytest.raises(ValueError, match="sets no weight_decay"):
+        build_optim_wrapper(model, dict(constructor=NO_DECAY, optimizer=dict(type="SGD", lr=1.0)))
 
 
 # ---------------------------------------------------------------- AlignResize

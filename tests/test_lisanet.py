@@ -16,12 +16,7 @@ from lsdense.models import lisanet as L
 VARIANTS = sorted(list_backbones("lisanet") + list_backbones("hylisanet"))
 
 
-@pytest.fixture(autouse=True)
-def _few_threads():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def _num_params(model: nn.Module) -> int:
@@ -151,15 +146,6 @@ def test_lisanet_i_pattern_ablation(d, kernel_params):
     assert round(_num_params(model) / 1e6, 2) == {1: 5.76, 4: 5.88, 8: 6.04, 16: 6.36}[d]
 
 
-@pytest.mark.parametrize("name", VARIANTS)
-def test_backward_every_parameter_gets_a_gradient(name):
-    model = timm.create_model(name, num_classes=7, drop_path_rate=0.1).train()
-    out = model(torch.randn(2, 3, 40, 56))
-    assert out.shape == (2, 7) and torch.isfinite(out).all()
-    out.sum().backward()
-    assert [n for n, p in model.named_parameters() if p.grad is None] == []
-
-
 def test_lisanet_s_dense_odd_size():
     model = create_backbone("lisanet_s").eval()
     with torch.no_grad():
@@ -171,20 +157,6 @@ def test_lisanet_s_dense_odd_size():
     assert model.out_channels == [64, 128, 320, 384] and model.out_strides == [4, 8, 16, 32]
 
 
-@pytest.mark.parametrize("name", VARIANTS)
-def test_dense_shapes_every_variant(name):
-    model = create_backbone(name).eval()
-    with torch.no_grad():
-        outs = model(torch.randn(2, 3, 65, 97))
-    # every level by default; LiSANet-I (a level per block, as timm's ViTs): the last one
-    expected = [len(model.feature_info) - 1] if name == "lisanet_i" else range(len(outs))
-    assert list(model.out_indices) == list(expected) and len(outs) == len(expected)
-    for out, info in zip(outs, [model.feature_info[i] for i in expected]):
-        s = info["reduction"]
-        assert out.shape == (2, info["num_chs"], -(-65 // s), -(-97 // s))
-    assert not hasattr(model.get_classifier(), "weight")  # no classifier in dense mode
-
-
 def test_timm_features_only():
     model = timm.create_model("hylisanet_s", features_only=True, out_indices=(1, 2, 3)).eval()
     with torch.no_grad():
@@ -194,49 +166,7 @@ def test_timm_features_only():
     assert [tuple(o.shape) for o in outs] == [(1, 128, 12, 9), (1, 320, 6, 5), (1, 384, 3, 3)]
 
 
-# --- contract -----------------------------------------------------------------------
-
-def test_frozen_stages_and_norm_eval():
-    model = create_backbone("hylisanet_s", frozen_stages=2, norm_eval=True)
-    model.train()
-    units = model._freeze_units()
-    for unit in units[:3]:
-        assert not unit.training and all(not p.requires_grad for p in unit.parameters())
-    for unit in units[3:]:
-        assert unit.training and all(p.requires_grad for p in unit.parameters())
-    assert all(not m.training for m in model.modules() if isinstance(m, nn.BatchNorm2d))
-    outs = model(torch.randn(1, 3, 64, 64))
-    sum(o.sum() for o in outs).backward()
-    assert all(p.grad is None for p in units[1].parameters())
-    assert all(p.grad is not None for p in units[4].parameters())
-
-
-@pytest.mark.parametrize("kwargs", [dict(out_indices=(4,)), dict(out_indices=(1, 1)),
-                                    dict(frozen_stages=5), dict(frozen_stages=-2)])
-def test_bad_arguments_raise(kwargs):
-    with pytest.raises(ValueError):
-        create_backbone("lisanet_s", **kwargs)
-
-
-def test_fuse_hybrid_matches():
-    model = timm.create_model("hylisanet_s", num_classes=10).eval()
-    torch.manual_seed(0)
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            m.running_mean.uniform_(-1, 1)
-            m.running_var.uniform_(0.5, 2)
-            nn.init.uniform_(m.weight, 0.5, 2)
-            nn.init.uniform_(m.bias, -1, 1)
-    x = torch.randn(1, 3, 64, 96)
-    with torch.no_grad():
-        before = model(x)
-        model.fuse()
-        after = model(x)
-    assert not any(isinstance(m, nn.BatchNorm2d) for m in model.modules())
-    assert any(isinstance(m, nn.LayerNorm) or "LayerNorm" in type(m).__name__
-               for m in model.modules())
-    torch.testing.assert_close(after, before, rtol=1e-4, atol=1e-5)
-
+# --- contract: tests/test_backbones.py (frozen stages, fuse, backward, bounds) ---------
 
 def test_checkpoint_round_trip_with_kernel_resize(tmp_path):
     source = timm.create_model("lisanet_s", img_size=256).eval()

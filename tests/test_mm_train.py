@@ -21,9 +21,8 @@ from lsdense.mm.checks import DatasetNotFoundError, PreflightError  # noqa: E402
 from lsdense.mm.demo import QUICKSTART, toy_data_options  # noqa: E402
 from lsdense.mm.runner import DataError, train  # noqa: E402
 from lsdense.mm.runner import test as run_test  # noqa: E402
-from lsdense.toydata.ade import ADE_IDS, ADE_TOY_CLASSES, make_ade20k  # noqa: E402
+from lsdense.toydata.ade import ADE_IDS, ADE_TOY_CLASSES  # noqa: E402
 from lsdense.toydata.coco import COCO_CLASSES, make_coco  # noqa: E402
-from lsdense.toydata.voc import make_voc  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 TOOLS = ROOT / "tools"
@@ -31,16 +30,7 @@ DET = QUICKSTART["det"]
 SEG = QUICKSTART["seg"]
 
 
-@pytest.fixture(scope="module")
-def toy(tmp_path_factory):
-    base = tmp_path_factory.mktemp("toy")
-    make_coco(base / "coco", num_train=16, num_val=8, seed=0)
-    make_ade20k(base / "ade", num_train=8, num_val=4, seed=0)
-    make_voc(base / "voc", num_train=8, num_val=4, seed=0)
-    return base
-
-
-def _det_opts(toy, **extra):
+def _det_opts(toy: Path, **extra):
     opts = toy_data_options("coco", toy / "coco", workers=0)
     opts.update({"train_cfg.max_epochs": 2, "train_cfg.val_interval": 2,
                  "default_hooks.checkpoint.interval": 1, "default_hooks.logger.interval": 1})
@@ -71,10 +61,10 @@ def test_toy_data_is_deterministic(tmp_path):
     assert _digest(tmp_path / "a") == _digest(tmp_path / "b") != _digest(tmp_path / "c")
 
 
-def test_toy_coco_format(toy):
+def test_toy_coco_format(mm_toy_data):
     from pycocotools.coco import COCO
 
-    coco = COCO(str(toy / "coco" / "annotations" / "instances_train2017.json"))
+    coco = COCO(str(mm_toy_data / "coco" / "annotations" / "instances_train2017.json"))
     assert [c["name"] for c in coco.loadCats(coco.getCatIds())] == list(COCO_CLASSES)
     assert len(coco.getImgIds()) == 16
     anns = coco.loadAnns(coco.getAnnIds())
@@ -92,22 +82,22 @@ def test_toy_coco_format(toy):
     assert len({len(coco.getAnnIds(imgIds=i)) for i in coco.getImgIds()}) > 1  # varied scenes
 
 
-def test_toy_voc_and_ade_read_by_mm_datasets(toy):
+def test_toy_voc_and_ade_read_by_mm_datasets(mm_toy_data):
     from mmdet.datasets import VOCDataset
     from mmseg.datasets import ADE20KDataset
     from mmseg.datasets.transforms import LoadAnnotations
 
-    voc = VOCDataset(data_root=str(toy / "voc"), ann_file="VOC2007/ImageSets/Main/trainval.txt",
+    voc = VOCDataset(data_root=str(mm_toy_data / "voc"), ann_file="VOC2007/ImageSets/Main/trainval.txt",
                      data_prefix=dict(sub_data_root="VOC2007/"), metainfo=dict(classes=COCO_CLASSES),
                      pipeline=[], test_mode=True)
     assert len(voc) == 8
     insts = [i for k in range(len(voc)) for i in voc.get_data_info(k)["instances"]]
     assert insts and {i["bbox_label"] for i in insts} <= {0, 1, 2}
     assert all(i["bbox"][2] > i["bbox"][0] for i in insts)
-    assert (toy / "voc" / "VOC2012" / "ImageSets" / "Main" / "trainval.txt").is_file()
+    assert (mm_toy_data / "voc" / "VOC2012" / "ImageSets" / "Main" / "trainval.txt").is_file()
     assert ADE_TOY_CLASSES == ("sky", "floor", "box", "tent", "ball")
     assert all(ADE20KDataset.METAINFO["classes"][i - 1] == n for n, i in ADE_IDS.items())
-    ade = ADE20KDataset(data_root=str(toy / "ade"), data_prefix=dict(
+    ade = ADE20KDataset(data_root=str(mm_toy_data / "ade"), data_prefix=dict(
         img_path="images/validation", seg_map_path="annotations/validation"),
         metainfo=dict(classes=ADE_TOY_CLASSES), pipeline=[LoadAnnotations()])
     assert len(ade) == 4
@@ -118,7 +108,7 @@ def test_toy_voc_and_ade_read_by_mm_datasets(toy):
 # ---------------------------------------------------------------- train / test / resume
 
 
-def test_quickstart_retinanet_interrupted_resumes_and_tools_test_evaluates(toy, tmp_path):
+def test_quickstart_retinanet_interrupted_resumes_and_tools_test_evaluates(mm_toy_data, tmp_path):
     """Training interrupted after 3 of 4 iterations resumes from the epoch-1 checkpoint with
     --resume and ends at the same iteration count as an uninterrupted run; tools/test.py then
     evaluates the checkpoint with CocoMetric and writes the drawn predictions."""
@@ -137,10 +127,10 @@ def test_quickstart_retinanet_interrupted_resumes_and_tools_test_evaluates(toy, 
     work = tmp_path / "run"
     with pytest.raises(KeyboardInterrupt):
         train(DET, work_dir=work, cfg_options=_det_opts(
-            toy, custom_hooks=[dict(type="InterruptAfter", iters=3)]))
+            mm_toy_data, custom_hooks=[dict(type="InterruptAfter", iters=3)]))
     assert (work / "epoch_1.pth").is_file() and not (work / "epoch_2.pth").exists()
     status = _tool("train")([str(DET), "--work-dir", str(work), "--resume", "--cfg-options",
-                             *[f"{k}={v}" for k, v in _det_opts(toy).items()]])
+                             *[f"{k}={v}" for k, v in _det_opts(mm_toy_data).items()]])
     assert status == 0
     ckpt = torch.load(work / "epoch_2.pth", map_location="cpu")  # weights-only default
     iters_per_epoch = 16 // 8
@@ -163,16 +153,16 @@ def test_quickstart_retinanet_interrupted_resumes_and_tools_test_evaluates(toy, 
     show = tmp_path / "show"
     status = _tool("test")([str(DET), str(work / "epoch_2.pth"), "--work-dir", str(tmp_path / "t"),
                             "--show-dir", str(show), "--cfg-options",
-                            *[f"{k}={v}" for k, v in toy_data_options("coco", toy / "coco", 0).items()]])
+                            *[f"{k}={v}" for k, v in toy_data_options("coco", mm_toy_data / "coco", 0).items()]])
     assert status == 0
     assert len(list(show.glob("*.jpg"))) == 8  # every validation image drawn
     metrics = run_test(DET, work / "epoch_2.pth", work_dir=tmp_path / "t2",
-                   cfg_options=toy_data_options("coco", toy / "coco", 0))
+                   cfg_options=toy_data_options("coco", mm_toy_data / "coco", 0))
     assert 0.0 <= metrics["coco/bbox_mAP"] <= 1.0 and "coco/bbox_mAP_50" in metrics
 
 
-def test_quickstart_semantic_fpn_trains_and_tests(toy, tmp_path):
-    opts = toy_data_options("ade20k", toy / "ade", workers=0)
+def test_quickstart_semantic_fpn_trains_and_tests(mm_toy_data, tmp_path):
+    opts = toy_data_options("ade20k", mm_toy_data / "ade", workers=0)
     opts.update({"train_cfg.max_iters": 2, "train_cfg.val_interval": 2,
                  "default_hooks.checkpoint.interval": 2, "param_scheduler": [
                      dict(type="PolyLR", power=0.9, eta_min=1e-6, begin=0, end=2, by_epoch=False)]})
@@ -180,7 +170,7 @@ def test_quickstart_semantic_fpn_trains_and_tests(toy, tmp_path):
     assert runner.iter == 2
     show = tmp_path / "segshow"
     metrics = run_test(SEG, tmp_path / "seg" / "iter_2.pth", work_dir=tmp_path / "seg",
-                   show_dir=show, cfg_options=toy_data_options("ade20k", toy / "ade", 0))
+                   show_dir=show, cfg_options=toy_data_options("ade20k", mm_toy_data / "ade", 0))
     assert {"mIoU", "aAcc"} <= set(metrics)
     assert len(list(show.rglob("*.png"))) == 4
 
@@ -259,37 +249,37 @@ def test_missing_ade_path_suggests_ade_toy_data(tmp_path):
         train(SEG, work_dir=tmp_path / "w", cfg_options=toy_data_options("ade20k", tmp_path / "x"))
 
 
-def test_unreadable_annotation(toy, tmp_path):
+def test_unreadable_annotation(mm_toy_data, tmp_path):
     bad = tmp_path / "coco"
-    shutil.copytree(toy / "coco", bad)
+    shutil.copytree(mm_toy_data / "coco", bad)
     ann = bad / "annotations" / "instances_train2017.json"
     ann.write_text('{"images": [')
     with pytest.raises(PreflightError, match="Annotation file unreadable: .*instances_train2017.json"):
         train(DET, work_dir=tmp_path / "w", cfg_options=toy_data_options("coco", bad))
 
 
-def test_num_classes_mismatch(toy, tmp_path):
-    opts = toy_data_options("coco", toy / "coco")
+def test_num_classes_mismatch(mm_toy_data, tmp_path):
+    opts = toy_data_options("coco", mm_toy_data / "coco")
     opts["model.bbox_head.num_classes"] = 80
     with pytest.raises(PreflightError, match=r"model\.bbox_head\.num_classes=80 but "
                                              r"train_dataloader\.dataset has 3 classes"):
         train(DET, work_dir=tmp_path / "w", cfg_options=opts)
-    opts = toy_data_options("coco", toy / "coco")
+    opts = toy_data_options("coco", mm_toy_data / "coco")
     opts["train_dataloader.dataset.metainfo.classes"] = ["circle", "square", "hexagon"]
     with pytest.raises(PreflightError, match=r"\['hexagon'\] are not categories"):
         train(DET, work_dir=tmp_path / "w", cfg_options=opts)
 
 
-def test_unknown_arch_before_training(toy, tmp_path):
-    opts = toy_data_options("coco", toy / "coco")
+def test_unknown_arch_before_training(mm_toy_data, tmp_path):
+    opts = toy_data_options("coco", mm_toy_data / "coco")
     opts["model.backbone.arch"] = "xl"
     with pytest.raises(PreflightError, match=r"model\.backbone: Unknown arch 'xl' for lsnet"):
         train(DET, work_dir=tmp_path / "w", cfg_options=opts)
 
 
-def test_checkpoint_matching_no_backbone_key(toy, tmp_path):
+def test_checkpoint_matching_no_backbone_key(mm_toy_data, tmp_path):
     torch.save({"state_dict": {"decode_head.conv_seg.weight": torch.zeros(2, 2)}}, tmp_path / "x.pth")
-    opts = _det_opts(toy, **{"model.backbone.init_cfg": dict(_delete_=True, type="Pretrained",
+    opts = _det_opts(mm_toy_data, **{"model.backbone.init_cfg": dict(_delete_=True, type="Pretrained",
                                                              checkpoint=str(tmp_path / "x.pth"))})
     with pytest.raises(ValueError, match="Checkpoint matches no key of LSNet"):
         train(DET, work_dir=tmp_path / "w", cfg_options=opts)
@@ -308,12 +298,12 @@ def test_config_forgetting_custom_imports(tmp_path):
         train(cfg, work_dir=tmp_path / "w")
 
 
-def test_corrupt_image_reported_by_file_name(toy, tmp_path, capsys):
+def test_corrupt_image_reported_by_file_name(mm_toy_data, tmp_path, capsys):
     bad = tmp_path / "coco"
-    shutil.copytree(toy / "coco", bad)
+    shutil.copytree(mm_toy_data / "coco", bad)
     victim = sorted((bad / "train2017").glob("*.jpg"))[3]
     victim.write_bytes(b"\xff\xd8 this is not a jpeg")
-    opts = _det_opts(toy, **toy_data_options("coco", bad, workers=0))
+    opts = _det_opts(mm_toy_data, **toy_data_options("coco", bad, workers=0))
     with pytest.raises(DataError, match=f"Could not read image {victim}"):
         train(DET, work_dir=tmp_path / "w", cfg_options=opts)
     status = _tool("train")([str(DET), "--work-dir", str(tmp_path / "w2"), "--cfg-options",
@@ -323,9 +313,9 @@ def test_corrupt_image_reported_by_file_name(toy, tmp_path, capsys):
     assert f"error: Could not read image {victim}" in err and "Traceback" not in err
 
 
-def test_empty_or_missing_image_found_before_training(toy, tmp_path):
+def test_empty_or_missing_image_found_before_training(mm_toy_data, tmp_path):
     bad = tmp_path / "coco"
-    shutil.copytree(toy / "coco", bad)
+    shutil.copytree(mm_toy_data / "coco", bad)
     victim = sorted((bad / "val2017").glob("*.jpg"))[1]
     victim.write_bytes(b"")
     with pytest.raises(PreflightError, match=f"Image file is empty \\(corrupt\\): {victim}"):

@@ -28,24 +28,7 @@ OPSET = 17
 DYNAMIC = {"x": {0: "batch", 2: "height", 3: "width"}}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-def _randomize_bn(model: nn.Module) -> None:
-    """Non-trivial BatchNorm statistics, so a mistake in folding them would show."""
-    g = torch.Generator().manual_seed(0)
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            c = m.num_features
-            m.running_mean.copy_(torch.randn(c, generator=g) * 0.1)
-            m.running_var.copy_(torch.rand(c, generator=g) + 0.5)
-            m.weight.data.copy_(torch.rand(c, generator=g) + 0.5)
-            m.bias.data.copy_(torch.randn(c, generator=g) * 0.1)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def _export(model: nn.Module, x: torch.Tensor, path: Path, dynamic: bool) -> "ort.InferenceSession":
@@ -84,10 +67,11 @@ CASES = [
 
 
 @pytest.mark.parametrize("name, kwargs, shape, dynamic, others", CASES, ids=[c[0] for c in CASES])
-def test_backbone_exports_and_matches_onnxruntime(name, kwargs, shape, dynamic, others, tmp_path):
+def test_backbone_exports_and_matches_onnxruntime(name, kwargs, shape, dynamic, others, tmp_path,
+                                                  randomize_bn):
     torch.manual_seed(0)
     model = create_backbone(name, **kwargs).eval()
-    _randomize_bn(model)
+    randomize_bn(model)
     x = torch.randn(*shape)
     sess = _export(model, x, tmp_path / f"{name}.onnx", dynamic)
     _assert_parity(model, sess, x)

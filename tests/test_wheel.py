@@ -2,8 +2,10 @@
 
 Builds the wheel from a copy of the sources, installs it into a fresh virtual environment
 and runs the README's usage examples there from a directory outside the repository: timm
-models, a dense backbone, a YOLO model and A-YOLOM from bundled YAMLs by bare name, and
-``tools/swap_backbone.py``, which must find lsdense installed (no ``sys.path.insert``).
+models, a dense backbone, a YOLO model and A-YOLOM from bundled YAMLs by bare name, an mm
+config by name through mmengine's ``Config.fromfile`` (its ``_base_`` files resolved inside the
+package), and ``tools/swap_backbone.py``, which must find lsdense installed (no
+``sys.path.insert``).
 
 The fresh environment reuses the installed stack instead of reinstalling it: copying torch,
 mmcv, ultralytics, ... from pip's cache would take minutes and install the very same files.
@@ -69,6 +71,18 @@ with torch.no_grad():
 out["yolo"] = [det.model.yaml["yaml_file"], mt.model.yaml["yaml_file"],
                [list(s.shape) for s in seg]]
 
+from mmengine.config import Config
+from mmengine.registry import OPTIM_WRAPPER_CONSTRUCTORS
+from lsdense.cfg import list_mm_configs, mm_config
+det_cfg = Config.fromfile(mm_config("retinanet_lsnet_t_coco.py"))  # imports lsdense.mmdet
+seg_cfg = Config.fromfile(mm_config("quickstart/fpn_lsnet_t_toyade20k"))
+out["mm"] = [mm_config("retinanet_lsnet_t_coco.py"), len(list_mm_configs()),
+             det_cfg.model.backbone.type, det_cfg.optim_wrapper.constructor,
+             det_cfg.optim_wrapper.optimizer.lr, det_cfg.train_cfg.max_epochs,
+             det_cfg.model.bbox_head.type, seg_cfg.train_cfg.max_iters,
+             seg_cfg.optim_wrapper.paramwise_cfg.norm_decay_mult,
+             OPTIM_WRAPPER_CONSTRUCTORS.get(det_cfg.optim_wrapper.constructor).__module__]
+
 tool = runpy.run_path(sys.argv[1], run_name="lsdense_tool")["main"]
 out["swap_rc"] = tool(["yolov8n.yaml", "--backbone", "lolvit_s", "-o", "yolov8n-lolvit_s.yaml"])
 print("RESULT " + json.dumps(out))
@@ -80,7 +94,7 @@ def _copy_sources(dst: Path) -> None:
     dst.mkdir()
     for name in ("pyproject.toml", "README.md"):
         shutil.copy2(ROOT / name, dst / name)
-    shutil.copytree(ROOT / "lsdense", dst / "lsdense",
+    shutil.copytree(ROOT / "lsdense", dst / "lsdense", symlinks=True,  # cfg/mm/yolo -> ../yolo
                     ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info"))
 
 
@@ -109,6 +123,13 @@ def test_wheel_installs_and_runs_readme_examples(tmp_path):
     assert "ayolom-n.yaml" in bundled and "yolov8n-lsnet_t.yaml" in bundled
     assert [n for n in bundled if f"lsdense/cfg/yolo/{n}" not in names] == []
     assert any(n.endswith("entry_points.txt") for n in names)
+    from lsdense.cfg import list_mm_configs
+
+    bases = [str(p.relative_to(ROOT / "lsdense" / "cfg" / "mm"))
+             for p in (ROOT / "lsdense" / "cfg" / "mm" / "_base_").glob("*/*.py")]
+    mm = [*list_mm_configs(), *bases]
+    assert len(bases) >= 6 and [n for n in mm if f"lsdense/cfg/mm/{n}" not in names] == []
+    assert not [n for n in names if n.startswith(("lsdense/cfg/mm/real/", "lsdense/cfg/mm/yolo/"))]
 
     py = _fresh_env(env_dir)
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
@@ -141,6 +162,13 @@ def test_wheel_installs_and_runs_readme_examples(tmp_path):
     assert Path(mt_yaml) == pkg / "cfg" / "yolo" / "ayolom-n.yaml"
     assert len(seg_shapes) == 2 and all(s[0] == 1 and s[2:] == [64, 64] for s in seg_shapes)
     assert out["swap_rc"] in (0, None) and (work / "yolov8n-lolvit_s.yaml").is_file()
+    mm_path, n_mm, *mm_cfg, constructor_module = out["mm"]
+    assert Path(mm_path) == pkg / "cfg" / "mm" / "retinanet_lsnet_t_coco.py"
+    assert n_mm == len(mm) - len(bases)
+    # the leaf, its schedule _base_ in the package and mmdet's bases, merged
+    assert mm_cfg == ["LSNetBackbone", "NoWeightDecayOptimWrapperConstructor", 1e-4, 12,
+                      "RetinaHead", 300, 0.0]
+    assert constructor_module == "lsdense.mm.optim"
 
 
 def test_bundled_yaml_resolution(tmp_path, monkeypatch):
@@ -163,3 +191,25 @@ def test_bundled_yaml_resolution(tmp_path, monkeypatch):
     assert yolo_yaml(d) is d
     (tmp_path / "ayolom-n.yaml").write_text("nc: 1\n")  # a local file of the same name wins
     assert yolo_yaml("ayolom-n.yaml") == "ayolom-n.yaml"
+
+
+def test_bundled_mm_config_resolution(tmp_path, monkeypatch):
+    """``mm_config``: an existing file wins, else a bundled config (bare, without ``.py``, or in
+    the checkout spelling) from any directory; configs/real is not bundled."""
+    from lsdense.cfg import MM_CFG_DIR, list_mm_configs, mm_config
+
+    assert (ROOT / "configs").resolve() == MM_CFG_DIR  # the checkout's symlink
+    names = list_mm_configs()
+    assert "retinanet_lsnet_t_coco.py" in names and "quickstart/fpn_lsnet_t_toyade20k.py" in names
+    assert len(names) == len(list((ROOT / "configs").glob("*.py"))) + \
+        len(list((ROOT / "configs" / "quickstart").glob("*.py")))
+    monkeypatch.chdir(tmp_path)
+    bundled = str(MM_CFG_DIR / "quickstart" / "retinanet_lsnet_t_toycoco.py")
+    for spelling in ("quickstart/retinanet_lsnet_t_toycoco.py", "quickstart/retinanet_lsnet_t_toycoco",
+                     "configs/quickstart/retinanet_lsnet_t_toycoco.py",
+                     Path("quickstart/retinanet_lsnet_t_toycoco.py")):
+        assert mm_config(spelling) == bundled
+    for passthrough in ("real/retinanet_lsnet_t_cocoreal.py", "missing.py", "other/fpn_lsnet_t_ade20k.py"):
+        assert mm_config(passthrough) == passthrough
+    (tmp_path / "retinanet_lsnet_t_coco.py").write_text("x = 1\n")  # a local file wins
+    assert mm_config("retinanet_lsnet_t_coco.py") == "retinanet_lsnet_t_coco.py"

@@ -1,16 +1,5 @@
 #!/usr/bin/env bash
 # Multi-GPU training with torchrun: tools/dist_train.sh CONFIG GPUS [tools/train.py options]
-# Multi-node: NNODES, NODE_RANK, MASTER_ADDR, PORT as in mmdet's script.
+# Multi-node: NNODES, NODE_RANK, MASTER_ADDR, PORT as in mmdet's script (see dist_run.sh).
 set -euo pipefail
-CONFIG=$1
-GPUS=$2
-NNODES=${NNODES:-1}
-NODE_RANK=${NODE_RANK:-0}
-PORT=${PORT:-29500}
-MASTER_ADDR=${MASTER_ADDR:-127.0.0.1}
-PYTHON=${PYTHON:-python}
-cd "$(dirname "$0")/.."
-exec "$PYTHON" -m torch.distributed.run \
-    --nnodes="$NNODES" --node_rank="$NODE_RANK" --master_addr="$MASTER_ADDR" \
-    --nproc_per_node="$GPUS" --master_port="$PORT" \
-    tools/train.py "$CONFIG" --launcher pytorch "${@:3}"
+exec bash "$(dirname "$0")/dist_run.sh" "$2" tools/train.py "$1" --launcher pytorch "${@:3}"

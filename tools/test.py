@@ -16,17 +16,13 @@ from typing import List, Optional
 
 def parse_args(argv: List[str]) -> argparse.Namespace:
     """Parse mm-style arguments (the same flags as mmdet's / mmseg's tools/test.py)."""
-    from mmengine.config import DictAction
+    from lsdense.mm.runner import add_runner_arguments
 
     p = argparse.ArgumentParser(description="Test a checkpoint of an mmdet/mmseg config.")
-    p.add_argument("config", help="config file")
+    p.add_argument("config", help="config file or bundled config name")
     p.add_argument("checkpoint", help="checkpoint file")
-    p.add_argument("--work-dir", help="where the test log goes")
     p.add_argument("--show-dir", help="save visualised predictions (PNG) in this folder")
-    p.add_argument("--cfg-options", nargs="+", action=DictAction, default=None,
-                   help="override config keys, e.g. test_dataloader.batch_size=4")
-    p.add_argument("--launcher", choices=["none", "pytorch", "slurm", "mpi"], default="none")
-    p.add_argument("--local_rank", "--local-rank", type=int, default=0)
+    add_runner_arguments(p, work_dir_help="where the test log goes")
     args = p.parse_args(argv)
     os.environ.setdefault("LOCAL_RANK", str(args.local_rank))
     return args
@@ -35,13 +31,12 @@ def parse_args(argv: List[str]) -> argparse.Namespace:
 def main(argv: Optional[List[str]] = None) -> int:
     """Entry point; returns the exit status (0 ok, 1 a reported config/data error)."""
     args = parse_args(list(sys.argv[1:] if argv is None else argv))
-    from lsdense.mm.checks import PreflightError
-    from lsdense.mm.runner import DataError, test
+    from lsdense.mm.runner import REPORTED_ERRORS, test
 
     try:
         test(args.config, args.checkpoint, work_dir=args.work_dir, show_dir=args.show_dir,
              cfg_options=args.cfg_options, launcher=args.launcher)
-    except (PreflightError, DataError) as err:
+    except REPORTED_ERRORS as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     return 0

@@ -4,6 +4,8 @@
            [--amp] [--auto-scale-lr] [--cfg-options KEY=VALUE ...] [--launcher pytorch]
     python tools/train.py configs/yolo/yolov8n-lsnet_t.yaml data=coco128.yaml epochs=1
 
+A bundled config can be named from any directory (``retinanet_lsnet_t_coco.py``,
+``quickstart/retinanet_lsnet_t_toycoco.py``: ``lsdense.cfg.mm_config``).
 The framework comes from the config: ``default_scope`` 'mmdet' or 'mmseg' for
 Python configs, Ultralytics for ``.yaml``. Multi-GPU: ``tools/dist_train.sh``.
 """
@@ -17,20 +19,17 @@ from typing import List, Optional
 
 def parse_args(argv: List[str]) -> argparse.Namespace:
     """Parse mm-style arguments (the same flags as mmdet's / mmseg's tools/train.py)."""
-    from mmengine.config import DictAction
+    from lsdense.mm.runner import add_runner_arguments
 
     p = argparse.ArgumentParser(description="Train an mmdet/mmseg config with lsdense backbones.")
-    p.add_argument("config", help="config file (.py), or an Ultralytics model .yaml")
-    p.add_argument("--work-dir", help="where logs and checkpoints go")
+    p.add_argument("config", help="config file (.py) or bundled config name, or an Ultralytics "
+                                  "model .yaml")
     p.add_argument("--resume", nargs="?", const="auto", default=None, metavar="CKPT",
                    help="resume from CKPT, or (no value) from the latest checkpoint in the work dir")
     p.add_argument("--amp", action="store_true", help="mixed-precision training (GPU)")
     p.add_argument("--auto-scale-lr", action="store_true",
                    help="scale the lr by total batch size / auto_scale_lr.base_batch_size")
-    p.add_argument("--cfg-options", nargs="+", action=DictAction, default=None,
-                   help="override config keys, e.g. train_dataloader.batch_size=4")
-    p.add_argument("--launcher", choices=["none", "pytorch", "slurm", "mpi"], default="none")
-    p.add_argument("--local_rank", "--local-rank", type=int, default=0)
+    add_runner_arguments(p)
     args = p.parse_args(argv)
     os.environ.setdefault("LOCAL_RANK", str(args.local_rank))
     return args
@@ -45,14 +44,13 @@ def main(argv: Optional[List[str]] = None) -> int:
         yolo_main(argv)
         return 0
     args = parse_args(argv)
-    from lsdense.mm.checks import PreflightError
-    from lsdense.mm.runner import DataError, train
+    from lsdense.mm.runner import REPORTED_ERRORS, train
 
     try:
         train(args.config, work_dir=args.work_dir, resume=args.resume, amp=args.amp,
               auto_scale_lr=args.auto_scale_lr, cfg_options=args.cfg_options,
               launcher=args.launcher)
-    except (PreflightError, DataError, ConnectionError) as err:  # ConnectionError: a weights URL
+    except REPORTED_ERRORS as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     return 0

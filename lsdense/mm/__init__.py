@@ -10,6 +10,7 @@ nothing from mm* until one of its submodules is used:
 * :mod:`.register`: registration in each framework's ``MODELS``
 * :mod:`.safe_load`: torch weights-only allow-list for mmengine checkpoints
 * :mod:`.checks`: pre-flight checks of a config and its datasets
+* :mod:`.optim`: ``NoWeightDecayOptimWrapperConstructor`` (no decay on ``no_weight_decay()``)
 * :mod:`.runner`: ``train`` / ``test`` (what ``tools/train.py`` / ``tools/test.py`` call)
 * :mod:`.convert`: official LSNet dense checkpoints -> our configs
 * :mod:`.demo`: the quickstart (toy data, train, evaluate, visualise)

@@ -3,7 +3,7 @@
 ``run(work_dir)``:
 
 1. writes the toy COCO and ADE20K sets (``lsdense.toydata``) under ``work_dir/data``;
-2. trains RetinaNet + LSNet-T (``configs/quickstart/retinanet_lsnet_t_toycoco.py``) with
+2. trains RetinaNet + LSNet-T (``quickstart/retinanet_lsnet_t_toycoco.py``) with
    mmengine's Runner (progress in its log), evaluates it with ``CocoMetric`` through
    :func:`lsdense.mm.runner.test`, and draws predictions on validation images (PNG) with
    mmdet's own inference API and visualizer;
@@ -14,7 +14,8 @@
    and drawn correctly);
 5. returns the figures and the folders of drawings (``tools/demo.py`` prints them).
 
-The configs live in the repository (``configs/quickstart``); run from a checkout.
+The configs are package data (``lsdense/cfg/mm/quickstart``, ``configs/quickstart`` in a
+checkout), so the demo runs from any directory.
 """
 from __future__ import annotations
 
@@ -24,12 +25,13 @@ import time
 from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Optional, Union
 
+from lsdense.cfg import MM_CFG_DIR
+
 __all__ = ["run", "toy_data_options", "draw_det", "draw_seg", "QUICKSTART"]
 
-REPO = Path(__file__).resolve().parents[2]
 QUICKSTART = {
-    "det": REPO / "configs" / "quickstart" / "retinanet_lsnet_t_toycoco.py",
-    "seg": REPO / "configs" / "quickstart" / "fpn_lsnet_t_toyade20k.py",
+    "det": MM_CFG_DIR / "quickstart" / "retinanet_lsnet_t_toycoco.py",
+    "seg": MM_CFG_DIR / "quickstart" / "fpn_lsnet_t_toyade20k.py",
 }
 
 
@@ -167,7 +169,8 @@ def run(work_dir: Union[str, Path] = "work_dirs/demo", num_vis: int = 6,
     say = progress or (lambda line: None)
     for cfg in QUICKSTART.values():
         if not cfg.is_file():
-            raise FileNotFoundError(f"{cfg} not found: run the demo from a repository checkout.")
+            raise FileNotFoundError(f"{cfg} not found: the lsdense installation lacks its package "
+                                    f"data; reinstall it (pip install lsdense[mmdet,mmseg]).")
     work = Path(work_dir).resolve()
     t0 = time.time()
     figures: Dict[str, object] = {"vis": {}}
@@ -202,7 +205,3 @@ def run(work_dir: Union[str, Path] = "work_dirs/demo", num_vis: int = 6,
         figures[f"{task}_seconds"] = round(time.time() - t_task, 1)
     figures["seconds"] = round(time.time() - t0, 1)
     return figures
-
-
-if __name__ == "__main__":  # pragma: no cover
-    print(run(progress=print))

@@ -16,20 +16,33 @@ def _backbones():
     return [LSNetBackbone, LOLViTBackbone, LiSANetBackbone]
 
 
+def _register_optim() -> None:
+    """``NoWeightDecayOptimWrapperConstructor`` in mmengine's root registry, which mmdet's and
+    mmseg's ``OPTIM_WRAPPER_CONSTRUCTORS`` search as their parent."""
+    from mmengine.registry import OPTIM_WRAPPER_CONSTRUCTORS
+
+    from .optim import NoWeightDecayOptimWrapperConstructor
+
+    _register(OPTIM_WRAPPER_CONSTRUCTORS, [NoWeightDecayOptimWrapperConstructor])
+
+
 def register_mmdet() -> None:
-    """Register the three backbones and ``LSNetFPN`` in ``mmdet.registry.MODELS``."""
+    """Register the three backbones and ``LSNetFPN`` in ``mmdet.registry.MODELS`` and
+    ``NoWeightDecayOptimWrapperConstructor`` in mmengine's ``OPTIM_WRAPPER_CONSTRUCTORS``."""
     from mmdet.registry import MODELS
 
     from .necks import LSNetFPN
     from .safe_load import allow_mmengine_checkpoints
 
     _register(MODELS, [*_backbones(), LSNetFPN])
+    _register_optim()
     allow_mmengine_checkpoints()
 
 
 def register_mmseg() -> None:
     """Register the three backbones in ``mmseg.registry.MODELS``, ``AlignResize`` in
-    ``TRANSFORMS`` and ``CudnnDeterministicHook`` in ``HOOKS``."""
+    ``TRANSFORMS``, ``CudnnDeterministicHook`` in ``HOOKS`` and
+    ``NoWeightDecayOptimWrapperConstructor`` in mmengine's ``OPTIM_WRAPPER_CONSTRUCTORS``."""
     from mmseg.registry import HOOKS, MODELS, TRANSFORMS
 
     from .safe_load import allow_mmengine_checkpoints
@@ -38,4 +51,5 @@ def register_mmseg() -> None:
     _register(MODELS, _backbones())
     _register(TRANSFORMS, [AlignResize])
     _register(HOOKS, [CudnnDeterministicHook])
+    _register_optim()
     allow_mmengine_checkpoints()

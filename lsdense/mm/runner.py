@@ -19,7 +19,8 @@ from typing import Dict, Iterator, Optional, Union
 
 from .checks import PreflightError, framework_of, preflight
 
-__all__ = ["DataError", "load_config", "train", "test", "build_runner", "setup_cpu_distributed"]
+__all__ = ["DataError", "REPORTED_ERRORS", "add_runner_arguments", "load_config", "train", "test",
+           "build_runner", "setup_cpu_distributed"]
 
 PathLike = Union[str, Path]
 
@@ -28,18 +29,49 @@ class DataError(RuntimeError):
     """A sample of the dataset could not be read (the message names the file)."""
 
 
+# What tools/train.py and tools/test.py report as one "error: ..." line (exit status 1) instead of
+# a traceback: config/data problems found before or during the run; ConnectionError: a weights URL.
+REPORTED_ERRORS = (PreflightError, DataError, ConnectionError)
+
+
+def add_runner_arguments(parser, work_dir_help: str = "where logs and checkpoints go") -> None:
+    """Add the options ``tools/train.py`` and ``tools/test.py`` share, spelled as mmdet's and
+    mmseg's tools: ``--work-dir``, ``--cfg-options KEY=VALUE ...`` (mmengine's ``DictAction``),
+    ``--launcher`` and torch.distributed.launch's ``--local_rank``.
+
+    Args:
+        parser: an ``argparse.ArgumentParser``; the tool parses its own command line.
+        work_dir_help: the help line of ``--work-dir``.
+    """
+    from mmengine.config import DictAction
+
+    parser.add_argument("--work-dir", help=work_dir_help)
+    parser.add_argument("--cfg-options", nargs="+", action=DictAction, default=None,
+                        help="override config keys, e.g. train_dataloader.batch_size=4")
+    parser.add_argument("--launcher", choices=["none", "pytorch", "slurm", "mpi"], default="none")
+    parser.add_argument("--local_rank", "--local-rank", type=int, default=0)
+
+
 def load_config(config: PathLike, cfg_options: Optional[dict] = None,
                 work_dir: Optional[PathLike] = None, launcher: str = "none"):
     """Read ``config`` (importing its ``custom_imports``), merge options, set the work dir.
 
+    ``config`` is a file, or the name of a bundled config (``'retinanet_lsnet_t_coco.py'``,
+    ``'configs/quickstart/...'``: :func:`lsdense.cfg.mm_config`), found from any directory.
     ``work_dir`` precedence as in mmdet/mmseg: argument, then the config's, then
     ``./work_dirs/<config name>``.
+
+    Raises:
+        PreflightError: ``config`` is neither a file nor a bundled config.
     """
     from mmengine.config import Config
 
-    config = str(config)
+    from lsdense.cfg import mm_config
+
+    config = str(mm_config(config))
     if not osp.isfile(config):
-        raise PreflightError(f"Config file not found: {config}")
+        raise PreflightError(f"Config file not found: {config} (neither a file nor one of the "
+                             f"bundled configs: lsdense.cfg.list_mm_configs())")
     cfg = Config.fromfile(config)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)

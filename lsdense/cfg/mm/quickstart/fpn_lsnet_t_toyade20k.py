@@ -49,7 +49,8 @@ test_dataloader = val_dataloader
 
 optim_wrapper = dict(
     optimizer=dict(lr=2e-3), clip_grad=dict(max_norm=10, norm_type=2),
-    paramwise_cfg=dict(norm_decay_mult=0.0, custom_keys={'attention_biases': dict(decay_mult=0.0)}))
+    constructor='NoWeightDecayOptimWrapperConstructor',  # attention_biases: LSNet.no_weight_decay()
+    paramwise_cfg=dict(norm_decay_mult=0.0))
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=30),
     dict(type='PolyLR', power=0.9, eta_min=1e-6, begin=30, end=max_iters, by_epoch=False)

@@ -8,7 +8,12 @@
 # (norm_eval), seed 0. Neck: LSNetFPN, the FPN over the four stages (strides 8-64) plus one
 # transposed-conv level: strides 4-64 for the RPN and RoI heads.
 # ImageNet weights: lsnet_t.pth from huggingface.co/jameslahm/lsnet, saved as checkpoints/lsnet_t.pth.
-_base_ = ['mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py']
+_base_ = [
+    'mmdet::_base_/models/mask-rcnn_r50_fpn.py',
+    'mmdet::_base_/datasets/coco_instance.py',
+    './_base_/schedules/adamw_1x.py',
+    'mmdet::_base_/default_runtime.py'
+]
 custom_imports = dict(imports=['lsdense.mmdet'], allow_failed_imports=False)
 
 model = dict(
@@ -22,17 +27,5 @@ model = dict(
         init_cfg=dict(type='Pretrained', checkpoint='checkpoints/lsnet_t.pth')),
     neck=dict(type='LSNetFPN', in_channels=[64, 128, 256, 384], num_outs=5, num_extra_trans_convs=1))
 
-optim_wrapper = dict(
-    _delete_=True,
-    type='OptimWrapper',
-    optimizer=dict(type='AdamW', lr=1e-4, betas=(0.9, 0.999), weight_decay=0.05),
-    # official: only attention_biases are exempt; BatchNorm / GroupNorm parameters are decayed
-    paramwise_cfg=dict(custom_keys={'attention_biases': dict(decay_mult=0.0)}))
-param_scheduler = [
-    dict(type='LinearLR', start_factor=0.001, by_epoch=False, begin=0, end=500),
-    dict(type='MultiStepLR', begin=0, end=12, by_epoch=True, milestones=[8, 11], gamma=0.1)
-]
-train_cfg = dict(max_epochs=12)
 train_dataloader = dict(batch_size=2)  # x 8 GPUs
-auto_scale_lr = dict(enable=False, base_batch_size=16)
 randomness = dict(seed=0)  # official dist_train.sh: --seed 0 (not deterministic)

@@ -3,10 +3,20 @@
 # betas (0.9, 0.999), wd 1e-4 (none on the LiSA kernels r1/r2 and norms), poly schedule
 # (power 0.9, min lr 1e-6), 4 images/GPU x 4 GPUs, crop 512 x 512, scale (2048, 512).
 # No ImageNet weights are published: give yours with init_cfg=dict(type='Pretrained', ...).
-_base_ = ['mmseg::sem_fpn/fpn_r50_4xb4-160k_ade20k-512x512.py']
+_base_ = [
+    'mmseg::_base_/models/fpn_r50.py',
+    'mmseg::_base_/datasets/ade20k.py',
+    'mmseg::_base_/default_runtime.py',
+    './_base_/schedules/adamw_pvt_poly_80k.py'
+]
 custom_imports = dict(imports=['lsdense.mmseg'], allow_failed_imports=False)
 
+crop_size = (512, 512)  # as mmseg's sem_fpn/fpn_r50_4xb4-*_ade20k-512x512.py
+data_preprocessor = dict(size=crop_size)
+
 model = dict(
+    data_preprocessor=data_preprocessor,
+    decode_head=dict(num_classes=150),
     pretrained=None,  # the base's ResNet URL; weights come from backbone.init_cfg
     backbone=dict(
         _delete_=True,
@@ -19,17 +29,4 @@ model = dict(
         init_cfg=None),  # no ImageNet weights are published; see docs/mm.md
     neck=dict(in_channels=[64, 128, 320, 384]))
 
-optim_wrapper = dict(
-    _delete_=True,
-    type='OptimWrapper',
-    optimizer=dict(type='AdamW', lr=1e-4, betas=(0.9, 0.999), weight_decay=1e-4),
-    paramwise_cfg=dict(
-        norm_decay_mult=0.0,
-        custom_keys={'attn.r1': dict(decay_mult=0.0), 'attn.r2': dict(decay_mult=0.0)}))
-param_scheduler = [
-    dict(type='PolyLR', power=0.9, eta_min=1e-6, begin=0, end=80000, by_epoch=False)
-]
-train_cfg = dict(type='IterBasedTrainLoop', max_iters=80000, val_interval=8000)
-default_hooks = dict(checkpoint=dict(by_epoch=False, interval=8000))
 train_dataloader = dict(batch_size=4)  # x 4 GPUs
-auto_scale_lr = dict(enable=False, base_batch_size=16)

@@ -9,8 +9,9 @@
 #   * schedule: AdamW lr 2e-3 (batch 4 = the whole set), 20-iteration warm-up, 60 epochs of
 #     one iteration with a step at 50.
 _base_ = ['../quickstart/retinanet_lsnet_t_toyvoc.py']
+from lsdense.realdata import realdata_root  # noqa: E402  (plain data code)
 
-data_root = '{{ fileDirname }}/../../../shared/realdata/voc0712_real/VOCdevkit/'
+data_root = f'{realdata_root("voc0712_real")}/VOCdevkit/'  # LSDENSE_REALDATA or ../shared/realdata
 classes = ('dog', 'person', 'train', 'chair')
 img_scale = (320, 256)
 max_epochs = 60

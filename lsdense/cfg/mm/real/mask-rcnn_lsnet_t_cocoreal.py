@@ -12,8 +12,9 @@
 #   * no flip; AdamW lr 2e-3 with clipping, batch 7 (the 6 labelled photos), 20-iteration warm-up,
 #     150 epochs with a step at 120.
 _base_ = ['../quickstart/mask-rcnn_lsnet_t_toycoco.py']
+from lsdense.realdata import realdata_root  # noqa: E402  (plain data code)
 
-data_root = '{{ fileDirname }}/../../../shared/realdata/coco_real/'
+data_root = f'{realdata_root("coco_real")}/'  # LSDENSE_REALDATA or ../shared/realdata
 classes = ('person', 'car', 'motorcycle', 'bus', 'cat', 'bear', 'handbag', 'skateboard', 'bottle',
            'couch', 'bed', 'remote')
 img_scale = (320, 256)

@@ -11,8 +11,9 @@
 #     photo, without instances, is evaluated only), 20-iteration
 #     warm-up, 150 epochs with a step at 120.
 _base_ = ['../quickstart/retinanet_lsnet_t_toycoco.py']
+from lsdense.realdata import realdata_root  # noqa: E402  (plain data code)
 
-data_root = '{{ fileDirname }}/../../../shared/realdata/coco_real/'
+data_root = f'{realdata_root("coco_real")}/'  # LSDENSE_REALDATA or ../shared/realdata
 classes = ('person', 'car', 'motorcycle', 'bus', 'cat', 'bear', 'handbag', 'skateboard', 'bottle',
            'couch', 'bed', 'remote')
 img_scale = (320, 256)

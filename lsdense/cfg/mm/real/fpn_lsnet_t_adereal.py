@@ -11,8 +11,9 @@
 #   * schedule: AdamW lr 2e-3 with clipping, 20-iteration warm-up, poly decay over 100
 #     iterations of batch 4 (the whole set).
 _base_ = ['../quickstart/fpn_lsnet_t_toyade20k.py']
+from lsdense.realdata import realdata_root  # noqa: E402  (plain data code)
 
-data_root = '{{ fileDirname }}/../../../shared/realdata/seg_voc_ade/ADEChallengeData2016/'
+data_root = f'{realdata_root("seg_voc_ade")}/ADEChallengeData2016/'  # LSDENSE_REALDATA or ../shared/realdata
 classes = ('person', 'chair', 'car', 'sofa', 'bus', 'bottle', 'animal')
 img_scale = (320, 240)
 max_iters = 100

@@ -6,7 +6,13 @@
 # (ratio 0.001), 12 epochs with steps at 8 and 11, 2 images/GPU x 8 GPUs, scale (1333, 800),
 # backbone BatchNorm frozen (norm_eval), seed 0.
 # Levels 2-4 (strides 8-32) feed the FPN; extra convs on the input give strides 8-128.
-_base_ = ['mmdet::retinanet/retinanet_r50_fpn_1x_coco.py']
+_base_ = [
+    'mmdet::_base_/models/retinanet_r50_fpn.py',
+    'mmdet::_base_/datasets/coco_detection.py',
+    './_base_/schedules/adamw_1x.py',
+    'mmdet::_base_/default_runtime.py',
+    'mmdet::retinanet/retinanet_tta.py'
+]
 custom_imports = dict(imports=['lsdense.mmdet'], allow_failed_imports=False)
 
 model = dict(
@@ -20,18 +26,5 @@ model = dict(
         init_cfg=None),  # no ImageNet weights are published; see docs/mm.md
     neck=dict(in_channels=[64, 96, 128], start_level=0, num_outs=5))
 
-optim_wrapper = dict(
-    _delete_=True,
-    type='OptimWrapper',
-    optimizer=dict(type='AdamW', lr=1e-4, betas=(0.9, 0.999), weight_decay=0.05),
-    # as the official LSNet recipe: only the learnable scalars (here DReLu's DP, there
-    # attention_biases) are exempt; norm layers are decayed
-    paramwise_cfg=dict(custom_keys={'drelu.dp': dict(decay_mult=0.0)}))
-param_scheduler = [
-    dict(type='LinearLR', start_factor=0.001, by_epoch=False, begin=0, end=500),
-    dict(type='MultiStepLR', begin=0, end=12, by_epoch=True, milestones=[8, 11], gamma=0.1)
-]
-train_cfg = dict(max_epochs=12)
 train_dataloader = dict(batch_size=2)  # x 8 GPUs
-auto_scale_lr = dict(enable=False, base_batch_size=16)
 randomness = dict(seed=0)  # as the official LSNet detection runs

@@ -4,7 +4,12 @@
 # betas (0.9, 0.999), wd 0.05 (none on attention_biases only), 500-iter linear warm-up,
 # 2 images/GPU x 8 GPUs, backbone BatchNorm frozen (norm_eval), seed 0.
 # ImageNet weights: lsnet_t.pth from huggingface.co/jameslahm/lsnet, saved as checkpoints/lsnet_t.pth.
-_base_ = ['mmdet::pascal_voc/retinanet_r50_fpn_1x_voc0712.py']
+_base_ = [
+    'mmdet::_base_/models/retinanet_r50_fpn.py',
+    'mmdet::_base_/datasets/voc0712.py',
+    './_base_/schedules/adamw_1x_voc0712.py',
+    'mmdet::_base_/default_runtime.py'
+]
 custom_imports = dict(imports=['lsdense.mmdet'], allow_failed_imports=False)
 
 model = dict(
@@ -16,18 +21,8 @@ model = dict(
         frozen_stages=-1,
         norm_eval=True,
         init_cfg=dict(type='Pretrained', checkpoint='checkpoints/lsnet_t.pth')),
+    bbox_head=dict(num_classes=20),
     neck=dict(in_channels=[64, 128, 256, 384], start_level=0, num_outs=5))
 
-optim_wrapper = dict(
-    _delete_=True,
-    type='OptimWrapper',
-    optimizer=dict(type='AdamW', lr=1e-4, betas=(0.9, 0.999), weight_decay=0.05),
-    # official: only attention_biases are exempt; BatchNorm / GroupNorm parameters are decayed
-    paramwise_cfg=dict(custom_keys={'attention_biases': dict(decay_mult=0.0)}))
-param_scheduler = [
-    dict(type='LinearLR', start_factor=0.001, by_epoch=False, begin=0, end=500),
-    dict(type='MultiStepLR', begin=0, end=4, by_epoch=True, milestones=[3], gamma=0.1)
-]
 train_dataloader = dict(batch_size=2)  # x 8 GPUs
-auto_scale_lr = dict(enable=False, base_batch_size=16)
 randomness = dict(seed=0)  # official dist_train.sh: --seed 0 (not deterministic)

@@ -10,10 +10,20 @@
 # ImageNet weights: lsnet_t.pth from huggingface.co/jameslahm/lsnet, saved as checkpoints/lsnet_t.pth.
 # FPNHead's feature_strides only set the relative upsampling (x2 per level), so the default
 # [4, 8, 16, 32] builds the same head for LSNet's strides 8-64.
-_base_ = ['mmseg::sem_fpn/fpn_r50_4xb4-160k_ade20k-512x512.py']
+_base_ = [
+    'mmseg::_base_/models/fpn_r50.py',
+    './_base_/datasets/ade20k_alignresize.py',
+    'mmseg::_base_/default_runtime.py',
+    './_base_/schedules/adamw_poly_40k.py'
+]
 custom_imports = dict(imports=['lsdense.mmseg'], allow_failed_imports=False)
 
+crop_size = (512, 512)  # as mmseg's sem_fpn/fpn_r50_4xb4-*_ade20k-512x512.py
+data_preprocessor = dict(size=crop_size)
+
 model = dict(
+    data_preprocessor=data_preprocessor,
+    decode_head=dict(num_classes=150),
     pretrained=None,  # the base's ResNet URL; weights come from backbone.init_cfg
     backbone=dict(
         _delete_=True,
@@ -25,26 +35,7 @@ model = dict(
         init_cfg=dict(type='Pretrained', checkpoint='checkpoints/lsnet_t.pth')),
     neck=dict(in_channels=[64, 128, 256, 384]))
 
-optim_wrapper = dict(
-    _delete_=True,
-    type='OptimWrapper',
-    optimizer=dict(type='AdamW', lr=2e-4, betas=(0.9, 0.999), weight_decay=1e-4))
-param_scheduler = [
-    dict(type='PolyLR', power=0.9, eta_min=1e-6, begin=0, end=40000, by_epoch=False)
-]
-train_cfg = dict(type='IterBasedTrainLoop', max_iters=40000, val_interval=4000)
-default_hooks = dict(checkpoint=dict(by_epoch=False, interval=4000))
 train_dataloader = dict(batch_size=4)  # x 8 GPUs
-auto_scale_lr = dict(enable=False, base_batch_size=32)
-
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='AlignResize', scale=(2048, 512), keep_ratio=True, size_divisor=32),
-    dict(type='LoadAnnotations', reduce_zero_label=True),
-    dict(type='PackSegInputs')
-]
-val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
-test_dataloader = val_dataloader
 
 # official: train.py --seed 0 --deterministic (mmseg 0.x: cudnn.deterministic, no benchmark).
 # mmengine's randomness.deterministic would also set torch.use_deterministic_algorithms, which
