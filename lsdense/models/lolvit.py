@@ -67,15 +67,95 @@ from .layers import (DenseBackboneMixin, check_global_pool, drop_path_rates, fac
                      fuse_conv_bn)
 from .registry import register_variants
 
-__all__ = ["LOLViT", "FAWA", "DReLu", "FWAttention", "LOLViTBlock", "GhostBottleneck"]
+__all__ = ["LOLViT", "FAWA", "DReLu", "FWAttention", "LOLViTBlock", "GhostBottleneck",
+           "conv_act", "set_fast_path"]
 
 
 # --- CNN part ---------------------------------------------------------------------
 
+# --- fast inference path (fused models, CPU) -----------------------------------------
+#
+# After ``fuse()`` the eager CPU forward uses oneDNN's fused convolution + activation
+# (``torch.ops.mkldnn._convolution_pointwise``, the op ``torch.compile`` emits for the same
+# pattern) in channels-last memory: the depth-wise 5x5 / 3x3 convs at strides 2-4 are
+# memory bound, and NCHW costs them a layout reorder per call. The plain ops stay the
+# reference: ``set_fast_path(model, False)`` selects them, and they run automatically
+# under autograd, TorchScript, tracing, torch.compile, off the CPU and for non-float32.
+
+# activation module -> oneDNN post-op name (others: no fast path)
+_ONEDNN_ACTS = {nn.SiLU: "swish", nn.ReLU: "relu", nn.Identity: "none"}
+
+
+def _onednn_applies(x: torch.Tensor, weight: torch.Tensor) -> bool:
+    """Whether the oneDNN fused ops may replace the plain ones for this call."""
+    return (not torch.jit.is_tracing() and not torch.compiler.is_compiling()
+            and x.device.type == "cpu" and x.dtype == torch.float32
+            and weight.dtype == torch.float32
+            and torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled
+            and not (torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad)))
+
+
+@torch.fx.wrap  # one leaf call in torch.fx graphs; the check runs on real tensors
+def conv_act(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor],
+             stride: List[int], padding: List[int], groups: int, act: str) -> torch.Tensor:
+    """``act(conv2d(x, weight, bias))`` with ``act`` a oneDNN post-op name ('swish' = SiLU,
+    'relu', 'none'); one fused oneDNN call on channels-last memory where it applies
+    (:func:`_onednn_applies`), else the plain ops (the reference). Output: channels-last
+    on the fast path (same values; ``.contiguous()`` gives NCHW strides)."""
+    if x.dim() == 4 and _onednn_applies(x, weight):
+        x = x.contiguous(memory_format=torch.channels_last)
+        return torch.ops.mkldnn._convolution_pointwise(x, weight, bias, padding, stride, [1, 1],
+                                                       groups, act, [], "")
+    y = F.conv2d(x, weight, bias, stride, padding, 1, groups)
+    if act == "swish":
+        return F.silu(y)
+    if act == "relu":
+        return F.relu(y)
+    return y
+
+
+def _dnn(x: torch.Tensor, conv: nn.Conv2d, act: str = "none", lo: int = 0, hi: int = -1,
+         cin: Tuple[int, int] = (0, -1)) -> torch.Tensor:
+    """oneDNN ``act(conv(x))`` with output channels ``lo:hi`` and input channels ``cin`` of a
+    fused (biased) conv; callers have checked :func:`_onednn_applies`."""
+    w, b = conv.weight, conv.bias
+    if hi >= 0:
+        w, b = w[lo:hi], b[lo:hi] if b is not None else None
+    if cin[1] >= 0:
+        w = w[:, cin[0]:cin[1]]
+    groups = conv.groups if conv.groups == 1 else w.shape[0]
+    return torch.ops.mkldnn._convolution_pointwise(
+        x, w, b, conv.padding, conv.stride, [1, 1], groups, act, [], "")
+
+
+def _dnn_add(x: torch.Tensor, other: torch.Tensor, conv: nn.Conv2d, lo: int = 0, hi: int = -1,
+             cin: Tuple[int, int] = (0, -1), bias: bool = True) -> torch.Tensor:
+    """oneDNN ``conv(x) + other`` (one pass; ``other`` channels-last contiguous), with output
+    channels ``lo:hi`` / input channels ``cin`` of ``conv``, and its bias unless ``bias=False``."""
+    w, b = conv.weight, conv.bias if bias else None
+    if hi >= 0:
+        w, b = w[lo:hi], b[lo:hi] if b is not None else None
+    if cin[1] >= 0:
+        w = w[:, cin[0]:cin[1]]
+    groups = conv.groups if conv.groups == 1 else w.shape[0]
+    return torch.ops.mkldnn._convolution_pointwise.binary(
+        x, other, w, b, conv.padding, conv.stride, [1, 1], groups, "add", 1.0, None, [], None)
+
+
+def set_fast_path(model: nn.Module, enabled: bool = True) -> nn.Module:
+    """Enable (default) or disable the fast inference path of every LOLViT module in
+    ``model`` (in place); disabled, fused models run the plain reference ops."""
+    for m in model.modules():
+        if hasattr(m, "fast"):
+            m.fast = enabled
+    return model
+
+
 class ConvBNAct(nn.Module):
     """Conv2d (no bias, 'same' padding) + BatchNorm2d + optional activation.
 
-    ``fuse()`` folds the BatchNorm into the conv (in place) for inference.
+    ``fuse()`` folds the BatchNorm into the conv (in place) for inference; a fused
+    ConvBNAct then runs :func:`conv_act` (one oneDNN call on CPU where it applies).
     """
 
     def __init__(self, in_chs: int, out_chs: int, kernel_size: int = 1, stride: int = 1,
@@ -85,15 +165,27 @@ class ConvBNAct(nn.Module):
                               groups=groups, bias=False)
         self.bn = nn.BatchNorm2d(out_chs)
         self.act = act_layer() if act_layer is not None else nn.Identity()
+        self.fast = True  # see set_fast_path
+        self.fused_act = ""  # oneDNN post-op name once fused ('' = not fused / no fast path)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.act(self.bn(self.conv(x)))
+        if torch.jit.is_scripting():
+            return self.act(self.bn(self.conv(x)))
+        else:
+            if self.fast and self.fused_act:
+                c = self.conv
+                return conv_act(x, c.weight, c.bias, c.stride, c.padding, c.groups,
+                                self.fused_act)
+            return self.act(self.bn(self.conv(x)))
 
     @torch.no_grad()
     def fuse(self) -> "ConvBNAct":
         if isinstance(self.bn, nn.BatchNorm2d):
             self.conv = fuse_conv_bn(self.conv, self.bn)
             self.bn = nn.Identity()
+        if isinstance(self.bn, nn.Identity) and self.conv.padding_mode == "zeros" \
+                and self.conv.dilation == (1, 1):
+            self.fused_act = _ONEDNN_ACTS.get(type(self.act), "")
         return self
 
 
@@ -140,10 +232,64 @@ class GhostBottleneck(nn.Module):
         else:
             self.shortcut = nn.Sequential(ConvBNAct(in_chs, in_chs, 3, stride, groups=in_chs),
                                           ConvBNAct(in_chs, out_chs, 1))
+        self.fast = True  # see set_fast_path
+        self.fused = False  # set by fuse()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if torch.jit.is_scripting():
+            return self.forward_reference(x)
+        else:
+            if self.fast and self.fused and not isinstance(x, torch.fx.Proxy) \
+                    and _onednn_applies(x, self.ghost1.primary_conv.conv.weight):
+                return self._forward_fast(x)
+            return self.forward_reference(x)
+
+    def forward_reference(self, x: torch.Tensor) -> torch.Tensor:
+        """The plain forward (the fast path's reference)."""
         y = self.ghost2(self.se(self.conv_dw(self.ghost1(x))))
         return y + self.shortcut(x)
+
+    def _forward_fast(self, x: torch.Tensor) -> torch.Tensor:
+        """Fused CPU inference, channels-last: the same maps with fewer memory passes. The
+        ghost concatenations at full resolution are split instead (a 1x1 conv of a concat
+        is a sum of two 1x1 convs, a depth-wise conv acts per channel), and the residual
+        sum is fused into the last convs of each half of the output."""
+        x = x.contiguous(memory_format=torch.channels_last)
+        g1, g2 = self.ghost1, self.ghost2
+        p1 = _dnn(x, g1.primary_conv.conv, g1.primary_conv.fused_act)
+        c1 = _dnn(p1, g1.cheap_operation.conv, g1.cheap_operation.fused_act)
+        n1 = p1.shape[1]
+        pw2 = g2.primary_conv.conv
+        if isinstance(self.conv_dw, nn.Identity) and isinstance(self.se, nn.Identity):
+            p2 = _dnn_add(c1, _dnn(p1, pw2, cin=(0, n1)), pw2, cin=(n1, 2 * n1), bias=False)
+        else:
+            if isinstance(self.conv_dw, ConvBNAct):  # stride s: per channel, so per half
+                dw = self.conv_dw.conv
+                z = torch.cat([_dnn(p1, dw, lo=0, hi=n1), _dnn(c1, dw, lo=n1, hi=2 * n1)], 1)
+            else:
+                z = torch.cat([p1, c1], 1)
+            p2 = _dnn(self.se(z), pw2)
+        n2 = p2.shape[1]
+        cheap = g2.cheap_operation.conv
+        if isinstance(self.shortcut, nn.Identity):
+            y = torch.cat([p2, _dnn(p2, cheap)], 1)
+            y += x
+            return y
+        s = _dnn(x, self.shortcut[0].conv)  # depth-wise 3x3 (stride s), then 1x1 per half
+        pw = self.shortcut[1].conv
+        a = _dnn_add(s, p2, pw, 0, n2)
+        b = _dnn_add(p2, _dnn(s, pw, lo=n2, hi=2 * n2), cheap)
+        return torch.cat([a, b], 1)
+
+    @torch.no_grad()
+    def fuse(self) -> "GhostBottleneck":
+        """Fold every BatchNorm (in place) and enable the fused CPU path."""
+        for m in self.modules():
+            if isinstance(m, ConvBNAct):
+                m.fuse()
+        convs = [m for m in self.modules() if isinstance(m, ConvBNAct)]
+        self.fused = all(m.fused_act for m in convs)
+        return self
 
 
 # --- Fast Window Attention ----------------------------------------------------------
@@ -199,6 +345,10 @@ class FAWA(nn.Module):
 
     def forward(self, x: torch.Tensor, hw: Tuple[int, int]) -> torch.Tensor:
         """(B, h*w, D) tokens -> (B, ceil(w / (window * fold)), D) key tokens."""
+        return self.norm(self.pool(x, hw))
+
+    def pool(self, x: torch.Tensor, hw: Tuple[int, int]) -> torch.Tensor:
+        """The mean over each key's tokens, before the LayerNorm (linear in ``x``)."""
         b, _, d = x.shape
         h, w = hw
         g = self.window * self.fold
@@ -209,7 +359,7 @@ class FAWA(nn.Module):
         x = F.pad(x, (0, 0, 0, n * g - w))
         x = x.reshape(b, n, g, d).sum(2)
         count = (w - torch.arange(n, device=x.device) * g).clamp(max=g) * h
-        return self.norm(x / count.to(x.dtype)[:, None])
+        return x / count.to(x.dtype)[:, None]
 
 
 class FWAttention(nn.Module):
@@ -259,6 +409,34 @@ class FWAttention(nn.Module):
         x = (attn @ v).transpose(1, 2).reshape(b, n, c)
         return self.proj(x), cache
 
+    def forward_fast(self, x: torch.Tensor, hw: Tuple[int, int],
+                     cache: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`forward` with fewer passes over the (B, heads, N, L) logits (inference;
+        equal up to float rounding): the Token projection is never formed (FAWA's mean
+        is linear, so ``FAWA(x W + b) = LN(mean(x) W + b)``), the positive ``scale``
+        moves into K (``ReLU(s a) = s ReLU(a)`` for ``s > 0``) and DReLu's divisor into V
+        (it follows the ReLU), and the ReLU runs in place."""
+        b, n, c = x.shape
+        if hasattr(self, "qt"):
+            w, bias = self.qt.weight, self.qt.bias
+            q = F.linear(x, w[:c], bias[:c])
+            cache = self.fawa.norm(F.linear(self.fawa.pool(x, hw), w[c:], bias[c:]))
+        else:
+            if cache is None:
+                raise ValueError("FWAttention: layers 2..L need the key sequence of layer 1 "
+                                 "(pass the cache the first layer returned).")
+            q = self.q(x)
+        kv = self.kv(cache)
+        num_keys = kv.shape[1]
+        k = kv[..., :c] * self.scale
+        v = kv[..., c:] / ((self.drelu.dp + self.drelu.eps) * num_keys)
+        q = q.view(b, n, self.num_heads, self.head_dim).transpose(1, 2)
+        k = k.reshape(b, -1, self.num_heads, self.head_dim).transpose(1, 2)
+        v = v.reshape(b, -1, self.num_heads, self.head_dim).transpose(1, 2)
+        attn = torch.matmul(q, k.transpose(-2, -1)).relu_()
+        x = torch.matmul(attn, v).transpose(1, 2).reshape(b, n, c)
+        return self.proj(x), cache
+
 
 class FWALayer(nn.Module):
     """Pre-norm transformer layer: ``x + FWA(LN(x))``, then ``x + MLP(LN(x))``."""
@@ -273,13 +451,43 @@ class FWALayer(nn.Module):
         self.norm2 = nn.LayerNorm(dim)
         self.mlp = Mlp(dim, int(dim * mlp_ratio), act_layer=act_layer)
         self.drop_path2 = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+        self.fast = True  # see set_fast_path
+        # oneDNN post-op for the MLP activation ('' = none: the fast path does not apply)
+        self.mlp_act = _ONEDNN_ACTS.get(act_layer, "") if act_layer is not nn.Identity else ""
 
     def forward(self, x: torch.Tensor, hw: Tuple[int, int],
                 cache: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, torch.Tensor]:
+        if torch.jit.is_scripting():
+            return self.forward_reference(x, hw, cache)
+        else:
+            if self.fast and self.mlp_act and not self.training \
+                    and not isinstance(x, torch.fx.Proxy) and _onednn_applies(x, self.mlp.fc1.weight):
+                return self._forward_fast(x, hw, cache)
+            return self.forward_reference(x, hw, cache)
+
+    def forward_reference(self, x: torch.Tensor, hw: Tuple[int, int],
+                          cache: Optional[torch.Tensor] = None
+                          ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """The plain forward (the fast path's reference)."""
         y, cache = self.attn(self.norm1(x), hw, cache)
         x = x + self.drop_path1(y)
         x = x + self.drop_path2(self.mlp(self.norm2(x)))
         return x, cache
+
+    def _forward_fast(self, x: torch.Tensor, hw: Tuple[int, int],
+                      cache: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, torch.Tensor]:
+        """CPU inference (eval: no drop path / dropout): FWAttention.forward_fast, and the
+        MLP as two oneDNN linears, fc1 with its SiLU and fc2 with the residual sum fused."""
+        y, cache = self.attn.forward_fast(self.norm1(x), hw, cache)
+        x = x + y
+        b, n, c = x.shape
+        mlp = self.mlp
+        h = self.norm2(x).reshape(b * n, c)
+        h = torch.ops.mkldnn._linear_pointwise(h, mlp.fc1.weight, mlp.fc1.bias, self.mlp_act,
+                                               [], "")
+        x = torch.ops.mkldnn._linear_pointwise.binary(h, x.reshape(b * n, c), mlp.fc2.weight,
+                                                      mlp.fc2.bias, "add")
+        return x.reshape(b, n, c), cache
 
 
 class FeatureFusion(nn.Module):
