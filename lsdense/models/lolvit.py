@@ -278,7 +278,8 @@ class GhostBottleneck(nn.Module):
         s = _dnn(x, self.shortcut[0].conv)  # depth-wise 3x3 (stride s), then 1x1 per half
         pw = self.shortcut[1].conv
         a = _dnn_add(s, p2, pw, 0, n2)
-        b = _dnn_add(p2, _dnn(s, pw, lo=n2, hi=2 * n2), cheap)
+        # the sum rides on the 1x1 conv (oneDNN fuses a sum into 1x1 convs, not depth-wise)
+        b = _dnn_add(s, _dnn(p2, cheap), pw, n2, 2 * n2)
         return torch.cat([a, b], 1)
 
     @torch.no_grad()
@@ -430,12 +431,16 @@ class FWAttention(nn.Module):
         num_keys = kv.shape[1]
         k = kv[..., :c] * self.scale
         v = kv[..., c:] / ((self.drelu.dp + self.drelu.eps) * num_keys)
-        q = q.view(b, n, self.num_heads, self.head_dim).transpose(1, 2)
-        k = k.reshape(b, -1, self.num_heads, self.head_dim).transpose(1, 2)
-        v = v.reshape(b, -1, self.num_heads, self.head_dim).transpose(1, 2)
-        attn = torch.matmul(q, k.transpose(-2, -1)).relu_()
-        x = torch.matmul(attn, v).transpose(1, 2).reshape(b, n, c)
-        return self.proj(x), cache
+        heads, hd = self.num_heads, self.head_dim
+        # head-major transposed layouts, so that no operand of the products is copied:
+        # Q^T per head (B, H, hd, N), logits (B, H, N, L), output^T (B, H, hd, N)
+        qt = q.transpose(1, 2).reshape(b, heads, hd, n) if q.is_contiguous() else \
+            q.reshape(b, n, heads, hd).permute(0, 2, 3, 1)
+        k = k.reshape(b, num_keys, heads, hd).transpose(1, 2)
+        v = v.reshape(b, num_keys, heads, hd).permute(0, 2, 3, 1)  # (B, H, hd, L)
+        attn = torch.matmul(qt.transpose(-2, -1), k.transpose(-2, -1)).relu_()
+        out = torch.matmul(v, attn.transpose(-2, -1))  # (B, H, hd, N)
+        return self.proj(out.reshape(b, c, n).transpose(1, 2)), cache
 
 
 class FWALayer(nn.Module):
@@ -539,9 +544,15 @@ class LOLViTBlock(nn.Module):
         self.norm = nn.LayerNorm(embed_dim)
         self.conv_proj = ConvBNAct(embed_dim, dim, 1, act_layer=act_layer)
         self.fusion = FeatureFusion(dim, act_layer)
+        self.fast = True  # see set_fast_path
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.conv_expand(self.conv_local(x))
+        y = self.conv_local(x)
+        if torch.jit.is_scripting() or not self.fast:
+            y = self.conv_expand(y)
+        else:  # oneDNN on channels-last where it applies: the tokens below are then a view
+            c = self.conv_expand
+            y = conv_act(y, c.weight, c.bias, c.stride, c.padding, c.groups, "none")
         b, d, h, w = y.shape
         p = self.patch_size
         nh, nw = _ceil_div(h, p), _ceil_div(w, p)
@@ -557,7 +568,11 @@ class LOLViTBlock(nn.Module):
         for layer in self.transformer:
             t, cache = layer(t, (nh, nw), cache)
         t = self.norm(t)
-        y = t.reshape(b, p, p, nh, nw, d).permute(0, 5, 3, 1, 4, 2).reshape(b, d, nh * p, nw * p)
+        if p == 1:  # the same map; a channels-last view with dense strides (oneDNN reads
+            # a size-1 batch dimension's odd stride as non-dense and would copy)
+            y = t.reshape(b, nh, nw, d).permute(0, 3, 1, 2)
+        else:
+            y = t.reshape(b, p, p, nh, nw, d).permute(0, 5, 3, 1, 4, 2).reshape(b, d, nh * p, nw * p)
         if resize:
             y = F.interpolate(y, size=(h, w), mode="bilinear", align_corners=False)
         return self.fusion(x, self.conv_proj(y))
