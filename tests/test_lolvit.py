@@ -379,6 +379,29 @@ def test_fwa_layer_fast_matches_reference(dp):
             torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5 * want.abs().max().item())
 
 
+def test_fast_path_counters_see_plain_ops():
+    """FLOP counters (a dispatch mode: FlopCounterMode; module hooks: thop, as Ultralytics'
+    get_flops uses) see the plain ops on a fused model: the same count as the reference."""
+    from torch.utils.flop_counter import FlopCounterMode
+    torch.manual_seed(0)
+    model = create_backbone("lolvit_s").eval().fuse()
+    ref = set_fast_path(copy.deepcopy(model), False)
+    x = torch.randn(1, 3, 64, 96)
+    counts = []
+    for m in (model, ref):
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            m(x)
+        counts.append(counter.get_total_flops())
+    assert counts[0] == counts[1] > 0
+    seen = []
+    hook = model.stages[0].ghost1.ghost1.primary_conv.conv.register_forward_hook(
+        lambda m, i, o: seen.append(o.shape))
+    with torch.no_grad():
+        model(x)
+    hook.remove()
+    assert seen == [(1, 16, 32, 48)]  # ghost1: 16 -> 2 * 16, primary half: 16
+
+
 def test_fast_path_scripting_and_tracing():
     """A fused model keeps working under TorchScript and torch.fx (both run the plain ops,
     fx through the leaf ``conv_act``) and matches eager."""

@@ -87,12 +87,22 @@ _ONEDNN_ACTS = {nn.SiLU: "swish", nn.ReLU: "relu", nn.Identity: "none"}
 
 
 def _onednn_applies(x: torch.Tensor, weight: torch.Tensor) -> bool:
-    """Whether the oneDNN fused ops may replace the plain ones for this call."""
+    """Whether the oneDNN fused ops may replace the plain ones for this call: not under a
+    tracer, torch.compile or a dispatch mode (FlopCounterMode and FakeTensorMode must see
+    the plain ops they know), on CPU float32 without autograd."""
     return (not torch.jit.is_tracing() and not torch.compiler.is_compiling()
+            and torch._C._len_torch_dispatch_stack() == 0
             and x.device.type == "cpu" and x.dtype == torch.float32
             and weight.dtype == torch.float32
             and torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled
             and not (torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad)))
+
+
+@torch.jit.unused
+def _hooked(m: nn.Module) -> bool:
+    """Whether ``m`` has forward hooks (thop and other module-hook profilers count the plain
+    modules, so a hooked model keeps running them)."""
+    return bool(m._forward_hooks or m._forward_pre_hooks)
 
 
 @torch.fx.wrap  # one leaf call in torch.fx graphs; the check runs on real tensors
@@ -172,7 +182,7 @@ class ConvBNAct(nn.Module):
         if torch.jit.is_scripting():
             return self.act(self.bn(self.conv(x)))
         else:
-            if self.fast and self.fused_act:
+            if self.fast and self.fused_act and not _hooked(self.conv):
                 c = self.conv
                 return conv_act(x, c.weight, c.bias, c.stride, c.padding, c.groups,
                                 self.fused_act)
@@ -240,6 +250,7 @@ class GhostBottleneck(nn.Module):
             return self.forward_reference(x)
         else:
             if self.fast and self.fused and not isinstance(x, torch.fx.Proxy) \
+                    and not _hooked(self.ghost1.primary_conv.conv) \
                     and _onednn_applies(x, self.ghost1.primary_conv.conv.weight):
                 return self._forward_fast(x)
             return self.forward_reference(x)
@@ -466,7 +477,8 @@ class FWALayer(nn.Module):
             return self.forward_reference(x, hw, cache)
         else:
             if self.fast and self.mlp_act and not self.training \
-                    and not isinstance(x, torch.fx.Proxy) and _onednn_applies(x, self.mlp.fc1.weight):
+                    and not isinstance(x, torch.fx.Proxy) and not _hooked(self.mlp.fc1) \
+                    and _onednn_applies(x, self.mlp.fc1.weight):
                 return self._forward_fast(x, hw, cache)
             return self.forward_reference(x, hw, cache)
 
@@ -548,7 +560,7 @@ class LOLViTBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.conv_local(x)
-        if torch.jit.is_scripting() or not self.fast:
+        if torch.jit.is_scripting() or not self.fast or _hooked(self.conv_expand):
             y = self.conv_expand(y)
         else:  # oneDNN on channels-last where it applies: the tokens below are then a view
             c = self.conv_expand
