@@ -560,11 +560,15 @@ class LOLViTBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.conv_local(x)
-        if torch.jit.is_scripting() or not self.fast or _hooked(self.conv_expand):
+        if torch.jit.is_scripting():
             y = self.conv_expand(y)
-        else:  # oneDNN on channels-last where it applies: the tokens below are then a view
-            c = self.conv_expand
-            y = conv_act(y, c.weight, c.bias, c.stride, c.padding, c.groups, "none")
+        else:
+            if self.fast and not _hooked(self.conv_expand):
+                # oneDNN on channels-last where it applies: the tokens below are then a view
+                c = self.conv_expand
+                y = conv_act(y, c.weight, c.bias, c.stride, c.padding, c.groups, "none")
+            else:
+                y = self.conv_expand(y)
         b, d, h, w = y.shape
         p = self.patch_size
         nh, nw = _ceil_div(h, p), _ceil_div(w, p)
