@@ -51,6 +51,12 @@ of the paper's parameter tables 16/17 exactly. Decisions the paper leaves open:
   level 5 = Ghost 6 + LOLViTBlock 3. Freeze units: the stem conv, then each
   level without the stem (``frozen_stages`` -1..5).
 * Classifier: global average pool + Linear (not counted by the paper's tables).
+
+Inference: after ``fuse()``, eager CPU float32 calls without autograd take a fast path
+(oneDNN fused conv + activation / residual sum on channels-last memory, split ghost
+concatenations, the FWA layer with its scales folded into K and V; see
+``docs/lolvit.md``). The plain ops are its reference (``set_fast_path(model, False)``)
+and run wherever it does not apply.
 """
 
 from collections import OrderedDict
