@@ -451,11 +451,11 @@ class FWAttention(nn.Module):
         heads, hd = self.num_heads, self.head_dim
         # head-major transposed layouts, so that no operand of the products is copied:
         # Q^T per head (B, H, hd, N), logits (B, H, N, L), output^T (B, H, hd, N)
-        qt = q.transpose(1, 2).reshape(b, heads, hd, n) if q.is_contiguous() else \
+        q_t = q.transpose(1, 2).reshape(b, heads, hd, n) if q.is_contiguous() else \
             q.reshape(b, n, heads, hd).permute(0, 2, 3, 1)
         k = k.reshape(b, num_keys, heads, hd).transpose(1, 2)
         v = v.reshape(b, num_keys, heads, hd).permute(0, 2, 3, 1)  # (B, H, hd, L)
-        attn = torch.matmul(qt.transpose(-2, -1), k.transpose(-2, -1)).relu_()
+        attn = torch.matmul(q_t.transpose(-2, -1), k.transpose(-2, -1)).relu_()
         out = torch.matmul(v, attn.transpose(-2, -1))  # (B, H, hd, N)
         return self.proj(out.reshape(b, c, n).transpose(1, 2)), cache
 
