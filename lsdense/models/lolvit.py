@@ -130,16 +130,23 @@ def conv_act(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor]
     return y
 
 
-def _dnn(x: torch.Tensor, conv: nn.Conv2d, act: str = "none", lo: int = 0, hi: int = -1,
-         cin: Tuple[int, int] = (0, -1)) -> torch.Tensor:
-    """oneDNN ``act(conv(x))`` with output channels ``lo:hi`` and input channels ``cin`` of a
-    fused (biased) conv; callers have checked :func:`_onednn_applies`."""
-    w, b = conv.weight, conv.bias
+def _conv_slice(conv: nn.Conv2d, lo: int, hi: int, cin: Tuple[int, int], bias: bool
+                ) -> Tuple[torch.Tensor, Optional[torch.Tensor], int]:
+    """Weight, bias and groups of output channels ``lo:hi`` (all: ``hi < 0``) and input
+    channels ``cin`` (all: ``cin[1] < 0``) of ``conv`` (dense or depth-wise)."""
+    w, b = conv.weight, conv.bias if bias else None
     if hi >= 0:
         w, b = w[lo:hi], b[lo:hi] if b is not None else None
     if cin[1] >= 0:
         w = w[:, cin[0]:cin[1]]
-    groups = conv.groups if conv.groups == 1 else w.shape[0]
+    return w, b, conv.groups if conv.groups == 1 else w.shape[0]
+
+
+def _dnn(x: torch.Tensor, conv: nn.Conv2d, act: str = "none", lo: int = 0, hi: int = -1,
+         cin: Tuple[int, int] = (0, -1)) -> torch.Tensor:
+    """oneDNN ``act(conv(x))`` with output channels ``lo:hi`` and input channels ``cin`` of a
+    fused (biased) conv; callers have checked :func:`_onednn_applies`."""
+    w, b, groups = _conv_slice(conv, lo, hi, cin, True)
     return torch.ops.mkldnn._convolution_pointwise(
         x, w, b, conv.padding, conv.stride, [1, 1], groups, act, [], "")
 
@@ -148,12 +155,7 @@ def _dnn_add(x: torch.Tensor, other: torch.Tensor, conv: nn.Conv2d, lo: int = 0,
              cin: Tuple[int, int] = (0, -1), bias: bool = True) -> torch.Tensor:
     """oneDNN ``conv(x) + other`` (one pass; ``other`` channels-last contiguous), with output
     channels ``lo:hi`` / input channels ``cin`` of ``conv``, and its bias unless ``bias=False``."""
-    w, b = conv.weight, conv.bias if bias else None
-    if hi >= 0:
-        w, b = w[lo:hi], b[lo:hi] if b is not None else None
-    if cin[1] >= 0:
-        w = w[:, cin[0]:cin[1]]
-    groups = conv.groups if conv.groups == 1 else w.shape[0]
+    w, b, groups = _conv_slice(conv, lo, hi, cin, bias)
     return torch.ops.mkldnn._convolution_pointwise.binary(
         x, other, w, b, conv.padding, conv.stride, [1, 1], groups, "add", 1.0, None, [], None)
 
