@@ -316,7 +316,7 @@ def _count_fast_calls(monkeypatch):
     return calls
 
 
-@pytest.mark.skipif(not torch.backends.mkldnn.is_available(), reason="needs oneDNN (CPU)")
+@pytest.mark.skipif(not L._ONEDNN_OPS, reason="needs the oneDNN fused ops (x86 CPU build)")
 @pytest.mark.parametrize("fused", [True, False])
 @pytest.mark.parametrize("train", [False, True])
 def test_fast_path_matches_reference(fused, train, monkeypatch):
@@ -357,7 +357,7 @@ def test_fast_path_matches_reference(fused, train, monkeypatch):
     assert model.stages[4].lolvit3.transformer[0].mlp.fc1.weight.grad is not None
 
 
-@pytest.mark.skipif(not torch.backends.mkldnn.is_available(), reason="needs oneDNN (CPU)")
+@pytest.mark.skipif(not L._ONEDNN_OPS, reason="needs the oneDNN fused ops (x86 CPU build)")
 @pytest.mark.parametrize("dp", [0.5, -0.3])
 def test_fwa_layer_fast_matches_reference(dp):
     """The folded FWA layer alone (weights large enough for attention to dominate): first
@@ -377,6 +377,25 @@ def test_fwa_layer_fast_matches_reference(dp):
             got, cache = layer._forward_fast(got, (5, 7), cache)
             torch.testing.assert_close(cache, cache_ref, rtol=1e-5, atol=1e-5)
             torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5 * want.abs().max().item())
+
+
+def test_fast_path_falls_back_without_onednn(monkeypatch):
+    """Without the oneDNN ops (other CPU builds) or with mkldnn disabled, a fused model runs
+    the plain ops and gives the same maps."""
+    torch.manual_seed(0)
+    model = create_backbone("lolvit_s", out_indices=(4,)).eval().fuse()
+    x = torch.randn(1, 3, 64, 96)
+    with torch.no_grad():
+        want = set_fast_path(copy.deepcopy(model), False)(x)[0]
+        calls = _count_fast_calls(monkeypatch)
+        monkeypatch.setattr(L, "_ONEDNN_OPS", False)
+        got = model(x)[0]
+        monkeypatch.setattr(L, "_ONEDNN_OPS", True)
+        with torch.backends.mkldnn.flags(enabled=False):
+            got2 = model(x)[0]
+    assert calls == {"ghost": 0, "fwa": 0, "conv": 0}
+    torch.testing.assert_close(got, want, rtol=0, atol=0)
+    torch.testing.assert_close(got2, want, rtol=1e-5, atol=1e-6)
 
 
 def test_fast_path_counters_see_plain_ops():

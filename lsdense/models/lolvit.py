@@ -92,6 +92,19 @@ __all__ = ["LOLViT", "FAWA", "DReLu", "FWAttention", "LOLViTBlock", "GhostBottle
 _ONEDNN_ACTS = {nn.SiLU: "swish", nn.ReLU: "relu", nn.Identity: "none"}
 
 
+def _has_onednn_ops() -> bool:
+    """Whether this torch build registers the oneDNN fused ops (x86 builds with mkldnn)."""
+    try:
+        return (torch.backends.mkldnn.is_available()
+                and torch.ops.mkldnn._convolution_pointwise.binary is not None
+                and torch.ops.mkldnn._linear_pointwise.binary is not None)
+    except (AttributeError, RuntimeError):
+        return False
+
+
+_ONEDNN_OPS = _has_onednn_ops()
+
+
 def _onednn_applies(x: torch.Tensor, weight: torch.Tensor) -> bool:
     """Whether the oneDNN fused ops may replace the plain ones for this call: not under a
     tracer, torch.compile or a dispatch mode (FlopCounterMode and FakeTensorMode must see
@@ -100,7 +113,7 @@ def _onednn_applies(x: torch.Tensor, weight: torch.Tensor) -> bool:
             and torch._C._len_torch_dispatch_stack() == 0
             and x.device.type == "cpu" and x.dtype == torch.float32
             and weight.dtype == torch.float32
-            and torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled
+            and _ONEDNN_OPS and torch.backends.mkldnn.enabled
             and not (torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad)))
 
 
