@@ -212,6 +212,10 @@ def build_yolo(cfg: str, fused: bool, device: torch.device) -> nn.Module:
     if fused:
         model = model.fuse(verbose=False) if "verbose" in model.fuse.__code__.co_varnames \
             else model.fuse()
+        # Ultralytics' fuse() folds only its own Conv/RepConv modules: fold our backbones too
+        for m in model.modules():
+            if isinstance(m, lsdense.yolo.LSDenseBackbone):
+                m.fuse()
     return model
 
 

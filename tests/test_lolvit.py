@@ -1,5 +1,6 @@
 """LOLViT: parameter counts vs the paper, FAWA / DReLu / FWA vs literal loops,
-key-sequence cache, any input size, dense / timm feature APIs, fuse, freezing."""
+key-sequence cache, any input size, dense / timm feature APIs, fuse, the fast inference
+path vs the reference ops, freezing."""
 import math
 
 import pytest
@@ -8,7 +9,11 @@ import torch
 import torch.nn as nn
 
 from lsdense.models import create_backbone, get_variant, list_backbones, load_checkpoint
-from lsdense.models.lolvit import DReLu, FAWA, FWAttention, LOLViT, LOLViTBlock, MODEL_ARGS
+import copy
+
+from lsdense.models import lolvit as L
+from lsdense.models.lolvit import (DReLu, FAWA, FWAttention, LOLViT, LOLViTBlock, MODEL_ARGS,
+                                  set_fast_path)
 
 VARIANTS = sorted(MODEL_ARGS)
 
@@ -248,6 +253,155 @@ def test_bad_arguments():
         LOLViT(**MODEL_ARGS["lolvit_s"], bogus=1)
     with pytest.raises(ValueError, match="too small"):
         create_backbone("lolvit_s")(torch.randn(1, 3, 16, 64))
+
+
+# --- fast inference path vs the reference ops ---------------------------------------
+
+def _count_fast_calls(monkeypatch):
+    """Count calls of the fast paths (so that a parity test cannot pass by never taking them)."""
+    calls = {"ghost": 0, "fwa": 0, "conv": 0}
+    for cls, name, key in [(L.GhostBottleneck, "_forward_fast", "ghost"),
+                           (L.FWALayer, "_forward_fast", "fwa")]:
+        orig = getattr(cls, name)
+
+        def wrapped(self, *a, _orig=orig, _key=key, **k):
+            calls[_key] += 1
+            return _orig(self, *a, **k)
+        monkeypatch.setattr(cls, name, wrapped)
+    orig_pw = L._dnn
+
+    def dnn(*a, **k):
+        calls["conv"] += 1
+        return orig_pw(*a, **k)
+    monkeypatch.setattr(L, "_dnn", dnn)
+    return calls
+
+
+@pytest.mark.skipif(not L._ONEDNN_OPS, reason="needs the oneDNN fused ops (x86 CPU build)")
+@pytest.mark.parametrize("fused", [True, False])
+@pytest.mark.parametrize("train", [False, True])
+def test_fast_path_matches_reference(fused, train, monkeypatch):
+    """The fast path (oneDNN fused convs, channels-last, split ghost concatenations, the
+    folded FWA) equals the plain ops within float tolerance, at odd sizes, batch 2, with
+    L > 1 and patch 2 (the cache layers, the unfolding); it runs only where it applies:
+    fused convs need fuse(), the transformer needs eval, and neither runs under autograd."""
+    torch.manual_seed(0)
+    model = LOLViT(**MODEL_ARGS["lolvit_s"], depths=(2, 1, 1), patch_sizes=(1, 2, 1),
+                   dense=True).eval()
+    _randomize_bn(model)
+    for m in model.modules():  # DReLu's DP may go negative in training: the divisor's sign
+        if isinstance(m, DReLu):
+            m.dp.data.fill_(-0.3)
+            break
+    if fused:
+        model.fuse()
+    model.train(train)
+    ref = set_fast_path(copy.deepcopy(model), False)
+    calls = _count_fast_calls(monkeypatch)
+    for x in (torch.randn(2, 3, 97, 75), torch.randn(1, 3, 64, 130)):
+        with torch.no_grad():
+            torch.manual_seed(1)
+            want = ref(x)
+            torch.manual_seed(1)
+            got = model(x)
+        assert len(got) == len(want) == 5
+        assert all(t.is_contiguous() for t in got[2:])  # LOLViTBlock maps leave in NCHW
+        for a, b in zip(got, want):
+            assert a.shape == b.shape
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5 * b.abs().max().item())
+    expect_conv = fused  # (train mode after fuse: BN is gone, the convs stay fused)
+    assert (calls["ghost"] > 0) == expect_conv and (calls["conv"] > 0) == expect_conv
+    assert (calls["fwa"] > 0) == (not train)
+    # under autograd everything falls back to the reference ops (gradients flow)
+    n = dict(calls)
+    model(torch.randn(1, 3, 64, 64))[-1].sum().backward()
+    assert calls == n
+    assert model.stages[4].lolvit3.transformer[0].mlp.fc1.weight.grad is not None
+
+
+@pytest.mark.skipif(not L._ONEDNN_OPS, reason="needs the oneDNN fused ops (x86 CPU build)")
+@pytest.mark.parametrize("dp", [0.5, -0.3])
+def test_fwa_layer_fast_matches_reference(dp):
+    """The folded FWA layer alone (weights large enough for attention to dominate): first
+    layer and a cache layer, a partial FAWA group (width 7, fold 2), DReLu's DP of either sign."""
+    torch.manual_seed(0)
+    block = LOLViTBlock(16, 24, depth=2, num_heads=4, fold=2).eval()
+    for prm in block.transformer.parameters():
+        prm.data.normal_(0, 0.3)
+    for layer in block.transformer:
+        layer.attn.drelu.dp.data.fill_(dp)
+    x = torch.randn(2, 5 * 7, 24)
+    with torch.no_grad():
+        want, cache_ref = x, None
+        got, cache = x, None
+        for layer in block.transformer:
+            want, cache_ref = layer.forward_reference(want, (5, 7), cache_ref)
+            got, cache = layer._forward_fast(got, (5, 7), cache)
+            torch.testing.assert_close(cache, cache_ref, rtol=1e-5, atol=1e-5)
+            torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5 * want.abs().max().item())
+
+
+def test_fast_path_falls_back_without_onednn(monkeypatch):
+    """Without the oneDNN ops (other CPU builds) or with mkldnn disabled, a fused model runs
+    the plain ops and gives the same maps."""
+    torch.manual_seed(0)
+    model = create_backbone("lolvit_s", out_indices=(4,)).eval().fuse()
+    x = torch.randn(1, 3, 64, 96)
+    with torch.no_grad():
+        want = set_fast_path(copy.deepcopy(model), False)(x)[0]
+        calls = _count_fast_calls(monkeypatch)
+        monkeypatch.setattr(L, "_ONEDNN_OPS", False)
+        got = model(x)[0]
+        monkeypatch.setattr(L, "_ONEDNN_OPS", True)
+        with torch.backends.mkldnn.flags(enabled=False):
+            got2 = model(x)[0]
+    assert calls == {"ghost": 0, "fwa": 0, "conv": 0}
+    torch.testing.assert_close(got, want, rtol=0, atol=0)
+    torch.testing.assert_close(got2, want, rtol=1e-5, atol=1e-6)
+
+
+def test_fast_path_counters_see_plain_ops():
+    """FLOP counters (a dispatch mode: FlopCounterMode; module hooks: thop, as Ultralytics'
+    get_flops uses) see the plain ops on a fused model: the same count as the reference."""
+    from torch.utils.flop_counter import FlopCounterMode
+    torch.manual_seed(0)
+    model = create_backbone("lolvit_s").eval().fuse()
+    ref = set_fast_path(copy.deepcopy(model), False)
+    x = torch.randn(1, 3, 64, 96)
+    counts = []
+    for m in (model, ref):
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            m(x)
+        counts.append(counter.get_total_flops())
+    assert counts[0] == counts[1] > 0
+    seen = []
+    hook = model.stages[0].ghost1.ghost1.primary_conv.conv.register_forward_hook(
+        lambda m, i, o: seen.append(o.shape))
+    with torch.no_grad():
+        model(x)
+    hook.remove()
+    assert seen == [(1, 16, 32, 48)]  # ghost1: 16 -> 2 * 16, primary half: 16
+
+
+def test_fast_path_scripting_and_tracing():
+    """A fused model keeps working under TorchScript and torch.fx (both run the plain ops,
+    fx through the leaf ``conv_act``) and matches eager."""
+    torch.manual_seed(0)
+    model = create_backbone("lolvit_s", out_indices=(2, 4)).eval()
+    _randomize_bn(model)
+    model.fuse()
+    x = torch.randn(1, 3, 96, 80)
+    with torch.no_grad():
+        want = model(x)
+        got_fx = torch.fx.symbolic_trace(model)(x)
+    for a, b in zip(got_fx, want):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+    cls = timm.create_model("lolvit_s", num_classes=3).eval()
+    _randomize_bn(cls)
+    cls.fuse()
+    scripted = torch.jit.script(cls)
+    with torch.no_grad():
+        torch.testing.assert_close(scripted(x), cls(x), rtol=1e-4, atol=1e-5)
 
 
 # --- ONNX export ------------------------------------------------------------------
