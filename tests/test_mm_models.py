@@ -22,7 +22,8 @@ from mmengine.registry import init_default_scope  # noqa: E402
 
 import lsdense.mmdet  # noqa: E402,F401  (registers in mmdet)
 import lsdense.mmseg  # noqa: E402,F401  (registers in mmseg)
-from lsdense.mm.backbones import LiSANetBackbone, LOLViTBackbone, LSNetBackbone  # noqa: E402
+from lsdense.mm.backbones import (HyLiSANetBackbone, LiSANetBackbone, LOLViTBackbone,  # noqa: E402
+                                  LSNetBackbone)
 from lsdense.mm.checks import check_neck_channels  # noqa: E402
 from lsdense.mm.necks import LSNetFPN  # noqa: E402
 
@@ -138,7 +139,7 @@ def test_registered_in_both_frameworks():
     from mmdet.registry import MODELS as DET
     from mmseg.registry import MODELS as SEG
 
-    for cls in (LSNetBackbone, LOLViTBackbone, LiSANetBackbone):
+    for cls in (LSNetBackbone, LOLViTBackbone, LiSANetBackbone, HyLiSANetBackbone):
         assert DET.get(cls.__name__) is cls
         assert SEG.get(cls.__name__) is cls
     assert DET.get("LSNetFPN") is LSNetFPN
@@ -151,6 +152,7 @@ def test_registered_in_both_frameworks():
     (LOLViTBackbone, dict(arch="s"), [64, 96, 128], [8, 16, 32]),
     (LiSANetBackbone, dict(arch="s", hybrid=True), [64, 128, 320, 384], [4, 8, 16, 32]),
     (LiSANetBackbone, dict(arch="i"), [192], [16]),
+    (HyLiSANetBackbone, dict(arch="s"), [64, 128, 320, 384], [4, 8, 16, 32]),  # the YOLO name too
 ])
 def test_backbone_outputs(cls, kwargs, channels, strides):
     m = cls(**kwargs).eval()

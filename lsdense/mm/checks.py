@@ -23,7 +23,7 @@ __all__ = ["PreflightError", "DatasetNotFoundError", "framework_of", "preflight"
 
 # lsdense types a config may use, and the families of the backbones (for ``arch``)
 LSDENSE_MODULES = {"LSNetBackbone": "lsnet", "LOLViTBackbone": "lolvit",
-                   "LiSANetBackbone": "lisanet", "LSNetFPN": None}
+                   "LiSANetBackbone": "lisanet", "HyLiSANetBackbone": "hylisanet", "LSNetFPN": None}
 # toy-data kind per dataset type (tools/make_toy_data.py KIND --out DATA_ROOT)
 _TOY_KIND = {"CocoDataset": "coco", "VOCDataset": "voc", "ADE20KDataset": "ade20k"}
 _WRAPPERS = ("dataset", "datasets")
@@ -92,7 +92,11 @@ def check_archs(cfg) -> None:
 
 
 def _backbone_channels(backbone: dict, framework: str, path: str) -> List[int]:
-    """``out_channels`` of the backbone ``backbone`` configures (built without weights)."""
+    """``out_channels`` of the backbone ``backbone`` configures (built without weights).
+
+    Built, not read from the registry, because the build also validates the config's
+    arguments (``out_indices``, ``frozen_stages``, ...) with the model's own messages.
+    """
     if framework == "mmdet":
         from mmdet.registry import MODELS
     else:

@@ -11,9 +11,9 @@ def _register(registry, classes) -> None:
 
 
 def _backbones():
-    from .backbones import LiSANetBackbone, LOLViTBackbone, LSNetBackbone
+    from .backbones import HyLiSANetBackbone, LiSANetBackbone, LOLViTBackbone, LSNetBackbone
 
-    return [LSNetBackbone, LOLViTBackbone, LiSANetBackbone]
+    return [LSNetBackbone, LOLViTBackbone, LiSANetBackbone, HyLiSANetBackbone]
 
 
 def _register_optim() -> None:
@@ -27,7 +27,7 @@ def _register_optim() -> None:
 
 
 def register_mmdet() -> None:
-    """Register the three backbones and ``LSNetFPN`` in ``mmdet.registry.MODELS`` and
+    """Register the four backbones and ``LSNetFPN`` in ``mmdet.registry.MODELS`` and
     ``NoWeightDecayOptimWrapperConstructor`` in mmengine's ``OPTIM_WRAPPER_CONSTRUCTORS``."""
     from mmdet.registry import MODELS
 
@@ -40,7 +40,7 @@ def register_mmdet() -> None:
 
 
 def register_mmseg() -> None:
-    """Register the three backbones in ``mmseg.registry.MODELS``, ``AlignResize`` in
+    """Register the four backbones in ``mmseg.registry.MODELS``, ``AlignResize`` in
     ``TRANSFORMS``, ``CudnnDeterministicHook`` in ``HOOKS`` and
     ``NoWeightDecayOptimWrapperConstructor`` in mmengine's ``OPTIM_WRAPPER_CONSTRUCTORS``."""
     from mmseg.registry import HOOKS, MODELS, TRANSFORMS
