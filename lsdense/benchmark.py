@@ -209,14 +209,8 @@ def build_yolo(cfg: str, fused: bool, device: torch.device) -> nn.Module:
     import lsdense.yolo  # noqa: F401  (registers our backbone modules with Ultralytics)
     from ultralytics import YOLO
     model = YOLO(cfg).model.to(device).float().eval()
-    if fused:
-        model = model.fuse(verbose=False) if "verbose" in model.fuse.__code__.co_varnames \
-            else model.fuse()
-        # Ultralytics' fuse() folds only its own Conv/RepConv modules: fold our backbones too
-        for m in model.modules():
-            if isinstance(m, lsdense.yolo.LSDenseBackbone):
-                m.fuse()
-    return model
+    # Ultralytics' fuse() folds our backbones too once lsdense.yolo is imported (register())
+    return model.fuse(verbose=False) if fused else model
 
 
 def stock_yolo_peer(cfg: str) -> str:
