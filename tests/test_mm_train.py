@@ -380,3 +380,16 @@ def test_seg_head_without_neck_checked_against_backbone_channels():
         check_neck_channels(cfg(128, 2))
     with pytest.raises(PreflightError, match=r"in_index=5 but the backbone returns 4 maps"):
         check_neck_channels(cfg(128, 5))
+
+
+def test_cpu_bf16_detector_evaluation_is_refused_before_building(tmp_path):
+    """mmengine's ``test_cfg.fp16`` on a CPU is bf16 autocast; mmcv's CPU NMS then fails deep in
+    the first batch ("expected scalar type Float but found BFloat16"), so it is a pre-flight
+    error for MMDetection (MMSegmentation's bf16 evaluation is measured in test_real_mm)."""
+    if torch.cuda.is_available():
+        pytest.skip("the refusal is for CPU runs")
+    config = QUICKSTART["det"]
+    with pytest.raises(PreflightError, match=r"test_cfg\.fp16=True .* NMS"):
+        run_test(config, tmp_path / "missing.pth", cfg_options={"test_cfg.fp16": True})
+    with pytest.raises(PreflightError, match=r"val_cfg\.fp16=True"):
+        train(config, work_dir=tmp_path, cfg_options={"val_cfg.fp16": True})

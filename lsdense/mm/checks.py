@@ -19,7 +19,7 @@ from xml.etree import ElementTree as ET
 
 __all__ = ["PreflightError", "DatasetNotFoundError", "framework_of", "preflight",
            "check_custom_imports", "check_archs", "check_neck_channels", "check_datasets",
-           "check_num_classes", "LSDENSE_MODULES"]
+           "check_num_classes", "check_cpu_bf16", "LSDENSE_MODULES"]
 
 # lsdense types a config may use, and the families of the backbones (for ``arch``)
 LSDENSE_MODULES = {"LSNetBackbone": "lsnet", "LOLViTBackbone": "lolvit",
@@ -314,8 +314,30 @@ def check_num_classes(cfg, mode: str = "train",
                         f"(it has {names[:10]}). Set metainfo=dict(classes=...) to its names.")
 
 
+def check_cpu_bf16(cfg, mode: str) -> None:
+    """``val_cfg`` / ``test_cfg`` ``fp16=True`` on a CPU: mmengine runs the loop under
+    ``torch.autocast('cpu', bfloat16)``. MMSegmentation evaluates that way (measured:
+    docs/benchmarks.md), but MMDetection's post-processing reaches mmcv's CPU NMS, which has
+    no bfloat16 kernel ("expected scalar type Float but found BFloat16" after the first
+    batch); raise before anything is built.
+    """
+    import torch
+
+    if torch.cuda.is_available() or framework_of(cfg) != "mmdet":
+        return
+    for key in ("val_cfg", "test_cfg") if mode == "train" else ("test_cfg",):
+        loop = cfg.get(key)
+        if isinstance(loop, dict) and loop.get("fp16"):
+            raise PreflightError(
+                f"{key}.fp16=True evaluates under bfloat16 autocast on this CPU, but MMDetection's "
+                f"NMS (mmcv's CPU kernel) takes float32 boxes only. Evaluate detectors in float32 "
+                f"on a CPU (drop {key}.fp16) or on a CUDA GPU; segmentors (MMSegmentation) run "
+                f"in bfloat16 on a CPU.")
+
+
 def preflight(cfg, mode: str = "train", filename: str = "the config") -> None:
     """Run every check for ``mode`` ('train' also checks the validation data; 'test')."""
+    check_cpu_bf16(cfg, mode)
     check_custom_imports(cfg, filename)
     check_archs(cfg)
     check_neck_channels(cfg)
