@@ -280,7 +280,7 @@ def _count_fast_calls(monkeypatch):
 @pytest.mark.skipif(not L._ONEDNN_OPS, reason="needs the oneDNN fused ops (x86 CPU build)")
 @pytest.mark.parametrize("fused", [True, False])
 @pytest.mark.parametrize("train", [False, True])
-def test_fast_path_matches_reference(fused, train, monkeypatch):
+def test_fast_path_matches_reference(fused, train, monkeypatch, randomize_bn):
     """The fast path (oneDNN fused convs, channels-last, split ghost concatenations, the
     folded FWA) equals the plain ops within float tolerance, at odd sizes, batch 2, with
     L > 1 and patch 2 (the cache layers, the unfolding); it runs only where it applies:
@@ -288,7 +288,7 @@ def test_fast_path_matches_reference(fused, train, monkeypatch):
     torch.manual_seed(0)
     model = LOLViT(**MODEL_ARGS["lolvit_s"], depths=(2, 1, 1), patch_sizes=(1, 2, 1),
                    dense=True).eval()
-    _randomize_bn(model)
+    randomize_bn(model)
     for m in model.modules():  # DReLu's DP may go negative in training: the divisor's sign
         if isinstance(m, DReLu):
             m.dp.data.fill_(-0.3)
@@ -383,12 +383,12 @@ def test_fast_path_counters_see_plain_ops():
     assert seen == [(1, 16, 32, 48)]  # ghost1: 16 -> 2 * 16, primary half: 16
 
 
-def test_fast_path_scripting_and_tracing():
+def test_fast_path_scripting_and_tracing(randomize_bn):
     """A fused model keeps working under TorchScript and torch.fx (both run the plain ops,
     fx through the leaf ``conv_act``) and matches eager."""
     torch.manual_seed(0)
     model = create_backbone("lolvit_s", out_indices=(2, 4)).eval()
-    _randomize_bn(model)
+    randomize_bn(model)
     model.fuse()
     x = torch.randn(1, 3, 96, 80)
     with torch.no_grad():
@@ -397,7 +397,7 @@ def test_fast_path_scripting_and_tracing():
     for a, b in zip(got_fx, want):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
     cls = timm.create_model("lolvit_s", num_classes=3).eval()
-    _randomize_bn(cls)
+    randomize_bn(cls)
     cls.fuse()
     scripted = torch.jit.script(cls)
     with torch.no_grad():

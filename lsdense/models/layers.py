@@ -170,9 +170,6 @@ class DenseBackboneMixin:
         if self.dense and max(self.out_indices) < self.num_levels - 1:
             self._prune_levels(max(self.out_indices))
         self._freeze_stages()
-        # resolution-dependent tensors and head folding at load time (plain load_state_dict,
-        # mmengine's loader, Ultralytics' model.load), as mmpretrain's ViT does for pos_embed
-        self.register_load_state_dict_pre_hook(_adapt_on_load)  # type: ignore[attr-defined]
 
     # --- overridden by each family ------------------------------------------------
     def _freeze_units(self) -> List[nn.Module]:  # pragma: no cover - abstract
@@ -396,6 +393,16 @@ class DenseBackboneMixin:
             self.frozen_stages = last + 1
 
     # --- checkpoints --------------------------------------------------------------
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
+        """Resolution-dependent tensors and head folding at load time (plain
+        ``load_state_dict``, mmengine's loader, Ultralytics' ``model.load``), as mmpretrain's
+        ViT resizes ``pos_embed``: :meth:`adapt_state_dict` on this backbone's keys, then
+        ``nn.Module``'s own loading. An override rather than a registered pre-hook, so a
+        pickled model (an Ultralytics ``.pt``) holds no hook object that ``weights_only``
+        loading would refuse (``torch.nn.modules.module._WrappedHook``)."""
+        _adapt_on_load(self, state_dict, prefix)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)  # type: ignore[misc]
+
     def adapt_state_dict(self, state_dict: Dict[str, torch.Tensor], own: Dict[str, torch.Tensor]
                          ) -> Tuple[Dict[str, torch.Tensor], List[str], List[str]]:
         """Fit a state dict of this family to this model (family hook; default: as is).
@@ -538,10 +545,9 @@ class EvalCache:
         return value
 
 
-def _adapt_on_load(module, state_dict, prefix, local_metadata, strict, missing_keys,
-                   unexpected_keys, error_msgs) -> None:
-    """``load_state_dict`` pre-hook of every lsdense backbone: its ``adapt_state_dict`` on
-    the keys under ``prefix``, in place (what it drops is neither loaded nor unexpected)."""
+def _adapt_on_load(module, state_dict, prefix) -> None:
+    """At every ``load_state_dict`` of an lsdense backbone: its ``adapt_state_dict`` on the
+    keys under ``prefix``, in place (what it drops is neither loaded nor unexpected)."""
     keys = [k for k in state_dict if k.startswith(prefix)]
     if not keys:
         return

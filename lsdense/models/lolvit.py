@@ -132,10 +132,11 @@ def conv_act(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor]
     (:func:`_onednn_applies`), else the plain ops (the reference). Output: channels-last
     on the fast path (same values; ``.contiguous()`` gives NCHW strides; LOLViTBlocks
     return NCHW maps, so only the stride-2 and stride-4 maps leave channels-last)."""
-    if x.dim() == 4 and _onednn_applies(x, weight):
-        x = x.contiguous(memory_format=torch.channels_last)
-        return torch.ops.mkldnn._convolution_pointwise(x, weight, bias, padding, stride, [1, 1],
-                                                       groups, act, [], "")
+    if not torch.jit.is_scripting():  # (TorchScript, e.g. a scripted fx graph: plain ops)
+        if x.dim() == 4 and _onednn_applies(x, weight):
+            x = x.contiguous(memory_format=torch.channels_last)
+            return torch.ops.mkldnn._convolution_pointwise(x, weight, bias, padding, stride,
+                                                           [1, 1], groups, act, [], "")
     y = F.conv2d(x, weight, bias, stride, padding, 1, groups)
     if act == "swish":
         return F.silu(y)
