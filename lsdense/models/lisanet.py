@@ -34,6 +34,10 @@ Decisions (spec = taken by ``specs/lisa.md``; ours = taken here):
       ``H0 * W0 / (H * W)`` so the kernel sum (its DC gain) is kept, as GFNet's
       frequency-domain interpolation keeps it; without this a kernel stretched
       to an 800 x 1333 image would scale ``s`` and ``y`` by ~20x each.
+    * (ours) the convolutions run two patterns per complex transform
+      (:func:`lisa_spectral_paired`: ``x (*) r_d + i x (*) r_e`` from one ``ifft2``), since
+      torch's complex inverse FFT on CPU is several times faster per map than its real one;
+      same values as the real-FFT forms (tested).
     * (ours) spectra of the resized kernels are cached per (H, W, device, dtype)
       in eval mode only, validated against the parameters' ``_version`` (any
       in-place update, e.g. ``load_state_dict`` or an optimiser step), cleared by
@@ -86,8 +90,8 @@ from .layers import (DenseBackboneMixin, check_global_pool, drop_path_rates, fac
 from .registry import register_variants
 
 __all__ = ["LiSA", "LiSANet", "LiSANetI", "lisa_fft", "lisa_spectral", "lisa_spectral_broadcast",
-           "lisa_reference", "lisa_extra_flops", "resize_kernel", "circular_kernel", "rfft2_real",
-           "irfft2_real", "MODEL_ARGS"]
+           "lisa_spectral_paired", "pair_spectra", "lisa_reference", "lisa_extra_flops",
+           "resize_kernel", "circular_kernel", "rfft2_real", "irfft2_real", "MODEL_ARGS"]
 
 _KERNEL_SUFFIXES = (".attn.r1", ".attn.r2")
 
@@ -129,7 +133,8 @@ def _fft_dtype(dtype: torch.dtype) -> torch.dtype:
 @torch.fx.wrap  # leaf call in torch.fx graphs (its size branch runs on real tensors)
 def lisa_kernel_spectra(r1: torch.Tensor, r2: torch.Tensor,
                         qkv: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-    """``rfft2`` of the centred kernels resized to ``qkv``'s grid, in its FFT dtype.
+    """Paired spectra (:func:`pair_spectra`) of the centred kernels resized to ``qkv``'s
+    grid, in its FFT dtype.
 
     The uncached path (TorchScript, ``torch.fx`` graphs, training); :meth:`LiSA.spectra`
     caches the same values in eval mode.
@@ -138,18 +143,21 @@ def lisa_kernel_spectra(r1: torch.Tensor, r2: torch.Tensor,
     dtype = _fft_dtype(qkv.dtype)
     k1 = torch.fft.ifftshift(resize_kernel(r1, (h, w)), dim=(-2, -1))
     k2 = torch.fft.ifftshift(resize_kernel(r2, (h, w)), dim=(-2, -1))
-    return torch.fft.rfft2(k1.to(dtype)), torch.fft.rfft2(k2.to(dtype))
+    return pair_spectra(k1.to(dtype)), pair_spectra(k2.to(dtype))
 
 
 @torch.fx.wrap  # leaf call in torch.fx graphs (FFTs and dtype choice run on real tensors)
-def lisa_attention(qkv: torch.Tensor, r1_hat: torch.Tensor, r2_hat: torch.Tensor,
+def lisa_attention(qkv: torch.Tensor, p1: torch.Tensor, p2: torch.Tensor,
                    num_heads: int, eps: float) -> torch.Tensor:
-    """LiSA on the ``(B, 3C, H, W)`` output of the qkv projection: ``(B, C, H, W)``."""
+    """LiSA on the ``(B, 3C, H, W)`` output of the qkv projection: ``(B, C, H, W)``.
+
+    ``p1``, ``p2``: paired kernel spectra (:func:`pair_spectra`) at ``qkv``'s grid.
+    """
     b, c3, h, w = qkv.shape
     c = c3 // 3
     dtype = _fft_dtype(qkv.dtype)
     q, k, v = qkv.to(dtype).reshape(b, 3, num_heads, c // num_heads, h, w).unbind(1)
-    y = lisa_spectral(q, k, v, r1_hat, r2_hat, eps)
+    y = lisa_spectral_paired(q, k, v, p1, p2, eps)
     return y.reshape(b, c, h, w).to(qkv.dtype)
 
 
@@ -254,6 +262,107 @@ def lisa_spectral_broadcast(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
     s = (q.unsqueeze(2) * k_conv).sum(3)  # (B, heads, D, H, W) structural patterns
     v_conv = torch.fft.irfft2(torch.fft.rfft2(v).unsqueeze(2) * r2_hat[:, None], s=size)
     return (s.unsqueeze(3) * v_conv).sum(2)
+
+
+# --- the paired form: two patterns per complex transform (the path LiSA runs) ---------------
+#
+# The circular convolutions of one real map with two real kernels r_d, r_e are the real and
+# imaginary parts of one complex convolution with r_d + i r_e (linearity, both results real):
+# ``x (*) r_d + i x (*) r_e = ifft2(fft2(x) * fft2(r_d + i r_e))``. One complex inverse
+# transform per pattern pair replaces two real ones (irfft2), which torch's CPU backend runs
+# 2-5x slower per map than the complex ifft2 (its c2r path copies and transposes).
+
+_PAIRED_CHUNK_BYTES = 1 << 20  # complex spectrum bytes per chunk: stays in a 1-2 MB L2
+
+
+def pair_spectra(kernels: torch.Tensor) -> torch.Tensor:
+    """``fft2`` of circular kernels taken two patterns per complex map.
+
+    Args:
+        kernels: real ``(D, ..., H, W)``, zero offset at index ``[0, 0]``.
+
+    Returns:
+        complex ``(ceil(D / 2), ..., H, W)``: entry ``j`` is ``fft2(r[2j] + i r[2j+1])``
+        (odd ``D``: the last pair's imaginary kernel is zero).
+    """
+    if kernels.shape[0] % 2:
+        kernels = torch.cat([kernels, torch.zeros_like(kernels[:1])])
+    return torch.fft.fft2(torch.complex(kernels[0::2], kernels[1::2]))
+
+
+def lisa_spectral_paired(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, p1: torch.Tensor,
+                         p2: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """LiSA from paired kernel spectra (:func:`pair_spectra`): the path :class:`LiSA` runs.
+
+    Equal to :func:`lisa_spectral` and :func:`lisa_spectral_broadcast` up to rounding
+    (tested in values and gradients). For a pattern pair ``(d, e)``,
+    ``z = ifft2(fft2(k) * P1[j])`` holds ``R1[d] (*) k`` in its real and ``R1[e] (*) k`` in
+    its imaginary part, so ``sum_c q_c z_c = s_d + i s_e``; likewise
+    ``w = ifft2(fft2(v) * P2[j])`` and ``y += s_d Re(w) + s_e Im(w)``.
+
+    Without autograd the maps are processed in chunks of heads (or of channels of one
+    head on large grids) whose spectra fit in the L2 cache (:data:`_PAIRED_CHUNK_BYTES`),
+    all pattern pairs of a chunk in turn: at 640 px input the whole-layer tensors are
+    2-13 MB per pattern and would stream through memory once per op.
+
+    Args:
+        q, k, v: ``(B, heads, dk, H, W)`` real.
+        p1: ``(ceil(D / 2), dk, H, W)`` complex, :func:`pair_spectra` of R1.
+        p2: ``(ceil(D / 2), H, W)`` complex, :func:`pair_spectra` of R2.
+        eps: added inside the sqrt of the q/k L2 norms.
+
+    Returns:
+        ``(B, heads, dk, H, W)``.
+    """
+    q, k = _l2_normalise(q, eps), _l2_normalise(k, eps)
+    if torch.is_grad_enabled() and (q.requires_grad or k.requires_grad or v.requires_grad
+                                    or p1.requires_grad or p2.requires_grad):
+        return _paired_autograd(q, k, v, p1, p2)
+    return _paired_chunked(q, k, v, p1, p2)
+
+
+def _paired_autograd(q, k, v, p1, p2):
+    """The paired form on whole tensors (training: every op differentiable, no in-place on
+    saved tensors)."""
+    k_hat, v_hat = torch.fft.fft2(k), torch.fft.fft2(v)
+    qr = q.unsqueeze(-1)
+    y = torch.zeros(q.shape + (2,), dtype=q.dtype, device=q.device)
+    for j in range(p1.shape[0]):
+        s = (torch.view_as_real(torch.fft.ifft2(k_hat * p1[j])) * qr).sum(2, keepdim=True)
+        y = y + torch.view_as_real(torch.fft.ifft2(v_hat * p2[j])) * s
+    return y.sum(-1)
+
+
+def _paired_chunked(q, k, v, p1, p2):
+    """The paired form chunk by chunk (inference: no autograd)."""
+    b, heads, dk, h, w = q.shape
+    g = b * heads
+    q, k, v = (t.reshape(g, dk, h, w) for t in (q, k, v))
+    maps = max(1, _PAIRED_CHUNK_BYTES // (h * w * 8))  # complex64 maps per chunk
+    channels = min(dk, maps)
+    groups = max(1, maps // dk) if channels == dk else 1
+    s = torch.zeros((p1.shape[0], g, 1, h, w, 2), dtype=q.dtype, device=q.device)
+    y = torch.empty_like(v)
+    for g0 in range(0, g, groups):
+        g1 = min(g, g0 + groups)
+        for c0 in range(0, dk, channels):  # s_d + i s_e, summed over this chunk's channels
+            c1 = min(dk, c0 + channels)
+            k_hat = torch.fft.fft2(k[g0:g1, c0:c1])
+            # q repeated for (re, im): a stride-0 last dim halves the product's speed
+            qr = q[g0:g1, c0:c1].unsqueeze(-1).expand(-1, -1, -1, -1, 2).contiguous()
+            for j in range(p1.shape[0]):
+                z = torch.view_as_real(torch.fft.ifft2(k_hat * p1[j, c0:c1]))
+                s[j, g0:g1] += (z * qr).sum(1, keepdim=True)
+    for g0 in range(0, g, groups):
+        g1 = min(g, g0 + groups)
+        for c0 in range(0, dk, channels):
+            c1 = min(dk, c0 + channels)
+            v_hat = torch.fft.fft2(v[g0:g1, c0:c1])
+            acc = torch.view_as_real(torch.fft.ifft2(v_hat * p2[0])) * s[0, g0:g1]
+            for j in range(1, p2.shape[0]):
+                acc.addcmul_(torch.view_as_real(torch.fft.ifft2(v_hat * p2[j])), s[j, g0:g1])
+            y[g0:g1, c0:c1] = acc.sum(-1)
+    return y.reshape(b, heads, dk, h, w)
 
 
 def lisa_fft(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, r1: torch.Tensor,
@@ -406,11 +515,11 @@ class LiSA(nn.Module):
         return tuple(circular_kernel(r, size) for r in (self.r1, self.r2))
 
     def _compute_spectra(self, size: Tuple[int, int], dtype: torch.dtype):
-        # laid out like lisa_spectral's k/v spectra, so the products keep irfft2's fast layout
-        return tuple(_w_major(torch.fft.rfft2(r.to(dtype))) for r in self.kernels(size))
+        return tuple(pair_spectra(r.to(dtype)) for r in self.kernels(size))
 
     def spectra(self, size: Tuple[int, int], device: torch.device, dtype: torch.dtype):
-        """``rfft2`` of the kernels at ``size``; cached in eval mode when no gradient is needed."""
+        """Paired spectra (:func:`pair_spectra`) of the kernels at ``size``; cached in eval mode
+        when no gradient is needed."""
         needs_grad = torch.is_grad_enabled() and (self.r1.requires_grad or self.r2.requires_grad)
         if self.training or needs_grad:
             return self._compute_spectra(size, dtype)
