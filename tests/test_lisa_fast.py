@@ -134,3 +134,25 @@ def test_model_outputs_equal_the_broadcast_path(monkeypatch):
         plain = model(x)
     for a, b in zip(fast, plain):
         assert (a - b).abs().max() <= 1e-5 * b.abs().max()
+
+
+@pytest.mark.parametrize("block", ["conv", "lisa"])
+@pytest.mark.parametrize("h, w", [(7, 5), (1, 6), (12, 9)])
+@pytest.mark.parametrize("strip_bytes", [1, 3 * 24 * 9 * 4 * 4, 1 << 30])
+def test_row_strips_match_whole_maps(monkeypatch, block, h, w, strip_bytes):
+    """Conv block and LiSA block MLP in row strips (1 row, 3-4 rows with a partial last
+    strip, one strip) equal the whole-map path; batch 2, odd sizes, one-row maps."""
+    torch.manual_seed(0)
+    m = (L.ConvBlock(4, expansion=6.0) if block == "conv" else
+         L.LiSABlock(8, 2, (6, 6), 16, mlp_ratio=3.0, num_patterns=2)).eval()
+    if block == "conv":  # a BatchNorm that is not the identity
+        m.norm.running_mean.normal_()
+        m.norm.running_var.uniform_(0.5, 2.0)
+    x = torch.randn(2, 4 if block == "conv" else 8, h, w)
+    monkeypatch.setattr(L, "_ROW_STRIP_BYTES", strip_bytes)
+    with torch.no_grad():
+        strips = m(x)
+        monkeypatch.setattr(L, "_use_row_strips", lambda training, x: False)
+        whole = m(x)
+    torch.testing.assert_close(strips, whole, rtol=1e-5, atol=1e-6)
+    assert not torch.equal(whole, x)

@@ -300,7 +300,7 @@ def lisa_spectral_paired(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, p1: 
     its imaginary part, so ``sum_c q_c z_c = s_d + i s_e``; likewise
     ``w = ifft2(fft2(v) * P2[j])`` and ``y += s_d Re(w) + s_e Im(w)``.
 
-    Without autograd the maps are processed in chunks of heads (or of channels of one
+    Without autograd (eager) the maps are processed in chunks of heads (or of channels of one
     head on large grids) whose spectra fit in the L2 cache (:data:`_PAIRED_CHUNK_BYTES`),
     all pattern pairs of a chunk in turn: at 640 px input the whole-layer tensors are
     2-13 MB per pattern and would stream through memory once per op.
@@ -315,15 +315,17 @@ def lisa_spectral_paired(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, p1: 
         ``(B, heads, dk, H, W)``.
     """
     q, k = _l2_normalise(q, eps), _l2_normalise(k, eps)
-    if torch.is_grad_enabled() and (q.requires_grad or k.requires_grad or v.requires_grad
-                                    or p1.requires_grad or p2.requires_grad):
-        return _paired_autograd(q, k, v, p1, p2)
-    return _paired_chunked(q, k, v, p1, p2)
+    if not torch.jit.is_scripting():  # (TorchScript runs the whole-tensor form)
+        if not (torch.is_grad_enabled() and (q.requires_grad or k.requires_grad or
+                                             v.requires_grad or p1.requires_grad
+                                             or p2.requires_grad)):
+            return _paired_chunked(q, k, v, p1, p2)
+    return _paired_whole(q, k, v, p1, p2)
 
 
-def _paired_autograd(q, k, v, p1, p2):
-    """The paired form on whole tensors (training: every op differentiable, no in-place on
-    saved tensors)."""
+def _paired_whole(q, k, v, p1, p2):
+    """The paired form on whole tensors (autograd, TorchScript: every op differentiable,
+    no in-place op on a saved tensor)."""
     k_hat, v_hat = torch.fft.fft2(k), torch.fft.fft2(v)
     qr = q.unsqueeze(-1)
     y = torch.zeros(q.shape + (2,), dtype=q.dtype, device=q.device)
@@ -609,6 +611,53 @@ def lisa_extra_flops(model: nn.Module, input_size: Sequence[int], elementwise: b
 
 # --- blocks ------------------------------------------------------------------------
 
+_ROW_STRIP_BYTES = 2 << 20  # hidden activations per strip: stays in a 1-2 MB L2 cache
+
+
+def _use_row_strips(training: bool, x: torch.Tensor) -> bool:
+    """Eager inference (eval, no autograd, not a torch.fx trace): row strips apply.
+
+    Callers test ``not torch.jit.is_scripting()`` first (TorchScript keeps the plain path).
+    """
+    return not (training or torch.is_grad_enabled() or isinstance(x, torch.fx.Proxy))
+
+
+def residual_mlp_rows(x: torch.Tensor, norm: nn.Module, fc1: nn.Module, dw: nn.Conv2d,
+                      fc2: nn.Module, gelu_first: bool) -> torch.Tensor:
+    """``x + fc2(gelu(dw([gelu](fc1(norm(x))))))`` computed in strips of rows (inference).
+
+    The expanded hidden maps of the conv-MLPs and HyLiSANet conv blocks (4-6x the block
+    width; 26-39 MB at 640 px input) otherwise stream through memory once per op and are
+    freshly allocated (page faults) each time; a strip of rows (:data:`_ROW_STRIP_BYTES`
+    of hidden activations) stays in cache through all of them. Each strip recomputes
+    ``dw``'s halo rows (``norm`` must be per pixel, as LayerNorm or eval BatchNorm are;
+    ``fc1``/``fc2`` 1x1), so the values equal the whole-map path up to rounding (tested).
+
+    Args:
+        x: ``(B, C, H, W)``.
+        norm, fc1, fc2: per-pixel modules (norm, 1x1 convs).
+        dw: the depth-wise conv between them (odd kernel, ``padding = k // 2``).
+        gelu_first: GELU after ``fc1`` as well (HyLiSANet conv block).
+
+    Returns:
+        ``(B, C, H, W)``.
+    """
+    b, _, h, w = x.shape
+    hidden = dw.in_channels
+    pad = dw.padding[0]
+    rows = max(1, _ROW_STRIP_BYTES // (b * hidden * w * x.element_size()))
+    out = torch.empty_like(x)
+    for r0 in range(0, h, rows):
+        r1 = min(h, r0 + rows)
+        a0, a1 = max(0, r0 - pad), min(h, r1 + pad)  # halo rows dw reads (zeros past the map)
+        t = fc1(norm(x[:, :, a0:a1]))
+        if gelu_first:
+            t = F.gelu(t)
+        t = F.conv2d(t, dw.weight, dw.bias, 1, dw.padding, 1, dw.groups)[:, :, r0 - a0:r1 - a0]
+        out[:, :, r0:r1] = fc2(F.gelu(t))
+    return out.add_(x)
+
+
 class DwConvMlp(nn.Module):
     """1x1 -> (depth-wise 3x3) -> GELU -> 1x1 (the conv-MLP of PVTv2; plain MLP without dw)."""
 
@@ -637,13 +686,22 @@ class LiSABlock(nn.Module):
         self.drop_path1 = DropPath(drop_path) if drop_path > 0 else nn.Identity()
         self.norm2 = LayerNorm2d(dim)
         self.mlp = DwConvMlp(dim, int(dim * mlp_ratio), depthwise=conv_mlp)
+        self.mlp_strips = conv_mlp  # inference runs the conv-MLP in row strips
         self.drop_path2 = DropPath(drop_path) if drop_path > 0 else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.pos_embed is not None:
             x = x + self.pos_embed(x)
         x = x + self.drop_path1(self.attn(self.norm1(x)))
+        if not torch.jit.is_scripting():  # (TorchScript compiles only the plain path)
+            if self.mlp_strips and _use_row_strips(self.training, x):
+                return self._mlp_rows(x)
         return x + self.drop_path2(self.mlp(self.norm2(x)))
+
+    @torch.jit.unused
+    def _mlp_rows(self, x: torch.Tensor) -> torch.Tensor:
+        m = self.mlp
+        return residual_mlp_rows(x, self.norm2, m.fc1, m.dw, m.fc2, gelu_first=False)
 
 
 @torch.no_grad()
@@ -673,8 +731,15 @@ class ConvBlock(nn.Module):
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not torch.jit.is_scripting():  # (TorchScript compiles only the plain path)
+            if _use_row_strips(self.training, x):
+                return self._forward_rows(x)
         y = self.pw2(self.act2(self.dw(self.act1(self.pw1(self.norm(x))))))
         return x + self.drop_path(y)
+
+    @torch.jit.unused
+    def _forward_rows(self, x: torch.Tensor) -> torch.Tensor:
+        return residual_mlp_rows(x, self.norm, self.pw1, self.dw, self.pw2, gelu_first=True)
 
     @torch.no_grad()
     def fuse(self) -> "ConvBlock":
