@@ -272,7 +272,7 @@ def lisa_spectral_broadcast(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
 # transform per pattern pair replaces two real ones (irfft2), which torch's CPU backend runs
 # 2-5x slower per map than the complex ifft2 (its c2r path copies and transposes).
 
-_PAIRED_CHUNK_BYTES = 1 << 20  # complex spectrum bytes per chunk: stays in a 1-2 MB L2
+_PAIRED_CHUNK_BYTES = 2 << 20  # complex spectrum bytes per chunk (best of 0.5-4 MB at 640 px)
 
 
 def pair_spectra(kernels: torch.Tensor) -> torch.Tensor:
@@ -301,7 +301,7 @@ def lisa_spectral_paired(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, p1: 
     ``w = ifft2(fft2(v) * P2[j])`` and ``y += s_d Re(w) + s_e Im(w)``.
 
     Without autograd (eager) the maps are processed in chunks of heads (or of channels of one
-    head on large grids) whose spectra fit in the L2 cache (:data:`_PAIRED_CHUNK_BYTES`),
+    head on large grids) whose spectra stay in cache (:data:`_PAIRED_CHUNK_BYTES`),
     all pattern pairs of a chunk in turn: at 640 px input the whole-layer tensors are
     2-13 MB per pattern and would stream through memory once per op.
 
@@ -314,13 +314,12 @@ def lisa_spectral_paired(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, p1: 
     Returns:
         ``(B, heads, dk, H, W)``.
     """
-    q, k = _l2_normalise(q, eps), _l2_normalise(k, eps)
     if not torch.jit.is_scripting():  # (TorchScript runs the whole-tensor form)
         if not (torch.is_grad_enabled() and (q.requires_grad or k.requires_grad or
                                              v.requires_grad or p1.requires_grad
                                              or p2.requires_grad)):
-            return _paired_chunked(q, k, v, p1, p2)
-    return _paired_whole(q, k, v, p1, p2)
+            return _paired_chunked(q, k, v, p1, p2, eps)
+    return _paired_whole(_l2_normalise(q, eps), _l2_normalise(k, eps), v, p1, p2)
 
 
 def _paired_whole(q, k, v, p1, p2):
@@ -335,11 +334,13 @@ def _paired_whole(q, k, v, p1, p2):
     return y.sum(-1)
 
 
-def _paired_chunked(q, k, v, p1, p2):
-    """The paired form chunk by chunk (inference: no autograd)."""
+def _paired_chunked(q, k, v, p1, p2, eps: float):
+    """The paired form chunk by chunk (inference: no autograd); q and k are normalised
+    chunk by chunk too (same factors as :func:`_l2_normalise`)."""
     b, heads, dk, h, w = q.shape
     g = b * heads
     q, k, v = (t.reshape(g, dk, h, w) for t in (q, k, v))
+    q_scale, k_scale = (torch.rsqrt(t.pow(2).sum(1, keepdim=True) + eps) for t in (q, k))
     maps = max(1, _PAIRED_CHUNK_BYTES // (h * w * 8))  # complex64 maps per chunk
     channels = min(dk, maps)
     groups = max(1, maps // dk) if channels == dk else 1
@@ -349,9 +350,10 @@ def _paired_chunked(q, k, v, p1, p2):
         g1 = min(g, g0 + groups)
         for c0 in range(0, dk, channels):  # s_d + i s_e, summed over this chunk's channels
             c1 = min(dk, c0 + channels)
-            k_hat = torch.fft.fft2(k[g0:g1, c0:c1])
+            k_hat = torch.fft.fft2(k[g0:g1, c0:c1] * k_scale[g0:g1])
             # q repeated for (re, im): a stride-0 last dim halves the product's speed
-            qr = q[g0:g1, c0:c1].unsqueeze(-1).expand(-1, -1, -1, -1, 2).contiguous()
+            qr = (q[g0:g1, c0:c1] * q_scale[g0:g1]).unsqueeze(-1).expand(-1, -1, -1, -1, 2)
+            qr = qr.contiguous()
             for j in range(p1.shape[0]):
                 z = torch.view_as_real(torch.fft.ifft2(k_hat * p1[j, c0:c1]))
                 s[j, g0:g1] += (z * qr).sum(1, keepdim=True)
@@ -363,7 +365,7 @@ def _paired_chunked(q, k, v, p1, p2):
             acc = torch.view_as_real(torch.fft.ifft2(v_hat * p2[0])) * s[0, g0:g1]
             for j in range(1, p2.shape[0]):
                 acc.addcmul_(torch.view_as_real(torch.fft.ifft2(v_hat * p2[j])), s[j, g0:g1])
-            y[g0:g1, c0:c1] = acc.sum(-1)
+            torch.sum(acc, -1, out=y[g0:g1, c0:c1])
     return y.reshape(b, heads, dk, h, w)
 
 
@@ -611,7 +613,7 @@ def lisa_extra_flops(model: nn.Module, input_size: Sequence[int], elementwise: b
 
 # --- blocks ------------------------------------------------------------------------
 
-_ROW_STRIP_BYTES = 2 << 20  # hidden activations per strip: stays in a 1-2 MB L2 cache
+_ROW_STRIP_BYTES = 4 << 20  # hidden activations per strip (best of 1-8 MB measured at 640 px)
 
 
 def _use_row_strips(training: bool, x: torch.Tensor) -> bool:
