@@ -152,7 +152,7 @@ def test_row_strips_match_whole_maps(monkeypatch, block, h, w, strip_bytes):
     monkeypatch.setattr(L, "_ROW_STRIP_BYTES", strip_bytes)
     with torch.no_grad():
         strips = m(x)
-        monkeypatch.setattr(L, "_use_row_strips", lambda training, x: False)
+        monkeypatch.setattr(L, "_use_row_strips", lambda training, x: False)  # plain forward
         whole = m(x)
     torch.testing.assert_close(strips, whole, rtol=1e-5, atol=1e-6)
     assert not torch.equal(whole, x)

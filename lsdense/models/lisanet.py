@@ -314,10 +314,10 @@ def lisa_spectral_paired(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, p1: 
     Returns:
         ``(B, heads, dk, H, W)``.
     """
-    if not torch.jit.is_scripting():  # (TorchScript runs the whole-tensor form)
-        if not (torch.is_grad_enabled() and (q.requires_grad or k.requires_grad or
-                                             v.requires_grad or p1.requires_grad
-                                             or p2.requires_grad)):
+    if not torch.jit.is_scripting():  # (TorchScript, traces, compile: the whole-tensor form)
+        if not (_tracing(q) or torch.is_grad_enabled() and (
+                q.requires_grad or k.requires_grad or v.requires_grad or p1.requires_grad
+                or p2.requires_grad)):
             return _paired_chunked(q, k, v, p1, p2, eps)
     return _paired_whole(_l2_normalise(q, eps), _l2_normalise(k, eps), v, p1, p2)
 
@@ -617,11 +617,17 @@ _ROW_STRIP_BYTES = 4 << 20  # hidden activations per strip (best of 1-8 MB measu
 
 
 def _use_row_strips(training: bool, x: torch.Tensor) -> bool:
-    """Eager inference (eval, no autograd, not a torch.fx trace): row strips apply.
+    """Eager inference (eval, no autograd, not traced, exported or compiled): the
+    inference-only forms apply (their loops would bake sizes into a graph).
 
     Callers test ``not torch.jit.is_scripting()`` first (TorchScript keeps the plain path).
     """
-    return not (training or torch.is_grad_enabled() or isinstance(x, torch.fx.Proxy))
+    return not (training or torch.is_grad_enabled() or _tracing(x))
+
+
+def _tracing(x: torch.Tensor) -> bool:
+    return (isinstance(x, torch.fx.Proxy) or torch.jit.is_tracing()
+            or torch.onnx.is_in_onnx_export() or torch.compiler.is_compiling())
 
 
 def residual_mlp_rows(x: torch.Tensor, norm: nn.Module, fc1: nn.Module, dw: nn.Conv2d,
@@ -692,18 +698,25 @@ class LiSABlock(nn.Module):
         self.drop_path2 = DropPath(drop_path) if drop_path > 0 else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not torch.jit.is_scripting():  # (TorchScript compiles only the plain path)
+            if _use_row_strips(self.training, x):
+                return self._forward_inference(x)
         if self.pos_embed is not None:
             x = x + self.pos_embed(x)
         x = x + self.drop_path1(self.attn(self.norm1(x)))
-        if not torch.jit.is_scripting():  # (TorchScript compiles only the plain path)
-            if self.mlp_strips and _use_row_strips(self.training, x):
-                return self._mlp_rows(x)
         return x + self.drop_path2(self.mlp(self.norm2(x)))
 
     @torch.jit.unused
-    def _mlp_rows(self, x: torch.Tensor) -> torch.Tensor:
+    def _forward_inference(self, x: torch.Tensor) -> torch.Tensor:
+        # eval: DropPath is the identity; residuals added in place into the fresh branch
+        # outputs (same sums), the conv-MLP in row strips
+        if self.pos_embed is not None:
+            x = self.pos_embed(x).add_(x)
+        x = self.attn(self.norm1(x)).add_(x)
         m = self.mlp
-        return residual_mlp_rows(x, self.norm2, m.fc1, m.dw, m.fc2, gelu_first=False)
+        if self.mlp_strips:
+            return residual_mlp_rows(x, self.norm2, m.fc1, m.dw, m.fc2, gelu_first=False)
+        return m(self.norm2(x)).add_(x)
 
 
 @torch.no_grad()
