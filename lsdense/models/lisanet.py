@@ -625,8 +625,13 @@ def _use_row_strips(training: bool, x: torch.Tensor) -> bool:
     return not (training or torch.is_grad_enabled() or _tracing(x))
 
 
+# False: inference runs the plain whole-map forms too (FLOP counting: the row strips
+# recompute dw halo rows, ~1-3 % more MACs than the model has; debugging)
+inference_fast_paths = True
+
+
 def _tracing(x: torch.Tensor) -> bool:
-    return (isinstance(x, torch.fx.Proxy) or torch.jit.is_tracing()
+    return (not inference_fast_paths or isinstance(x, torch.fx.Proxy) or torch.jit.is_tracing()
             or torch.onnx.is_in_onnx_export() or torch.compiler.is_compiling())
 
 
