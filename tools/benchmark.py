@@ -44,7 +44,8 @@ def main(argv=None):
     p.add_argument("--ska", action="store_true",
                    help="also time the SKA op alone (unfold reference vs fast path)")
     p.add_argument("--lisa", nargs="*", default=None, metavar="VARIANT",
-                   help="also time the LiSA FFT path alone: broadcast form, pattern loop and paired form, in "
+                   help="also time the LiSA FFT path alone: broadcast form, pattern loop and "
+                        "paired form, in "
                         "these variants (default lisanet_s) at the largest --sizes")
     p.add_argument("--train-step", metavar="CONFIG", nargs="?", const="configs/quickstart/retinanet_lsnet_t_toycoco.py",
                    help="also time one mmdet training iteration of CONFIG (default: the RetinaNet-"

@@ -216,7 +216,8 @@ def _w_major(spectrum: torch.Tensor) -> torch.Tensor:
 
 def lisa_spectral(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, r1_hat: torch.Tensor,
                   r2_hat: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
-    """LiSA from kernel spectra (Eq. 13/14): the fast path :class:`LiSA` runs.
+    """LiSA from rfft2 kernel spectra (Eq. 13/14), one pattern at a time: the real-FFT
+    form :class:`LiSA` ran before :func:`lisa_spectral_paired` (kept as a reference).
 
     Equal to :func:`lisa_spectral_broadcast` (the plain form; tested in values and
     gradients) but one structural pattern ``d`` at a time, accumulating ``y`` in place:
@@ -270,7 +271,8 @@ def lisa_spectral_broadcast(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
 # imaginary parts of one complex convolution with r_d + i r_e (linearity, both results real):
 # ``x (*) r_d + i x (*) r_e = ifft2(fft2(x) * fft2(r_d + i r_e))``. One complex inverse
 # transform per pattern pair replaces two real ones (irfft2), which torch's CPU backend runs
-# 2-5x slower per map than the complex ifft2 (its c2r path copies and transposes).
+# several times slower per map than the complex ifft2 (4-12x measured at 20-160 px grids,
+# docs/benchmarks.md; its c2r path copies and transposes).
 
 _PAIRED_CHUNK_BYTES = 2 << 20  # complex spectrum bytes per chunk (best of 0.5-4 MB at 640 px)
 
