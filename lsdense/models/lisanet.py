@@ -274,7 +274,7 @@ def lisa_spectral_broadcast(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
 # several times slower per map than the complex ifft2 (4-12x measured at 20-160 px grids,
 # docs/benchmarks.md; its c2r path copies and transposes).
 
-_PAIRED_CHUNK_BYTES = 2 << 20  # complex spectrum bytes per chunk (best of 0.5-4 MB at 640 px)
+_PAIRED_CHUNK_BYTES = 2 << 20  # spectrum bytes per chunk and thread (best of 0.5-4 MB, 1 thread)
 
 
 def pair_spectra(kernels: torch.Tensor) -> torch.Tensor:
@@ -343,7 +343,8 @@ def _paired_chunked(q, k, v, p1, p2, eps: float):
     g = b * heads
     q, k, v = (t.reshape(g, dk, h, w) for t in (q, k, v))
     q_scale, k_scale = (torch.rsqrt(t.pow(2).sum(1, keepdim=True) + eps) for t in (q, k))
-    maps = max(1, _PAIRED_CHUNK_BYTES // (h * w * 8))  # complex64 maps per chunk
+    # complex64 maps per chunk; each thread has its own L2, so the chunk grows with threads
+    maps = max(1, _PAIRED_CHUNK_BYTES * torch.get_num_threads() // (h * w * 8))
     channels = min(dk, maps)
     groups = max(1, maps // dk) if channels == dk else 1
     s = torch.zeros((p1.shape[0], g, 1, h, w, 2), dtype=q.dtype, device=q.device)
@@ -615,7 +616,7 @@ def lisa_extra_flops(model: nn.Module, input_size: Sequence[int], elementwise: b
 
 # --- blocks ------------------------------------------------------------------------
 
-_ROW_STRIP_BYTES = 4 << 20  # hidden activations per strip (best of 1-8 MB measured at 640 px)
+_ROW_STRIP_BYTES = 4 << 20  # hidden bytes per strip and thread (best of 1-8 MB, 1 thread, 640 px)
 
 
 def _use_row_strips(training: bool, x: torch.Tensor) -> bool:
@@ -660,7 +661,8 @@ def residual_mlp_rows(x: torch.Tensor, norm: nn.Module, fc1: nn.Module, dw: nn.C
     b, _, h, w = x.shape
     hidden = dw.in_channels
     pad = dw.padding[0]
-    rows = max(1, _ROW_STRIP_BYTES // (b * hidden * w * x.element_size()))
+    budget = _ROW_STRIP_BYTES * torch.get_num_threads()  # per-thread L2 share, as the chunks
+    rows = max(1, budget // (b * hidden * w * x.element_size()))
     out = torch.empty_like(x)
     for r0 in range(0, h, rows):
         r1 = min(h, r0 + rows)
