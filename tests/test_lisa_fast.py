@@ -1,5 +1,7 @@
 """LiSA fast paths against their plain references: values and gradients.
 
+* :func:`lisa_spectral_paired` (two patterns per complex transform, chunked without
+  autograd: the path :class:`LiSA` runs) against :func:`lisa_spectral_broadcast`.
 * :func:`lisa_spectral` (one pattern at a time, in-place accumulation) against
   :func:`lisa_spectral_broadcast` (all patterns in one broadcast: the form before the
   speed work) and the O(N^2) :func:`lisa_reference`.
@@ -74,6 +76,51 @@ def test_export_formulation_matches_fft_path():
     torch.testing.assert_close(got, expected, rtol=1e-10, atol=1e-12)
 
 
+def _unpair(p):
+    """rfft2 spectra of the kernels behind paired spectra (inverse of pair_spectra)."""
+    r = torch.fft.ifft2(p)
+    return torch.fft.rfft2(torch.stack((r.real, r.imag), 1).flatten(0, 1))
+
+
+@pytest.mark.parametrize("dtype, tol", [(torch.float64, 1e-10), (torch.float32, 1e-5)])
+@pytest.mark.parametrize("b, heads, dk, d, h, w", [
+    (2, 3, 4, 5, 7, 9),  # odd D: the last pair's imaginary kernel is zero
+    (1, 2, 16, 8, 12, 10), (3, 1, 3, 1, 1, 5), (1, 2, 4, 2, 6, 1)])
+@pytest.mark.parametrize("chunk_bytes", [1, 2 * 8 * 12 * 10, 3 * 4 * 8 * 12 * 10, 1 << 20])
+def test_paired_matches_broadcast_in_inference_chunks(monkeypatch, dtype, tol, b, heads, dk, d,
+                                                      h, w, chunk_bytes):
+    """Chunked paired form (no autograd): single channels, part of a head, several heads
+    with a partial last chunk, everything at once; values against the broadcast form."""
+    monkeypatch.setattr(L, "_PAIRED_CHUNK_BYTES", chunk_bytes)
+    q, k, v, r1, r2 = (t.detach() for t in _inputs(dtype, b, heads, dk, d, h, w, seed=3))
+    p1, p2 = L.pair_spectra(r1), L.pair_spectra(r2)
+    assert p1.shape == ((d + 1) // 2, dk, h, w) and p2.shape == ((d + 1) // 2, h, w)
+    with torch.no_grad():
+        got = L.lisa_spectral_paired(q, k, v, p1, p2)
+    plain = _run(L.lisa_spectral_broadcast, q, k, v, r1, r2)
+    assert (got - plain).abs().max() <= tol * plain.abs().max()
+    torch.testing.assert_close(_unpair(p1), torch.fft.rfft2(torch.cat([r1, 0 * r1[:1]])[:len(p1) * 2]))
+
+
+@pytest.mark.parametrize("dtype, tol", [(torch.float64, 1e-10), (torch.float32, 1e-4)])
+@pytest.mark.parametrize("h, w, d", [(7, 9, 4), (8, 6, 3), (1, 5, 2)])
+def test_paired_autograd_matches_broadcast_values_and_gradients(dtype, tol, h, w, d):
+    """Training path: gradients reach q, k, v and the spatial kernels through pair_spectra."""
+    inputs = _inputs(dtype, h=h, w=w, d=d)
+    q, k, v, r1, r2 = inputs
+    fast = L.lisa_spectral_paired(q, k, v, L.pair_spectra(r1), L.pair_spectra(r2))
+    plain = _run(L.lisa_spectral_broadcast, *inputs)
+    assert (fast - plain).abs().max() <= tol * plain.abs().max()
+    with torch.no_grad():  # the chunked inference form gives the same values
+        chunked = L.lisa_spectral_paired(q, k, v, L.pair_spectra(r1), L.pair_spectra(r2))
+    assert (chunked - fast).abs().max() <= tol * plain.abs().max()
+    grad_out = torch.randn_like(plain)
+    g_fast = torch.autograd.grad((fast * grad_out).sum(), inputs)
+    g_plain = torch.autograd.grad((plain * grad_out).sum(), inputs)
+    for a, b in zip(g_fast, g_plain):
+        assert (a - b).abs().max() <= tol * b.abs().max()
+
+
 def test_model_outputs_equal_the_broadcast_path(monkeypatch):
     """A whole HyLiSANet-S (conv and LiSA stages) gives today's outputs within fp32 rounding."""
     torch.manual_seed(0)
@@ -81,8 +128,54 @@ def test_model_outputs_equal_the_broadcast_path(monkeypatch):
     x = torch.randn(1, 3, 96, 128)
     with torch.no_grad():
         fast = model(x)
-        monkeypatch.setattr(L, "lisa_spectral", L.lisa_spectral_broadcast)
+        monkeypatch.setattr(L, "lisa_spectral_paired", lambda q, k, v, p1, p2, eps: (
+            L.lisa_spectral_broadcast(q, k, v, _unpair(p1), _unpair(p2), eps)))
         model.apply(lambda m: m._cache.clear() if isinstance(m, L.LiSA) else None)
         plain = model(x)
     for a, b in zip(fast, plain):
         assert (a - b).abs().max() <= 1e-5 * b.abs().max()
+
+
+@pytest.mark.parametrize("block", ["conv", "lisa"])
+@pytest.mark.parametrize("h, w", [(7, 5), (1, 6), (12, 9)])
+@pytest.mark.parametrize("strip_bytes", [1, 3 * 24 * 9 * 4 * 4, 1 << 30])
+def test_row_strips_match_whole_maps(monkeypatch, block, h, w, strip_bytes):
+    """Conv block and LiSA block MLP in row strips (1 row, 3-4 rows with a partial last
+    strip, one strip) equal the whole-map path; batch 2, odd sizes, one-row maps."""
+    torch.manual_seed(0)
+    m = (L.ConvBlock(4, expansion=6.0) if block == "conv" else
+         L.LiSABlock(8, 2, (6, 6), 16, mlp_ratio=3.0, num_patterns=2)).eval()
+    if block == "conv":  # a BatchNorm that is not the identity
+        m.norm.running_mean.normal_()
+        m.norm.running_var.uniform_(0.5, 2.0)
+    x = torch.randn(2, 4 if block == "conv" else 8, h, w)
+    monkeypatch.setattr(L, "_ROW_STRIP_BYTES", strip_bytes)
+    with torch.no_grad():
+        strips = m(x)
+        monkeypatch.setattr(L, "_use_row_strips", lambda training, x: False)  # plain forward
+        whole = m(x)
+    torch.testing.assert_close(strips, whole, rtol=1e-5, atol=1e-6)
+    assert not torch.equal(whole, x)
+
+
+def test_fast_paths_switch_off_for_flop_counting(monkeypatch):
+    """inference_fast_paths=False (count_flops sets it) runs the plain forms: the FLOP
+    count is the model's, not the strips' halo recomputation."""
+    from lsdense.benchmark import count_flops
+    torch.manual_seed(0)
+    block = L.LiSABlock(8, 2, (6, 6), 16, mlp_ratio=3.0, num_patterns=2).eval()
+    x = torch.randn(1, 8, 9, 7)
+    monkeypatch.setattr(L, "_ROW_STRIP_BYTES", 1)  # one-row strips: 3x the dw/fc1 rows
+    with torch.no_grad():
+        strips = block(x)
+    monkeypatch.setattr(L, "inference_fast_paths", False)
+    monkeypatch.setattr(L, "residual_mlp_rows", None)  # would raise if called
+    monkeypatch.setattr(L, "_paired_chunked", None)
+    with torch.no_grad():
+        torch.testing.assert_close(block(x), strips, rtol=1e-5, atol=1e-6)
+    monkeypatch.undo()
+    monkeypatch.setattr(L, "_ROW_STRIP_BYTES", 1)
+    c_strips_allowed = count_flops(block, x)
+    block.mlp_strips = False  # the plain MLP whatever the switch says
+    assert count_flops(block, x) == c_strips_allowed
+    assert L.inference_fast_paths

@@ -34,6 +34,10 @@ Decisions (spec = taken by ``specs/lisa.md``; ours = taken here):
       ``H0 * W0 / (H * W)`` so the kernel sum (its DC gain) is kept, as GFNet's
       frequency-domain interpolation keeps it; without this a kernel stretched
       to an 800 x 1333 image would scale ``s`` and ``y`` by ~20x each.
+    * (ours) the convolutions run two patterns per complex transform
+      (:func:`lisa_spectral_paired`: ``x (*) r_d + i x (*) r_e`` from one ``ifft2``), since
+      torch's complex inverse FFT on CPU is several times faster per map than its real one;
+      same values as the real-FFT forms (tested).
     * (ours) spectra of the resized kernels are cached per (H, W, device, dtype)
       in eval mode only, validated against the parameters' ``_version`` (any
       in-place update, e.g. ``load_state_dict`` or an optimiser step), cleared by
@@ -85,8 +89,8 @@ from .layers import (DenseBackboneMixin, EvalCache, check_global_pool, drop_path
 from .registry import register_variants
 
 __all__ = ["LiSA", "LiSANet", "LiSANetI", "lisa_fft", "lisa_spectral", "lisa_spectral_broadcast",
-           "lisa_reference", "resize_kernel", "circular_kernel", "rfft2_real",
-           "irfft2_real", "MODEL_ARGS"]
+           "lisa_spectral_paired", "pair_spectra", "lisa_reference",
+           "resize_kernel", "circular_kernel", "rfft2_real", "irfft2_real", "MODEL_ARGS"]
 
 _KERNEL_SUFFIXES = (".attn.r1", ".attn.r2")
 
@@ -128,7 +132,8 @@ def _fft_dtype(dtype: torch.dtype) -> torch.dtype:
 @torch.fx.wrap  # leaf call in torch.fx graphs (its size branch runs on real tensors)
 def lisa_kernel_spectra(r1: torch.Tensor, r2: torch.Tensor,
                         qkv: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-    """``rfft2`` of the centred kernels resized to ``qkv``'s grid, in its FFT dtype.
+    """Paired spectra (:func:`pair_spectra`) of the centred kernels resized to ``qkv``'s
+    grid, in its FFT dtype.
 
     The uncached path (TorchScript, ``torch.fx`` graphs, training); :meth:`LiSA.spectra`
     caches the same values in eval mode.
@@ -137,18 +142,21 @@ def lisa_kernel_spectra(r1: torch.Tensor, r2: torch.Tensor,
     dtype = _fft_dtype(qkv.dtype)
     k1 = torch.fft.ifftshift(resize_kernel(r1, (h, w)), dim=(-2, -1))
     k2 = torch.fft.ifftshift(resize_kernel(r2, (h, w)), dim=(-2, -1))
-    return torch.fft.rfft2(k1.to(dtype)), torch.fft.rfft2(k2.to(dtype))
+    return pair_spectra(k1.to(dtype)), pair_spectra(k2.to(dtype))
 
 
 @torch.fx.wrap  # leaf call in torch.fx graphs (FFTs and dtype choice run on real tensors)
-def lisa_attention(qkv: torch.Tensor, r1_hat: torch.Tensor, r2_hat: torch.Tensor,
+def lisa_attention(qkv: torch.Tensor, p1: torch.Tensor, p2: torch.Tensor,
                    num_heads: int, eps: float) -> torch.Tensor:
-    """LiSA on the ``(B, 3C, H, W)`` output of the qkv projection: ``(B, C, H, W)``."""
+    """LiSA on the ``(B, 3C, H, W)`` output of the qkv projection: ``(B, C, H, W)``.
+
+    ``p1``, ``p2``: paired kernel spectra (:func:`pair_spectra`) at ``qkv``'s grid.
+    """
     b, c3, h, w = qkv.shape
     c = c3 // 3
     dtype = _fft_dtype(qkv.dtype)
     q, k, v = qkv.to(dtype).reshape(b, 3, num_heads, c // num_heads, h, w).unbind(1)
-    y = lisa_spectral(q, k, v, r1_hat, r2_hat, eps)
+    y = lisa_spectral_paired(q, k, v, p1, p2, eps)
     return y.reshape(b, c, h, w).to(qkv.dtype)
 
 
@@ -207,7 +215,8 @@ def _w_major(spectrum: torch.Tensor) -> torch.Tensor:
 
 def lisa_spectral(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, r1_hat: torch.Tensor,
                   r2_hat: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
-    """LiSA from kernel spectra (Eq. 13/14): the fast path :class:`LiSA` runs.
+    """LiSA from rfft2 kernel spectra (Eq. 13/14), one pattern at a time: the real-FFT
+    form :class:`LiSA` ran before :func:`lisa_spectral_paired` (kept as a reference).
 
     Equal to :func:`lisa_spectral_broadcast` (the plain form; tested in values and
     gradients) but one structural pattern ``d`` at a time, accumulating ``y`` in place:
@@ -253,6 +262,113 @@ def lisa_spectral_broadcast(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
     s = (q.unsqueeze(2) * k_conv).sum(3)  # (B, heads, D, H, W) structural patterns
     v_conv = torch.fft.irfft2(torch.fft.rfft2(v).unsqueeze(2) * r2_hat[:, None], s=size)
     return (s.unsqueeze(3) * v_conv).sum(2)
+
+
+# --- the paired form: two patterns per complex transform (the path LiSA runs) ---------------
+#
+# The circular convolutions of one real map with two real kernels r_d, r_e are the real and
+# imaginary parts of one complex convolution with r_d + i r_e (linearity, both results real):
+# ``x (*) r_d + i x (*) r_e = ifft2(fft2(x) * fft2(r_d + i r_e))``. One complex inverse
+# transform per pattern pair replaces two real ones (irfft2), which torch's CPU backend runs
+# several times slower per map than the complex ifft2 (4-12x measured at 20-160 px grids,
+# docs/benchmarks.md; its c2r path copies and transposes).
+
+_PAIRED_CHUNK_BYTES = 2 << 20  # spectrum bytes per chunk and thread (best of 0.5-4 MB, 1 thread)
+
+
+def pair_spectra(kernels: torch.Tensor) -> torch.Tensor:
+    """``fft2`` of circular kernels taken two patterns per complex map.
+
+    Args:
+        kernels: real ``(D, ..., H, W)``, zero offset at index ``[0, 0]``.
+
+    Returns:
+        complex ``(ceil(D / 2), ..., H, W)``: entry ``j`` is ``fft2(r[2j] + i r[2j+1])``
+        (odd ``D``: the last pair's imaginary kernel is zero).
+    """
+    if kernels.shape[0] % 2:
+        kernels = torch.cat([kernels, torch.zeros_like(kernels[:1])])
+    return torch.fft.fft2(torch.complex(kernels[0::2], kernels[1::2]))
+
+
+def lisa_spectral_paired(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, p1: torch.Tensor,
+                         p2: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """LiSA from paired kernel spectra (:func:`pair_spectra`): the path :class:`LiSA` runs.
+
+    Equal to :func:`lisa_spectral` and :func:`lisa_spectral_broadcast` up to rounding
+    (tested in values and gradients). For a pattern pair ``(d, e)``,
+    ``z = ifft2(fft2(k) * P1[j])`` holds ``R1[d] (*) k`` in its real and ``R1[e] (*) k`` in
+    its imaginary part, so ``sum_c q_c z_c = s_d + i s_e``; likewise
+    ``w = ifft2(fft2(v) * P2[j])`` and ``y += s_d Re(w) + s_e Im(w)``.
+
+    Without autograd (eager) the maps are processed in chunks of heads (or of channels of one
+    head on large grids) whose spectra stay in cache (:data:`_PAIRED_CHUNK_BYTES`),
+    all pattern pairs of a chunk in turn: at 640 px input the whole-layer tensors are
+    2-13 MB per pattern and would stream through memory once per op.
+
+    Args:
+        q, k, v: ``(B, heads, dk, H, W)`` real.
+        p1: ``(ceil(D / 2), dk, H, W)`` complex, :func:`pair_spectra` of R1.
+        p2: ``(ceil(D / 2), H, W)`` complex, :func:`pair_spectra` of R2.
+        eps: added inside the sqrt of the q/k L2 norms.
+
+    Returns:
+        ``(B, heads, dk, H, W)``.
+    """
+    if not torch.jit.is_scripting():  # (TorchScript, traces, compile: the whole-tensor form)
+        if not (_tracing(q) or torch.is_grad_enabled() and (
+                q.requires_grad or k.requires_grad or v.requires_grad or p1.requires_grad
+                or p2.requires_grad)):
+            return _paired_chunked(q, k, v, p1, p2, eps)
+    return _paired_whole(_l2_normalise(q, eps), _l2_normalise(k, eps), v, p1, p2)
+
+
+def _paired_whole(q, k, v, p1, p2):
+    """The paired form on whole tensors (autograd, TorchScript: every op differentiable,
+    no in-place op on a saved tensor)."""
+    k_hat, v_hat = torch.fft.fft2(k), torch.fft.fft2(v)
+    qr = q.unsqueeze(-1)
+    y = torch.zeros(q.shape + (2,), dtype=q.dtype, device=q.device)
+    for j in range(p1.shape[0]):
+        s = (torch.view_as_real(torch.fft.ifft2(k_hat * p1[j])) * qr).sum(2, keepdim=True)
+        y = y + torch.view_as_real(torch.fft.ifft2(v_hat * p2[j])) * s
+    return y.sum(-1)
+
+
+def _paired_chunked(q, k, v, p1, p2, eps: float):
+    """The paired form chunk by chunk (inference: no autograd); q and k are normalised
+    chunk by chunk too (same factors as :func:`_l2_normalise`)."""
+    b, heads, dk, h, w = q.shape
+    g = b * heads
+    q, k, v = (t.reshape(g, dk, h, w) for t in (q, k, v))
+    q_scale, k_scale = (torch.rsqrt(t.pow(2).sum(1, keepdim=True) + eps) for t in (q, k))
+    # complex64 maps per chunk; each thread has its own L2, so the chunk grows with threads
+    maps = max(1, _PAIRED_CHUNK_BYTES * torch.get_num_threads() // (h * w * 8))
+    channels = min(dk, maps)
+    groups = max(1, maps // dk) if channels == dk else 1
+    s = torch.zeros((p1.shape[0], g, 1, h, w, 2), dtype=q.dtype, device=q.device)
+    y = torch.empty_like(v)
+    for g0 in range(0, g, groups):
+        g1 = min(g, g0 + groups)
+        for c0 in range(0, dk, channels):  # s_d + i s_e, summed over this chunk's channels
+            c1 = min(dk, c0 + channels)
+            k_hat = torch.fft.fft2(k[g0:g1, c0:c1] * k_scale[g0:g1])
+            # q repeated for (re, im): a stride-0 last dim halves the product's speed
+            qr = (q[g0:g1, c0:c1] * q_scale[g0:g1]).unsqueeze(-1).expand(-1, -1, -1, -1, 2)
+            qr = qr.contiguous()
+            for j in range(p1.shape[0]):
+                z = torch.view_as_real(torch.fft.ifft2(k_hat * p1[j, c0:c1]))
+                s[j, g0:g1] += (z * qr).sum(1, keepdim=True)
+    for g0 in range(0, g, groups):
+        g1 = min(g, g0 + groups)
+        for c0 in range(0, dk, channels):
+            c1 = min(dk, c0 + channels)
+            v_hat = torch.fft.fft2(v[g0:g1, c0:c1])
+            acc = torch.view_as_real(torch.fft.ifft2(v_hat * p2[0])) * s[0, g0:g1]
+            for j in range(1, p2.shape[0]):
+                acc.addcmul_(torch.view_as_real(torch.fft.ifft2(v_hat * p2[j])), s[j, g0:g1])
+            torch.sum(acc, -1, out=y[g0:g1, c0:c1])
+    return y.reshape(b, heads, dk, h, w)
 
 
 def lisa_fft(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, r1: torch.Tensor,
@@ -405,11 +521,11 @@ class LiSA(nn.Module):
         return tuple(circular_kernel(r, size) for r in (self.r1, self.r2))
 
     def _compute_spectra(self, size: Tuple[int, int], dtype: torch.dtype):
-        # laid out like lisa_spectral's k/v spectra, so the products keep irfft2's fast layout
-        return tuple(_w_major(torch.fft.rfft2(r.to(dtype))) for r in self.kernels(size))
+        return tuple(pair_spectra(r.to(dtype)) for r in self.kernels(size))
 
     def spectra(self, size: Tuple[int, int], device: torch.device, dtype: torch.dtype):
-        """``rfft2`` of the kernels at ``size``; cached in eval mode when no gradient is needed."""
+        """Paired spectra (:func:`pair_spectra`) of the kernels at ``size``; cached in eval mode
+        when no gradient is needed."""
         params = (self.r1, self.r2)
         if not EvalCache.active(self, params):
             return self._compute_spectra(size, dtype)
@@ -468,6 +584,67 @@ class LiSA(nn.Module):
         return int(round(flops))
 
 
+# --- blocks ------------------------------------------------------------------------
+
+_ROW_STRIP_BYTES = 4 << 20  # hidden bytes per strip and thread (best of 1-8 MB, 1 thread, 640 px)
+
+
+def _use_row_strips(training: bool, x: torch.Tensor) -> bool:
+    """Eager inference (eval, no autograd, not traced, exported or compiled): the
+    inference-only forms apply (their loops would bake sizes into a graph).
+
+    Callers test ``not torch.jit.is_scripting()`` first (TorchScript keeps the plain path).
+    """
+    return not (training or torch.is_grad_enabled() or _tracing(x))
+
+
+# False: inference runs the plain whole-map forms too (FLOP counting: the row strips
+# recompute dw halo rows, ~1-3 % more MACs than the model has; debugging)
+inference_fast_paths = True
+
+
+def _tracing(x: torch.Tensor) -> bool:
+    return (not inference_fast_paths or isinstance(x, torch.fx.Proxy) or torch.jit.is_tracing()
+            or torch.onnx.is_in_onnx_export() or torch.compiler.is_compiling())
+
+
+def residual_mlp_rows(x: torch.Tensor, norm: nn.Module, fc1: nn.Module, dw: nn.Conv2d,
+                      fc2: nn.Module, gelu_first: bool) -> torch.Tensor:
+    """``x + fc2(gelu(dw([gelu](fc1(norm(x))))))`` computed in strips of rows (inference).
+
+    The expanded hidden maps of the conv-MLPs and HyLiSANet conv blocks (4-6x the block
+    width; 26-39 MB at 640 px input) otherwise stream through memory once per op and are
+    freshly allocated (page faults) each time; a strip of rows (:data:`_ROW_STRIP_BYTES`
+    of hidden activations) stays in cache through all of them. Each strip recomputes
+    ``dw``'s halo rows (``norm`` must be per pixel, as LayerNorm or eval BatchNorm are;
+    ``fc1``/``fc2`` 1x1), so the values equal the whole-map path up to rounding (tested).
+
+    Args:
+        x: ``(B, C, H, W)``.
+        norm, fc1, fc2: per-pixel modules (norm, 1x1 convs).
+        dw: the depth-wise conv between them (odd kernel, ``padding = k // 2``).
+        gelu_first: GELU after ``fc1`` as well (HyLiSANet conv block).
+
+    Returns:
+        ``(B, C, H, W)``.
+    """
+    b, _, h, w = x.shape
+    hidden = dw.in_channels
+    pad = dw.padding[0]
+    budget = _ROW_STRIP_BYTES * torch.get_num_threads()  # per-thread L2 share, as the chunks
+    rows = max(1, budget // (b * hidden * w * x.element_size()))
+    out = torch.empty_like(x)
+    for r0 in range(0, h, rows):
+        r1 = min(h, r0 + rows)
+        a0, a1 = max(0, r0 - pad), min(h, r1 + pad)  # halo rows dw reads (zeros past the map)
+        t = fc1(norm(x[:, :, a0:a1]))
+        if gelu_first:
+            t = F.gelu(t)
+        t = F.conv2d(t, dw.weight, dw.bias, 1, dw.padding, 1, dw.groups)[:, :, r0 - a0:r1 - a0]
+        out[:, :, r0:r1] = fc2(F.gelu(t))
+    return out.add_(x)
+
+
 class DwConvMlp(nn.Module):
     """1x1 -> (depth-wise 3x3) -> GELU -> 1x1 (the conv-MLP of PVTv2; plain MLP without dw)."""
 
@@ -496,13 +673,29 @@ class LiSABlock(nn.Module):
         self.drop_path1 = DropPath(drop_path) if drop_path > 0 else nn.Identity()
         self.norm2 = LayerNorm2d(dim)
         self.mlp = DwConvMlp(dim, int(dim * mlp_ratio), depthwise=conv_mlp)
+        self.mlp_strips = conv_mlp  # inference runs the conv-MLP in row strips
         self.drop_path2 = DropPath(drop_path) if drop_path > 0 else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not torch.jit.is_scripting():  # (TorchScript compiles only the plain path)
+            if _use_row_strips(self.training, x):
+                return self._forward_inference(x)
         if self.pos_embed is not None:
             x = x + self.pos_embed(x)
         x = x + self.drop_path1(self.attn(self.norm1(x)))
         return x + self.drop_path2(self.mlp(self.norm2(x)))
+
+    @torch.jit.unused
+    def _forward_inference(self, x: torch.Tensor) -> torch.Tensor:
+        # eval: DropPath is the identity; residuals added in place into the fresh branch
+        # outputs (same sums), the conv-MLP in row strips
+        if self.pos_embed is not None:
+            x = self.pos_embed(x).add_(x)
+        x = self.attn(self.norm1(x)).add_(x)
+        m = self.mlp
+        if self.mlp_strips:
+            return residual_mlp_rows(x, self.norm2, m.fc1, m.dw, m.fc2, gelu_first=False)
+        return m(self.norm2(x)).add_(x)
 
 
 # BatchNorm *before* the conv: torch.nn.utils.fusion folds a BN that follows a conv only
@@ -533,8 +726,15 @@ class ConvBlock(nn.Module):
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not torch.jit.is_scripting():  # (TorchScript compiles only the plain path)
+            if _use_row_strips(self.training, x):
+                return self._forward_rows(x)
         y = self.pw2(self.act2(self.dw(self.act1(self.pw1(self.norm(x))))))
         return x + self.drop_path(y)
+
+    @torch.jit.unused
+    def _forward_rows(self, x: torch.Tensor) -> torch.Tensor:
+        return residual_mlp_rows(x, self.norm, self.pw1, self.dw, self.pw2, gelu_first=True)
 
     @torch.no_grad()
     def fuse(self) -> "ConvBlock":
