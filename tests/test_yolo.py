@@ -246,10 +246,10 @@ REALDATA = ROOT.parent / "shared" / "realdata"
 _SHIPPED = {p.stem.split("-", 1)[1] for p in DETECT_YAMLS if p.stem.startswith("yolov8n-")}
 
 
-def _variant_model(name: str) -> dict:
-    """The shipped yolov8n YAML of a variant, else backbone + its default levels + Detect on the
-    last three."""
-    if name in _SHIPPED:
+def _variant_model(name: str, shipped: bool = True) -> dict:
+    """The shipped yolov8n YAML of a variant (``shipped``), else backbone + its default levels +
+    Detect on the last three."""
+    if shipped and name in _SHIPPED:
         return yaml.safe_load((CFG / f"yolov8n-{name}.yaml").read_text())
     from lsdense.models import get_variant
     from lsdense.yolo.swap import _FAMILY_MODULE
@@ -436,3 +436,43 @@ def test_ultralytics_fuse_folds_the_lsdense_backbone(name):
     assert n_bn(model.model[0]) == fused_alone
     assert model.is_fused()
     torch.testing.assert_close(after, before, rtol=1e-4, atol=1e-4)
+
+
+_SAFE_LOAD = r"""
+import sys, torch
+import lsdense.yolo
+from ultralytics import YOLO
+m = YOLO(sys.argv[1]).model.eval()
+with torch.no_grad():
+    m(torch.rand(1, 3, 64, 64))
+print(type(m.model[0]).__name__)
+"""
+
+
+@pytest.mark.parametrize("name", ["lsnet_t", "hylisanet_s"])
+def test_pt_with_filled_eval_caches_safe_loads_and_pickles_them_empty(name, tmp_path):
+    """A model evaluated before saving (Ultralytics' EMA copy after validation) holds filled
+    eval caches (LSNet's attention bias, LiSA's spectra): they pickle empty, and
+    ``ULTRALYTICS_SAFE_LOAD=1`` (weights_only) loads the file."""
+    import io
+
+    # every level: LSNet's attention (and its bias cache) is in the last stage only
+    model = DetectionModel(_variant_model(name, shipped=False), verbose=False).eval()
+    with torch.no_grad():
+        model(torch.rand(1, 3, 64, 64))
+        model(torch.rand(1, 3, 96, 64))
+    from lsdense.models.layers import EvalCache
+    caches = [c for m in model.modules() for c in vars(m).values() if isinstance(c, EvalCache)]
+    assert {type(m).__name__ for m in model.modules()} >= {"Detect"}
+    assert caches and sum(len(c) for c in caches) > 0
+    pt = tmp_path / f"{name}.pt"
+    torch.save({"model": model}, pt)
+    empty = io.BytesIO()
+    for c in caches:
+        c.clear()
+    torch.save({"model": model}, empty)
+    assert pt.stat().st_size <= len(empty.getvalue()) + 4096  # no cached tensors in the file
+    res = subprocess.run([sys.executable, "-c", _SAFE_LOAD, str(pt)], capture_output=True,
+                         text=True, env=_env(ULTRALYTICS_SAFE_LOAD="1"))
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert res.stdout.strip().splitlines()[-1].endswith("Backbone")

@@ -513,6 +513,17 @@ class EvalCache:
     def __len__(self) -> int:
         return len(self._entries)
 
+    # Pickled and deep-copied empty: entries are derived values (a saved model, an
+    # Ultralytics checkpoint or its EMA copy would otherwise carry them: +19 MB for a
+    # LiSANet-S after two input sizes); weights_only loading needs the class allow-listed
+    # (lsdense.yolo does it for Ultralytics checkpoints).
+    def __getstate__(self) -> dict:
+        return {"maxsize": self.maxsize}
+
+    def __setstate__(self, state: dict) -> None:
+        self.maxsize = state["maxsize"]
+        self._entries = OrderedDict()
+
     def clear(self) -> None:
         self._entries.clear()
 

@@ -145,9 +145,12 @@ def check_model_yaml(d: dict) -> None:
 
 
 def _lsdense_classes() -> List[type]:
-    """nn.Module subclasses an lsdense Ultralytics checkpoint may pickle (for weights_only)."""
+    """Classes an lsdense Ultralytics checkpoint may pickle (for weights_only): nn.Module
+    subclasses, and the (always empty when pickled) eval-mode cache the backbones hold."""
     import lsdense
     import timm.layers
+
+    from lsdense.models.layers import EvalCache
 
     for info in pkgutil.walk_packages(lsdense.__path__, "lsdense."):
         if info.name.startswith(("lsdense.models.", "lsdense.yolo.")):
@@ -163,7 +166,7 @@ def _lsdense_classes() -> List[type]:
                 found.append(sub)
     found += [c for c in vars(timm.layers).values()
               if inspect.isclass(c) and issubclass(c, nn.Module)]
-    return found
+    return found + [EvalCache]
 
 
 def _quote_backbone_strings(d: dict) -> None:
