@@ -159,8 +159,9 @@ def test_row_strips_match_whole_maps(monkeypatch, block, h, w, strip_bytes):
 
 
 def test_fast_paths_switch_off_for_flop_counting(monkeypatch):
-    """inference_fast_paths=False (count_flops sets it) runs the plain forms: the FLOP
+    """Under FlopCounterMode (count_flops; a dispatch mode) the plain forms run: the FLOP
     count is the model's, not the strips' halo recomputation."""
+    from torch.utils.flop_counter import FlopCounterMode
     from lsdense.benchmark import count_flops
     torch.manual_seed(0)
     block = L.LiSABlock(8, 2, (6, 6), 16, mlp_ratio=3.0, num_patterns=2).eval()
@@ -168,14 +169,14 @@ def test_fast_paths_switch_off_for_flop_counting(monkeypatch):
     monkeypatch.setattr(L, "_ROW_STRIP_BYTES", 1)  # one-row strips: 3x the dw/fc1 rows
     with torch.no_grad():
         strips = block(x)
-    monkeypatch.setattr(L, "inference_fast_paths", False)
     monkeypatch.setattr(L, "residual_mlp_rows", None)  # would raise if called
     monkeypatch.setattr(L, "_paired_chunked", None)
-    with torch.no_grad():
+    with torch.no_grad(), FlopCounterMode(display=False):
         torch.testing.assert_close(block(x), strips, rtol=1e-5, atol=1e-6)
+    with pytest.raises(TypeError), torch.no_grad():  # outside the counter the strips run
+        block(x)
     monkeypatch.undo()
     monkeypatch.setattr(L, "_ROW_STRIP_BYTES", 1)
     c_strips_allowed = count_flops(block, x)
     block.mlp_strips = False  # the plain MLP whatever the switch says
     assert count_flops(block, x) == c_strips_allowed
-    assert L.inference_fast_paths

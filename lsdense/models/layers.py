@@ -556,6 +556,19 @@ class EvalCache:
         return value
 
 
+def inference_forms_apply(x: torch.Tensor) -> bool:
+    """Whether a family's inference-only forms (LOLViT's fused oneDNN ops, LiSANet's row
+    strips and chunked LiSA) may replace the plain ops for this call: ``x`` is a real tensor
+    (not a ``torch.fx`` proxy) and no graph capture or op interception is running
+    (``torch.jit.trace``, ONNX export, ``torch.compile``, or a dispatch mode such as
+    ``FlopCounterMode`` / ``FakeTensorMode``, which must see the plain ops the model is made
+    of). Callers add their own conditions (eval, autograd, device, dtype) and test
+    ``torch.jit.is_scripting()`` first: TorchScript always runs the plain ops."""
+    return not (isinstance(x, torch.fx.Proxy) or torch.jit.is_tracing()
+                or torch.onnx.is_in_onnx_export() or torch.compiler.is_compiling()
+                or torch._C._len_torch_dispatch_stack() > 0)
+
+
 def _adapt_on_load(module, state_dict, prefix) -> None:
     """At every ``load_state_dict`` of an lsdense backbone: its ``adapt_state_dict`` on the
     keys under ``prefix``, in place (what it drops is neither loaded nor unexpected)."""

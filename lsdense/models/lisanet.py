@@ -85,7 +85,7 @@ from timm.models import generate_default_cfgs, register_model
 
 from .factory import create_timm_model
 from .layers import (DenseBackboneMixin, EvalCache, check_global_pool, drop_path_rates,
-                     factory_kwargs, resize_hw)
+                     factory_kwargs, inference_forms_apply, resize_hw)
 from .registry import register_variants
 
 __all__ = ["LiSA", "LiSANet", "LiSANetI", "lisa_fft", "lisa_spectral", "lisa_spectral_broadcast",
@@ -316,7 +316,7 @@ def lisa_spectral_paired(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, p1: 
         ``(B, heads, dk, H, W)``.
     """
     if not torch.jit.is_scripting():  # (TorchScript, traces, compile: the whole-tensor form)
-        if not (_tracing(q) or torch.is_grad_enabled() and (
+        if inference_forms_apply(q) and not (torch.is_grad_enabled() and (
                 q.requires_grad or k.requires_grad or v.requires_grad or p1.requires_grad
                 or p2.requires_grad)):
             return _paired_chunked(q, k, v, p1, p2, eps)
@@ -595,17 +595,7 @@ def _use_row_strips(training: bool, x: torch.Tensor) -> bool:
 
     Callers test ``not torch.jit.is_scripting()`` first (TorchScript keeps the plain path).
     """
-    return not (training or torch.is_grad_enabled() or _tracing(x))
-
-
-# False: inference runs the plain whole-map forms too (FLOP counting: the row strips
-# recompute dw halo rows, ~1-3 % more MACs than the model has; debugging)
-inference_fast_paths = True
-
-
-def _tracing(x: torch.Tensor) -> bool:
-    return (not inference_fast_paths or isinstance(x, torch.fx.Proxy) or torch.jit.is_tracing()
-            or torch.onnx.is_in_onnx_export() or torch.compiler.is_compiling())
+    return not (training or torch.is_grad_enabled()) and inference_forms_apply(x)
 
 
 def residual_mlp_rows(x: torch.Tensor, norm: nn.Module, fc1: nn.Module, dw: nn.Conv2d,

@@ -70,7 +70,8 @@ from timm.models import generate_default_cfgs, register_model
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from .factory import create_timm_model
-from .layers import DenseBackboneMixin, check_global_pool, drop_path_rates, factory_kwargs
+from .layers import (DenseBackboneMixin, check_global_pool, drop_path_rates, factory_kwargs,
+                     inference_forms_apply)
 from .registry import register_variants
 
 __all__ = ["LOLViT", "FAWA", "DReLu", "FWAttention", "LOLViTBlock", "GhostBottleneck",
@@ -106,11 +107,9 @@ _ONEDNN_OPS = _has_onednn_ops()
 
 
 def _onednn_applies(x: torch.Tensor, weight: torch.Tensor) -> bool:
-    """Whether the oneDNN fused ops may replace the plain ones for this call: not under a
-    tracer, torch.compile or a dispatch mode (FlopCounterMode and FakeTensorMode must see
-    the plain ops they know), on CPU float32 without autograd."""
-    return (not torch.jit.is_tracing() and not torch.compiler.is_compiling()
-            and torch._C._len_torch_dispatch_stack() == 0
+    """Whether the oneDNN fused ops may replace the plain ones for this call
+    (:func:`~lsdense.models.layers.inference_forms_apply`), on CPU float32 without autograd."""
+    return (inference_forms_apply(x)
             and x.device.type == "cpu" and x.dtype == torch.float32
             and weight.dtype == torch.float32
             and _ONEDNN_OPS and torch.backends.mkldnn.enabled
