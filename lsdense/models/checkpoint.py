@@ -93,7 +93,7 @@ def read_checkpoint(path: Union[str, Path], trusted: bool = False) -> dict:
     try:
         with torch.serialization.safe_globals([argparse.Namespace]):
             return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # UnpicklingError or a custom class in the file
+    except pickle.UnpicklingError as err:  # a class weights_only may not rebuild
         raise ValueError(f"Could not read {path} with torch.load(weights_only=True): {err}\n"
                          f"If you trust this file, call load_checkpoint(..., trusted=True).") from err
 

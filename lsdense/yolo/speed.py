@@ -11,6 +11,7 @@ imgsz 640); ``AYOLOM_FPS_SIZES`` holds that and the square 640x640.
 from __future__ import annotations
 
 import copy
+import inspect
 import statistics
 from typing import Sequence, Union
 
@@ -42,11 +43,8 @@ def measure_fps(model: torch.nn.Module, imgsz: Union[int, Sequence[int]] = 640, 
     """
     h, w = (imgsz, imgsz) if isinstance(imgsz, int) else imgsz
     m = copy.deepcopy(model).to(device).eval()
-    if hasattr(m, "fuse"):
-        try:
-            m = m.fuse(verbose=False)
-        except TypeError:
-            m = m.fuse()
+    if hasattr(m, "fuse"):  # Ultralytics' fuse(verbose=) or a plain module's fuse()
+        m = m.fuse(verbose=False) if "verbose" in inspect.signature(m.fuse).parameters else m.fuse()
     x = torch.rand(batch, 3, h, w, device=device)
     if half:
         m, x = m.half(), x.half()
