@@ -15,7 +15,7 @@ state-dict keys have the official layout: a detector saved by ``tools/train.py``
 holds ``backbone.patch_embed...``, as the official LSNet dense checkpoints do,
 and either file serves as backbone weights of the other without conversion.
 Files of lsdense <= 0.1, whose mm backbone held the network as ``body``
-(``backbone.body.*``), still load: the core's load-state-dict pre-hook
+(``backbone.body.*``), still load: the core's load-time adaptation
 (:meth:`adapt_state_dict`; mmengine's ``load_from`` / resume, ``init_cfg``) drops
 the ``body.`` level.
 

@@ -4,7 +4,7 @@ Use it from a config::
 
     custom_imports = dict(imports=['lsdense.mmdet'], allow_failed_imports=False)
 
-It registers ``LSNetBackbone``, ``LOLViTBackbone``, ``LiSANetBackbone`` and the
+It registers ``LSNetBackbone``, ``LOLViTBackbone``, ``LiSANetBackbone``, ``HyLiSANetBackbone`` and the
 ``LSNetFPN`` neck in ``mmdet.registry.MODELS`` and lets torch's weights-only
 loader read mmengine checkpoints (see :mod:`lsdense.mm`).
 """
@@ -12,7 +12,8 @@ from lsdense.mm.register import register_mmdet
 
 register_mmdet()
 
-from lsdense.mm.backbones import LiSANetBackbone, LOLViTBackbone, LSNetBackbone  # noqa: E402
+from lsdense.mm.backbones import (HyLiSANetBackbone, LiSANetBackbone, LOLViTBackbone,  # noqa: E402
+                                  LSNetBackbone)
 from lsdense.mm.necks import LSNetFPN  # noqa: E402
 
-__all__ = ["LSNetBackbone", "LOLViTBackbone", "LiSANetBackbone", "LSNetFPN"]
+__all__ = ["LSNetBackbone", "LOLViTBackbone", "LiSANetBackbone", "HyLiSANetBackbone", "LSNetFPN"]

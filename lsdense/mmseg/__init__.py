@@ -4,7 +4,7 @@ Use it from a config::
 
     custom_imports = dict(imports=['lsdense.mmseg'], allow_failed_imports=False)
 
-It registers ``LSNetBackbone``, ``LOLViTBackbone`` and ``LiSANetBackbone`` in
+It registers ``LSNetBackbone``, ``LOLViTBackbone``, ``LiSANetBackbone`` and ``HyLiSANetBackbone`` in
 ``mmseg.registry.MODELS`` and lets torch's weights-only loader read mmengine
 checkpoints (see :mod:`lsdense.mm`).
 """
@@ -12,6 +12,7 @@ from lsdense.mm.register import register_mmseg
 
 register_mmseg()
 
-from lsdense.mm.backbones import LiSANetBackbone, LOLViTBackbone, LSNetBackbone  # noqa: E402
+from lsdense.mm.backbones import (HyLiSANetBackbone, LiSANetBackbone, LOLViTBackbone,  # noqa: E402
+                                  LSNetBackbone)
 
-__all__ = ["LSNetBackbone", "LOLViTBackbone", "LiSANetBackbone"]
+__all__ = ["LSNetBackbone", "LOLViTBackbone", "LiSANetBackbone", "HyLiSANetBackbone"]

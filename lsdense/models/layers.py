@@ -395,7 +395,8 @@ class DenseBackboneMixin:
     # --- checkpoints --------------------------------------------------------------
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
         """Resolution-dependent tensors and head folding at load time (plain
-        ``load_state_dict``, mmengine's loader, Ultralytics' ``model.load``), as mmpretrain's
+        ``load_state_dict``, mmengine's loader; not Ultralytics' ``model.load``, which drops
+        tensors of another shape before loading), as mmpretrain's
         ViT resizes ``pos_embed``: :meth:`adapt_state_dict` on this backbone's keys, then
         ``nn.Module``'s own loading. An override rather than a registered pre-hook, so a
         pickled model (an Ultralytics ``.pt``) holds no hook object that ``weights_only``
@@ -408,7 +409,7 @@ class DenseBackboneMixin:
         """Fit a state dict of this family to this model (family hook; default: as is).
 
         Resizes resolution-dependent tensors to ``own``'s shapes, folds heads and drops
-        buffers the model does not keep. Runs at every ``load_state_dict`` (a pre-hook)
+        buffers the model does not keep. Runs at every ``load_state_dict``
         and in :meth:`checkpoint_filter`; it must be idempotent.
 
         Returns:
