@@ -18,6 +18,8 @@ from typing import Dict, List, NamedTuple, Union
 
 import torch
 
+from lsdense.models.checkpoint import select_prefix
+
 __all__ = ["ConvertResult", "convert_state_dict", "convert_official"]
 
 
@@ -35,7 +37,10 @@ def convert_state_dict(official: Dict[str, torch.Tensor], model: torch.nn.Module
     """Map an official dense state dict onto ``model`` (an mmdet/mmseg model with our backbone)."""
     net = model.backbone
     own = model.state_dict()
-    backbone = {k[len("backbone."):]: v for k, v in official.items() if k.startswith("backbone.")}
+    try:
+        backbone = select_prefix(official, "backbone")
+    except ValueError:  # no backbone key: nothing maps (convert_official names the file)
+        backbone = {}
     dropped: List[str] = []
     resized: List[str] = []
     filt = getattr(net, "checkpoint_filter", None)
@@ -69,7 +74,7 @@ def convert_official(src: Union[str, Path], config: Union[str, Path], dst: Union
     """
     from mmengine.config import Config
 
-    from lsdense.models.checkpoint import read_checkpoint, unwrap_state_dict
+    from lsdense.models.checkpoint import drop_module_prefix, read_checkpoint, unwrap_state_dict
 
     from .checks import framework_of
 
@@ -87,7 +92,7 @@ def convert_official(src: Union[str, Path], config: Union[str, Path], dst: Union
     if not hasattr(getattr(model, "backbone", None), "checkpoint_filter"):
         raise ValueError(f"{config} does not use an lsdense backbone; nothing to convert for.")
     official = unwrap_state_dict(read_checkpoint(src, trusted=trusted))
-    official = {k[len("module."):] if k.startswith("module.") else k: v for k, v in official.items()}
+    official = drop_module_prefix(official)
     result = convert_state_dict(official, model)
     if not result.state_dict:
         raise ValueError(f"No key of {src} maps onto the model of {config}; is it an official "

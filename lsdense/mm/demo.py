@@ -136,17 +136,6 @@ def draw_seg(config: Union[str, Path], checkpoint: str, images: Iterable[Union[s
     return written
 
 
-def real_images() -> Dict[str, List[Path]]:
-    """The real photos and BDD100K frames of ``../shared/realdata`` ({} when it is absent)."""
-    from lsdense.realdata import RealDataMissing, real_images as images_in, realdata_root
-
-    try:
-        return {"photos": images_in(realdata_root("photos")),
-                "bdd100k": images_in(realdata_root("bdd100k_real") / "images/100k/val")}
-    except RealDataMissing:
-        return {}
-
-
 def run(work_dir: Union[str, Path] = "work_dirs/demo", num_vis: int = 6,
         progress: Optional[Callable[[str], None]] = None) -> Dict[str, object]:
     """Run the quickstart; return figures and the folders of drawn predictions.
@@ -174,7 +163,9 @@ def run(work_dir: Union[str, Path] = "work_dirs/demo", num_vis: int = 6,
     work = Path(work_dir).resolve()
     t0 = time.time()
     figures: Dict[str, object] = {"vis": {}}
-    real = real_images()
+    from lsdense.realdata import demo_images
+
+    real = demo_images()
     jobs = (("det", "coco", make_coco, "val2017/*.jpg"),
             ("seg", "ade20k", make_ade20k, "images/validation/*.jpg"))
     for task, kind, make, val_glob in jobs:

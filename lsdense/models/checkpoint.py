@@ -117,9 +117,14 @@ def _is_tensor_dict(d: dict) -> bool:
     return len(d) > 0 and sum(isinstance(v, torch.Tensor) for v in d.values()) > len(d) // 2
 
 
+def drop_module_prefix(state_dict: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+    """The state dict without the ``module.`` a (Distributed)DataParallel wrapper adds."""
+    return {k[len("module."):] if k.startswith("module.") else k: v for k, v in state_dict.items()}
+
+
 def strip_prefixes(state_dict: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
     """Remove ``module.``; keep only ``backbone.*`` (stripped) when a detector file is given."""
-    sd = {k[len("module."):] if k.startswith("module.") else k: v for k, v in state_dict.items()}
+    sd = drop_module_prefix(state_dict)
     if any(k.startswith("backbone.") for k in sd):
         # neck/head keys of a detector file stay and are reported as unexpected
         sd = {(k[len("backbone."):] if k.startswith("backbone.") else k): v for k, v in sd.items()}
@@ -143,7 +148,7 @@ def select_prefix(state_dict: Dict[str, torch.Tensor], prefix: str) -> Dict[str,
     file's top-level names when no key has the prefix.
     """
     prefix = prefix if prefix.endswith(".") else prefix + "."
-    sd = {k[len("module."):] if k.startswith("module.") else k: v for k, v in state_dict.items()}
+    sd = drop_module_prefix(state_dict)
     out = {k[len(prefix):]: v for k, v in sd.items() if k.startswith(prefix)}
     if not out:
         tops = sorted({k.split(".", 1)[0] + "." for k in sd})
