@@ -5,15 +5,24 @@
 * ``randomize_bn``: a function giving every ``BatchNorm2d`` of a model non-trivial statistics and
   affine parameters (seeded), so that a mistake in folding them into a conv shows.
 * ``mm_toy_data``: toy COCO / ADE20K / VOC sets (``lsdense.toydata``) written once per session.
+
+Ultralytics runs offline, never installs packages and keeps its settings in a temporary
+folder, for every test module (set here, before any test module imports ultralytics).
 """
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 from typing import Callable
 
 import pytest
 import torch
 import torch.nn as nn
+
+os.environ.setdefault("YOLO_OFFLINE", "1")  # no network: fonts/weights/datasets are never fetched
+os.environ.setdefault("YOLO_AUTOINSTALL", "False")
+os.environ.setdefault("YOLO_CONFIG_DIR", tempfile.mkdtemp(prefix="yolo-cfg-"))
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ fork-layout model's.
 import importlib.util
 import os
 import sys
-import tempfile
 import types
 from copy import deepcopy
 from pathlib import Path
@@ -20,9 +19,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-os.environ.setdefault("YOLO_OFFLINE", "1")
-os.environ.setdefault("YOLO_AUTOINSTALL", "False")
-os.environ.setdefault("YOLO_CONFIG_DIR", tempfile.mkdtemp(prefix="yolo-cfg-"))
 pytest.importorskip("ultralytics")
 
 import torch  # noqa: E402

@@ -1,16 +1,11 @@
 """A-YOLOM official release layout: polygon txt segmentation labels per task directory, rasterised
 at the working resolution (facts: ../shared/specs/official.md, bdd-multi.yaml of the official repo)."""
-import os
 import pickle
 import random
-import tempfile
 
 import numpy as np
 import pytest
 
-os.environ.setdefault("YOLO_OFFLINE", "1")
-os.environ.setdefault("YOLO_AUTOINSTALL", "False")
-os.environ.setdefault("YOLO_CONFIG_DIR", tempfile.mkdtemp(prefix="yolo-cfg-"))
 pytest.importorskip("ultralytics")
 
 import cv2  # noqa: E402

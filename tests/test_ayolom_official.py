@@ -1,16 +1,11 @@
 """A-YOLOM as published: structure and parameter counts of the official model, the official loss and
 metrics against hand-computed values (facts: ../shared/specs/official.md)."""
 import math
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-os.environ.setdefault("YOLO_OFFLINE", "1")
-os.environ.setdefault("YOLO_AUTOINSTALL", "False")
-os.environ.setdefault("YOLO_CONFIG_DIR", tempfile.mkdtemp(prefix="yolo-cfg-"))
 pytest.importorskip("ultralytics")
 
 import torch  # noqa: E402

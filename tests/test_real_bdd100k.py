@@ -3,19 +3,14 @@ against the JSON), the real lane masks (255 = no lane) through the multi-task re
 A-YOLOM predictor on the 13 real frames with the overlays saved."""
 import copy
 import json
-import os
 import runpy
 import shutil
-import tempfile
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-os.environ.setdefault("YOLO_OFFLINE", "1")
-os.environ.setdefault("YOLO_AUTOINSTALL", "False")
-os.environ.setdefault("YOLO_CONFIG_DIR", tempfile.mkdtemp(prefix="yolo-cfg-"))
 pytest.importorskip("ultralytics")
 
 import cv2  # noqa: E402

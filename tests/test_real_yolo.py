@@ -2,15 +2,10 @@
 set (copied to tmp, YAML with an absolute path) and is evaluated on the same 8 photos (an
 overfit check), then predicts and draws real photos, PNG, grayscale and EXIF-rotated ones
 included. Numbers: docs/realdata.md."""
-import os
-import tempfile
 from pathlib import Path
 
 import pytest
 
-os.environ.setdefault("YOLO_OFFLINE", "1")
-os.environ.setdefault("YOLO_AUTOINSTALL", "False")
-os.environ.setdefault("YOLO_CONFIG_DIR", tempfile.mkdtemp(prefix="yolo-cfg-"))
 pytest.importorskip("ultralytics")
 
 import cv2  # noqa: E402

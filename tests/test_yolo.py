@@ -3,14 +3,10 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
 
-os.environ.setdefault("YOLO_OFFLINE", "1")  # no network: fonts/weights/datasets are never fetched
-os.environ.setdefault("YOLO_AUTOINSTALL", "False")
-os.environ.setdefault("YOLO_CONFIG_DIR", tempfile.mkdtemp(prefix="yolo-cfg-"))
 pytest.importorskip("ultralytics")
 
 import torch  # noqa: E402
@@ -18,7 +14,7 @@ import yaml  # noqa: E402
 
 import lsdense.yolo  # noqa: E402,F401
 from lsdense.models import create_backbone, list_backbones  # noqa: E402
-from lsdense.yolo.swap import dump_model_yaml, swap_backbone  # noqa: E402
+from lsdense.yolo.swap import swap_backbone  # noqa: E402
 from ultralytics import YOLO  # noqa: E402
 from ultralytics.nn.tasks import DetectionModel  # noqa: E402
 
@@ -39,7 +35,8 @@ def toy(tmp_path_factory):
 def test_shipped_yaml_list_is_complete():
     names = {p.stem for p in DETECT_YAMLS}
     for head in ("yolov8n", "yolo11n"):
-        for bb in ("lsnet_t", "lsnet_s", "lsnet_b", "lolvit_s", "lolvit_x", "lisanet_s", "hylisanet_s"):
+        # every registered variant but the large LiSA models and the isotropic LiSANet-I
+        for bb in sorted(set(list_backbones()) - {"lisanet_b", "hylisanet_b", "lisanet_i"}):
             assert f"{head}-{bb}" in names
     for f in ("lolvit_s-coco", "lolvit_s-voc", "lolvit_x-coco", "lolvit_x-voc"):
         d = yaml.safe_load((CFG / f"{f}.yaml").read_text())
@@ -159,6 +156,18 @@ def test_overrides_are_typed_by_ultralytics_parser():
     for bad in ("epochs", "epochs=", "=3"):
         with pytest.raises(ValueError, match="Expected key=value"):
             parse_overrides([bad])
+
+
+def test_train_arguments_checked_by_ultralytics_before_building():
+    """Unknown keys and mistyped values fail in load_train_config, with Ultralytics' own
+    messages (get_cfg), before a model or dataset is touched."""
+    from lsdense.yolo.train import load_train_config
+
+    assert load_train_config("lolvit_s-coco.yaml", ["epochs=2"])[2]["epochs"] == 2
+    with pytest.raises(ValueError, match=r"'epochz' is not a valid YOLO argument.*epochs"):
+        load_train_config("lolvit_s-coco.yaml", ["epochz=1"])
+    with pytest.raises(ValueError, match=r"'epochs' must be an int"):
+        load_train_config("lolvit_s-coco.yaml", ["epochs=abc"])
 
 
 def test_train_main_and_cli(toy, tmp_path):

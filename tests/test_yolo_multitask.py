@@ -1,16 +1,11 @@
 """A-YOLOM multi-task: losses and metrics vs hand-computed values, BDD100K reader, training, resume."""
 import math
-import os
 import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-os.environ.setdefault("YOLO_OFFLINE", "1")
-os.environ.setdefault("YOLO_AUTOINSTALL", "False")
-os.environ.setdefault("YOLO_CONFIG_DIR", tempfile.mkdtemp(prefix="yolo-cfg-"))
 pytest.importorskip("ultralytics")
 
 import cv2  # noqa: E402

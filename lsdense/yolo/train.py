@@ -20,7 +20,8 @@ import yaml
 
 from lsdense.cfg import yolo_yaml
 
-__all__ = ["run", "main", "load_train_config", "build_model", "guess_task", "parse_overrides"]
+__all__ = ["run", "main", "load_train_config", "build_model", "guess_task", "parse_overrides",
+           "check_train_args"]
 
 
 def parse_overrides(items: Sequence[str]) -> Dict[str, Any]:
@@ -75,7 +76,23 @@ def load_train_config(path: str, overrides: Optional[List[str]] = None) -> Tuple
     task = cfg.pop("task", None) or guess_task(model)
     if "data" not in cfg:
         raise ValueError(f"{path}: no dataset; pass data=path/to/data.yaml.")
+    check_train_args(cfg, str(path))
     return model, task, cfg
+
+
+def check_train_args(cfg: Dict[str, Any], where: str = "train arguments") -> None:
+    """Ultralytics' own checks of train arguments (``ultralytics.cfg.get_cfg``: known keys,
+    value types and ranges), before any model or dataset is built.
+
+    Raises:
+        ValueError: an unknown key (Ultralytics names the nearest ones) or a bad value.
+    """
+    from ultralytics.cfg import get_cfg
+
+    try:
+        get_cfg(overrides=dict(cfg))
+    except (SyntaxError, TypeError, ValueError) as err:  # Ultralytics' kinds for these
+        raise ValueError(f"{where}: {err}".strip()) from None
 
 
 def build_model(model: str, task: str = "detect"):
