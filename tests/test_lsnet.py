@@ -212,6 +212,31 @@ def test_checkpoint_that_matches_nothing(tmp_path):
         load_checkpoint(create_backbone("lsnet_t"), tmp_path / "missing.pth")
 
 
+def test_checkpoint_mistakes_that_would_load_almost_nothing_are_refused(tmp_path):
+    """Another variant's file (every name matches, no shape does), loading after fuse(), and
+    empty or damaged files: each a ValueError naming the fix, not a silent partial load."""
+    model = create_backbone("lsnet_t")
+    with pytest.raises(ValueError, match="other shapes than .* another variant"):
+        load_checkpoint(model, create_backbone("lsnet_s").state_dict())
+    fused = create_backbone("lsnet_t").fuse()
+    with pytest.raises(ValueError, match=r"was fused .* load the weights first, then call fuse"):
+        load_checkpoint(fused, model.state_dict())
+    load_checkpoint(model, create_backbone("lsnet_t").state_dict())  # the right file still loads
+    empty, junk = tmp_path / "empty.pth", tmp_path / "junk.pth"
+    empty.write_bytes(b"")
+    junk.write_bytes(bytes(range(256)) * 8)
+    with pytest.raises(ValueError, match="is empty"):
+        load_checkpoint(model, empty)
+    with pytest.raises(ValueError, match="not a PyTorch checkpoint"):
+        load_checkpoint(model, junk)
+    damaged = tmp_path / "damaged.pth"  # a real file, truncated
+    torch.save(model.state_dict(), tmp_path / "ok.pth")
+    damaged.write_bytes((tmp_path / "ok.pth").read_bytes()[:5000])
+    with pytest.raises((ValueError, RuntimeError)) as info:
+        load_checkpoint(model, damaged)
+    assert "trusted=True" not in str(info.value)  # damage is not a question of trust
+
+
 def test_table_bias_mode_runs_and_differs():
     m1 = create_backbone("lsnet_t", out_indices=(3,)).eval()
     m2 = create_backbone("lsnet_t", out_indices=(3,), attn_bias_mode="table").eval()

@@ -393,3 +393,13 @@ def test_cpu_bf16_detector_evaluation_is_refused_before_building(tmp_path):
         run_test(config, tmp_path / "missing.pth", cfg_options={"test_cfg.fp16": True})
     with pytest.raises(PreflightError, match=r"val_cfg\.fp16=True"):
         train(config, work_dir=tmp_path, cfg_options={"val_cfg.fp16": True})
+
+
+def test_damaged_checkpoint_is_a_preflight_error(tmp_path, mm_toy_data):
+    """tools/test.py with an empty or foreign file: one clear error before mmengine unpickles it
+    (it would fail ~500 lines deep, suggesting weights_only=False)."""
+    config = QUICKSTART["det"]
+    for name, data in (("empty.pth", b""), ("junk.pth", bytes(range(256)) * 4)):
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(PreflightError, match="empty|not a PyTorch checkpoint"):
+            run_test(config, tmp_path / name, cfg_options=toy_data_options("coco", mm_toy_data / "coco"))

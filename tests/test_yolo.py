@@ -158,7 +158,7 @@ def test_overrides_are_typed_by_ultralytics_parser():
             parse_overrides([bad])
 
 
-def test_train_arguments_checked_by_ultralytics_before_building():
+def test_train_arguments_checked_by_ultralytics_before_building(capsys):
     """Unknown keys and mistyped values fail in load_train_config, with Ultralytics' own
     messages (get_cfg), before a model or dataset is touched."""
     from lsdense.yolo.train import load_train_config
@@ -168,6 +168,13 @@ def test_train_arguments_checked_by_ultralytics_before_building():
         load_train_config("lolvit_s-coco.yaml", ["epochz=1"])
     with pytest.raises(ValueError, match=r"'epochs' must be an int"):
         load_train_config("lolvit_s-coco.yaml", ["epochs=abc"])
+    import runpy  # tools/train.py: one `error:` line and status 1, no traceback or `yolo` banner
+    tool = runpy.run_path(str(ROOT / "tools" / "train.py"))["main"]
+    capsys.readouterr()
+    assert tool(["yolov8n-lsnet_t.yaml", "data=x.yaml", "epochz=1"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "'epochz' is not a valid YOLO argument" in err
+    assert "yolo TASK MODE ARGS" not in err
 
 
 def test_train_main_and_cli(toy, tmp_path):

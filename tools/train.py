@@ -39,8 +39,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     """Entry point; returns the exit status (0 ok, 1 a reported config/data error)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0].endswith((".yaml", ".yml")):
-        from lsdense.yolo.train import main as yolo_main
+        from lsdense.yolo.train import load_train_config, main as yolo_main
 
+        try:  # the YAML, the key=value overrides and Ultralytics' argument checks, up front
+            load_train_config(argv[0], argv[1:])
+        except ValueError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 1
         yolo_main(argv)
         return 0
     args = parse_args(argv)

@@ -260,6 +260,12 @@ def test(config: PathLike, checkpoint: PathLike, work_dir: Optional[PathLike] = 
     checkpoint = str(checkpoint)
     if not osp.isfile(checkpoint):
         raise PreflightError(f"Checkpoint not found: {checkpoint}")
+    from lsdense.models.checkpoint import check_checkpoint_file
+
+    try:
+        check_checkpoint_file(checkpoint)
+    except ValueError as err:
+        raise PreflightError(str(err)) from None
     cfg.load_from = checkpoint
     if show_dir is not None:
         show_dir = osp.abspath(show_dir)

@@ -15,6 +15,7 @@ import os
 import pickle
 import sys
 import urllib.error
+import zipfile
 from pathlib import Path
 from typing import Dict, List, NamedTuple, Optional, Union
 from urllib.parse import urlparse
@@ -87,15 +88,35 @@ def read_checkpoint(path: Union[str, Path], trusted: bool = False) -> dict:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"Checkpoint not found: {path}. Give the path of a .pth/.pt "
-                                f"file (official LSNet weights: see README 'Official weights').")
+                                f"file (official LSNet weights: see README 'Official LSNet "
+                                f"weights').")
+    check_checkpoint_file(path)
     if trusted:
         return torch.load(path, map_location="cpu", weights_only=False)
     try:
         with torch.serialization.safe_globals([argparse.Namespace]):
             return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:  # a class weights_only may not rebuild
+    except pickle.UnpicklingError as err:
+        if "Unsupported global" not in str(err):  # not a class weights_only refuses: damaged
+            raise ValueError(f"{path} is not a readable PyTorch checkpoint (damaged or "
+                             f"truncated?): {str(err).splitlines()[-1]}") from None
         raise ValueError(f"Could not read {path} with torch.load(weights_only=True): {err}\n"
                          f"If you trust this file, call load_checkpoint(..., trusted=True).") from err
+
+
+def check_checkpoint_file(path: Union[str, Path]) -> None:
+    """Raise ValueError unless ``path`` looks like a ``torch.save`` file (a zip archive, or the
+    legacy format, which starts with a pickle protocol byte): a clear message for an empty,
+    truncated or foreign file before ``torch.load`` (or mmengine) fails deep inside."""
+    path = Path(path)
+    if path.stat().st_size == 0:
+        raise ValueError(f"Checkpoint {path} is empty (0 bytes): an interrupted download or "
+                         f"save? Fetch or save it again.")
+    with open(path, "rb") as f:
+        head = f.read(2)
+    if not (zipfile.is_zipfile(path) or head[:1] == b"\x80"):
+        raise ValueError(f"{path} is not a PyTorch checkpoint (neither torch.save's zip format "
+                         f"nor its legacy pickle format): damaged, or another kind of file?")
 
 
 def unwrap_state_dict(obj) -> Dict[str, torch.Tensor]:
@@ -207,8 +228,9 @@ def load_checkpoint(model: nn.Module, path_or_state_dict: Union[str, Path, dict]
         :class:`LoadResult` with missing, unexpected, resized and dropped key names.
 
     Raises:
-        ValueError: when no key of the checkpoint matches the model, or ``strict``
-        and keys differ.
+        ValueError: no key of the checkpoint matches the model; most tensors have other
+        shapes (another variant's file); the model was already fused; or ``strict`` and
+        keys differ.
     """
     target = getattr(model, "model", model) if not hasattr(model, "checkpoint_filter") else model
     obj = read_checkpoint(path_or_state_dict, trusted) if isinstance(path_or_state_dict, (str, Path)) \
@@ -236,12 +258,23 @@ def load_checkpoint(model: nn.Module, path_or_state_dict: Union[str, Path, dict]
     unexpected = sorted(k for k in sd if k not in own) + sorted(bad_shape)
     missing = sorted(k for k in own if k not in matched and not k.endswith("num_batches_tracked"))
     name = type(target).__name__
+    if getattr(target, "fused", False):
+        raise ValueError(f"{name} was fused (fuse() folds each BatchNorm into its conv), so "
+                         f"checkpoint layouts no longer fit it: load the weights first, then "
+                         f"call fuse().")
     if not matched:
         raise ValueError(
             f"Checkpoint matches no key of {name}: it has {len(sd)} tensors "
             f"(e.g. {list(sd)[:3]}), the model expects e.g. {list(own)[:3]}. "
             f"Is it the right family/variant, or a detector file whose backbone keys "
             f"are under another prefix?")
+    if len(bad_shape) > len(matched):
+        k = bad_shape[0]
+        raise ValueError(
+            f"{len(bad_shape)} tensors of the checkpoint have other shapes than {name}'s (only "
+            f"{len(matched)} fit; e.g. {k}: checkpoint {tuple(sd[k].shape)} vs model "
+            f"{tuple(own[k].shape)}): it is for another variant. Build the variant the file "
+            f"was trained for.")
     for k in bad_shape:
         logger.warning("%s: shape mismatch for %s: checkpoint %s vs model %s (not loaded)",
                        name, k, tuple(sd[k].shape), tuple(own[k].shape))

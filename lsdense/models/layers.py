@@ -486,6 +486,7 @@ class DenseBackboneMixin:
         """
         self.eval()  # type: ignore[attr-defined]
         fuse_modules(self)  # type: ignore[arg-type]
+        self.fused = True  # load_checkpoint refuses a fused model (its layout changed)
         return self
 
 

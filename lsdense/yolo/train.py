@@ -13,6 +13,7 @@ Two kinds of YAML are accepted:
 """
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -76,7 +77,7 @@ def load_train_config(path: str, overrides: Optional[List[str]] = None) -> Tuple
     task = cfg.pop("task", None) or guess_task(model)
     if "data" not in cfg:
         raise ValueError(f"{path}: no dataset; pass data=path/to/data.yaml.")
-    check_train_args(cfg, str(path))
+    check_train_args(cfg, f"{path} with {' '.join(overrides)}" if overrides else str(path))
     return model, task, cfg
 
 
@@ -88,11 +89,16 @@ def check_train_args(cfg: Dict[str, Any], where: str = "train arguments") -> Non
         ValueError: an unknown key (Ultralytics names the nearest ones) or a bad value.
     """
     from ultralytics.cfg import get_cfg
+    from ultralytics.utils import LOGGER
 
+    level = LOGGER.level
+    LOGGER.setLevel(logging.WARNING)  # an unknown key logs its `yolo` CLI usage, not ours
     try:
         get_cfg(overrides=dict(cfg))
     except (SyntaxError, TypeError, ValueError) as err:  # Ultralytics' kinds for these
-        raise ValueError(f"{where}: {err}".strip()) from None
+        raise ValueError(f"{where}: {str(err).strip()}") from None
+    finally:
+        LOGGER.setLevel(level)
 
 
 def build_model(model: str, task: str = "detect"):
