@@ -190,9 +190,12 @@ def test_train_main_and_cli(toy, tmp_path):
                     "device=cpu", "amp=False", f"project={tmp_path}", "name=t", "exist_ok=True"])
     assert "metrics/mAP50(B)" in metrics
     pt = tmp_path / "t/weights/last.pt"
-    cli_main(["detect", "val", f"model={pt}", f"data={toy['det_yaml']}", "imgsz=64", "batch=4",
-              "workers=0", "plots=False", f"project={tmp_path}", "name=v", "exist_ok=True"])
+    assert cli_main(["detect", "val", f"model={pt}", f"data={toy['det_yaml']}", "imgsz=64",
+                     "batch=4", "workers=0", "plots=False", f"project={tmp_path}", "name=v",
+                     "exist_ok=True"]) == 0  # the console script's exit status
     assert (tmp_path / "v").is_dir()
+    # a bad argument: status 2 and one error line (Ultralytics' SyntaxError, no traceback)
+    assert cli_main(["detect", "val", f"model={pt}", "epochz=1"]) == 2
 
 
 def _env(**kw):

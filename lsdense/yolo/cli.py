@@ -53,9 +53,19 @@ def run(args: List[str]):
     return entrypoint(" ".join(["lsdense-yolo", *args]))
 
 
-def main(argv: Optional[List[str]] = None):
-    """Console script ``lsdense-yolo``: :func:`run` on ``sys.argv[1:]`` (or ``argv``)."""
-    return run(sys.argv[1:] if argv is None else argv)
+def main(argv: Optional[List[str]] = None) -> int:
+    """Console script ``lsdense-yolo``: :func:`run` on ``sys.argv[1:]`` (or ``argv``).
+
+    Returns the exit status (the console-script wrapper passes it to ``sys.exit``): 0, or 2
+    with one ``error:`` line for a bad command line, config or argument (Ultralytics raises
+    SyntaxError for unknown keys; ours raise ValueError).
+    """
+    try:
+        run(sys.argv[1:] if argv is None else argv)
+    except (SyntaxError, ValueError) as err:
+        print(f"lsdense-yolo: error: {str(err).strip()}", file=sys.stderr)
+        return 2
+    return 0
 
 
 if __name__ == "__main__":  # pragma: no cover
