@@ -271,8 +271,7 @@ class GhostBottleneck(nn.Module):
         if torch.jit.is_scripting():
             return self.forward_reference(x)
         else:
-            if self.fast and self.fused and not isinstance(x, torch.fx.Proxy) \
-                    and not _hooked(self.ghost1.primary_conv.conv) \
+            if self.fast and self.fused and not _hooked(self.ghost1.primary_conv.conv) \
                     and _onednn_applies(x, self.ghost1.primary_conv.conv.weight):
                 return self._forward_fast(x)
             return self.forward_reference(x)
@@ -498,8 +497,7 @@ class FWALayer(nn.Module):
         if torch.jit.is_scripting():
             return self.forward_reference(x, hw, cache)
         else:
-            if self.fast and self.mlp_act and not self.training \
-                    and not isinstance(x, torch.fx.Proxy) and not _hooked(self.mlp.fc1) \
+            if self.fast and self.mlp_act and not self.training and not _hooked(self.mlp.fc1) \
                     and _onednn_applies(x, self.mlp.fc1.weight):
                 return self._forward_fast(x, hw, cache)
             return self.forward_reference(x, hw, cache)
