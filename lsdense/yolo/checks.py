@@ -66,13 +66,9 @@ def check_data_yaml(data: Union[str, Path, dict], keys: Iterable[str] = ("train"
     root = Path(out["path"])
     missing = []
     for k in keys:
-        vals = d[k] if isinstance(d[k], list) else [d[k]]
-        for v in vals:
-            q = (root / v).resolve()
-            if not q.exists():
-                missing.append(f"{k}: {q}")
-        out[k] = [str((root / v).resolve()) for v in vals] if isinstance(d[k], list) \
-            else str((root / d[k]).resolve())
+        paths = [(root / v).resolve() for v in (d[k] if isinstance(d[k], list) else [d[k]])]
+        missing += [f"{k}: {q}" for q in paths if not q.exists()]
+        out[k] = [str(q) for q in paths] if isinstance(d[k], list) else str(paths[0])
     if missing:
         raise ValueError(f"Dataset YAML {name} names paths that do not exist:\n  " +
                          "\n  ".join(missing) + f"\n(relative paths are resolved against path: "
