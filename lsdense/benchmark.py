@@ -307,7 +307,9 @@ def compare(entries: Sequence[_Entry], x: torch.Tensor, backends: Sequence[str] 
     """Time every entry x backend x dtype interleaved in one loop; one row per path.
 
     Each path's error is against fp32 eager of the same entry (the reference all other
-    paths of that entry are checked against).
+    paths of that entry are checked against). With ``'compile'`` among ``backends`` it
+    starts with ``torch._dynamo.reset()``, which drops every graph compiled before in the
+    process (a caller's own compiled models recompile at their next call).
     """
     torch.set_num_threads(threads)
     if "compile" in backends:  # earlier groups are done: their graphs would count against
