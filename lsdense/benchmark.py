@@ -233,7 +233,7 @@ def _compile(model: nn.Module, x: torch.Tensor) -> Callable:
     pre-packed for oneDNN) and, on the CPU, the C++ wrapper (no Python between kernels).
     Compiled here, on ``x``, while those settings apply (they are read at compile time)."""
     import torch._inductor.config as inductor_config
-    net = torch.compile(model)
+    net = torch.compile(model, dynamic=False)  # static graphs: one per input shape
     with torch.inference_mode(), inductor_config.patch(freezing=True,
                                                        cpp_wrapper=x.device.type == "cpu"):
         net(x)
@@ -466,7 +466,9 @@ def _label(r: BenchResult) -> str:
 
 def format_table(results: Sequence[BenchResult]) -> str:
     """Markdown table: one row per timed path, with its ratio to our base path."""
-    ratio_of = {id(other): ratio for _, other, ratio in ratios(results)}
+    ratio_of: Dict[int, float] = {}
+    for _, other, ratio in ratios(results):  # a peer's first ratio is to our base path (or to
+        ratio_of.setdefault(id(other), ratio)  # ours on its own path); later ones to our others
     head = ("| model | role | input | batch | fused | backend | dtype | params (M) | GMACs | "
             "median (ms) | min (ms) | img/s | max rel. err vs fp32 eager | time / ours | "
             "paper: params / FLOPs / top-1 |\n"
@@ -497,7 +499,7 @@ def plot(results: Sequence[BenchResult], path: Path) -> Path:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import NullFormatter, ScalarFormatter
+    from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
     rows = [r for r in results if r.fused and (r.backend, r.dtype) == ("eager", "float32")]
     sizes = sorted({r.input_size for r in rows})
     if not sizes:
@@ -520,9 +522,15 @@ def plot(results: Sequence[BenchResult], path: Path) -> Path:
         ax.legend(uniq.values(), uniq.keys(), loc="upper left")
         ax.set_xscale("log")
         ax.set_yscale("log")
-        for axis in (ax.xaxis, ax.yaxis):  # plain numbers, no crowded minor-tick labels
+        points = [(r.gmacs, r.median_ms) for r in rows if r.input_size == size]
+        for axis, values, set_lim in ((ax.xaxis, [p[0] for p in points], ax.set_xlim),
+                                      (ax.yaxis, [p[1] for p in points], ax.set_ylim)):
+            # labelled ticks at 1-2-5 steps, plain numbers; limits at least a factor 2.56 wide
+            # (the widest 1-2-5 gap is 2.5) so a tick always falls inside, labels not clipped
+            axis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
             axis.set_major_formatter(ScalarFormatter())
             axis.set_minor_formatter(NullFormatter())
+            set_lim(min(values) / 1.6, max(values) * 1.6)
         ax.set_xlabel("GMACs (per image)")
         ax.set_ylabel("median latency (ms)")
         threads = rows[0].threads

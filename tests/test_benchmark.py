@@ -159,7 +159,14 @@ def test_ratios_are_peer_time_over_ours_per_group_and_path():
     assert "640px  peer_m / ours_m = 0.50 (ours 2.00x slower)" in text
     assert "224px  ours_m [onnxruntime] / ours_m = 0.50 (ours_m [onnxruntime] 2.00x faster)" in text
     assert "224px  peer_m / ours_m [onnxruntime] = 5.00 (ours 5.00x faster)" in text
-    assert "| peer_m | peer | 224 |" in format_table(rows)
+    table = format_table(rows).splitlines()
+    # each row's ratio: the peer (eager) against our eager base, not against our faster path
+    assert "| peer_m | peer | 224 | 1 | yes | eager | float32 |" in table[2] + table[3]
+    cells = {(c[1].strip(), c[3].strip(), c[6].strip()): c[14].strip()
+             for c in (line.split("|") for line in table[2:])}
+    assert cells[("peer_m", "224", "eager")] == "2.50"
+    assert cells[("peer_m", "224", "onnxruntime")] == "0.80"  # ours on its own path
+    assert cells[("ours_m", "224", "onnxruntime")] == "0.50"
 
 
 def test_stock_yolo_peer_names():
@@ -170,13 +177,30 @@ def test_stock_yolo_peer_names():
         stock_yolo_peer("lolvit_s-coco.yaml".replace("-", "_"))
 
 
-def test_plot_draws_ours_and_peers_per_size(tmp_path):
+def test_plot_draws_ours_and_peers_per_size(tmp_path, monkeypatch):
     pytest.importorskip("matplotlib")
     from lsdense.benchmark import plot
     rows = [_row("ours_m", "ours", 10.0), _row("peer_m", "peer", 25.0),
             _row("ours_m", "ours", 40.0, size=640), _row("peer_m", "peer", 20.0, size=640)]
     out = plot(rows, tmp_path / "p.png")
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 5000
+    # values within less than a decade still get labelled ticks inside the axes
+    from matplotlib.figure import Figure
+    rows = [_row("ours_m", "ours", 18.3), _row("peer_m", "peer", 18.6)]
+    captured = {}
+    real_savefig = Figure.savefig
+
+    def savefig(fig, *args, **kwargs):
+        fig.canvas.draw()
+        for ax in fig.axes:
+            for axis, lim in ((ax.xaxis, ax.get_xlim()), (ax.yaxis, ax.get_ylim())):
+                captured.setdefault(ax, []).append(
+                    [t.get_text() for t, v in zip(axis.get_ticklabels(), axis.get_ticklocs())
+                     if lim[0] <= v <= lim[1] and t.get_text()])
+        return real_savefig(fig, *args, **kwargs)
+    monkeypatch.setattr(Figure, "savefig", savefig)
+    plot(rows, tmp_path / "narrow.png")
+    assert captured and all(labels for per_axis in captured.values() for labels in per_axis)
     with pytest.raises(ValueError, match="no fp32"):
         plot([_row("ours_m", "ours", 1.0, dtype="bfloat16")], tmp_path / "q.png")
 
@@ -206,6 +230,13 @@ def test_cli_times_peer_and_backends_in_one_run(tmp_path, capsys):
     (["--models", "lsnet_t", "--backend", "onnxruntime", "--dtype", "bfloat16"], "float32 only"),
     (["--models", "resnet50"], "Valid names"),
     (["--models", "none", "--yolo", "missing.yaml"], "file not found"),
+    (["--models", "lsnet_t", "--sizes", "0"], "--sizes must be at least 1"),
+    (["--models", "lsnet_t", "--repeats", "0"], "--repeats must be at least 1"),
+    (["--models", "lsnet_t", "--threads", "0"], "--threads must be at least 1"),
+    (["--models", "none"], "nothing to time"),
+    (["--models", "lolvit_s", "--peers", "official"], "peer of LSNet variants only"),
+    (["--models", "lsnet_t", "--peers", "resnet1"], "not a timm model name"),
+    (["--models", "lsnet_t", "--peers", "--sizes", "32"], "must be at least 64"),
 ])
 def test_cli_rejects_bad_arguments(argv, message, capsys):
     with pytest.raises(SystemExit) as exc:

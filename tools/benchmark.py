@@ -18,8 +18,11 @@ Examples:
 import argparse
 from pathlib import Path
 
+import timm
+
 from lsdense import benchmark as B
 from lsdense.cfg import yolo_yaml
+from lsdense.models import get_variant
 
 
 def main(argv=None):
@@ -32,16 +35,20 @@ def main(argv=None):
                         "inference graph (folded, unfold SKA)")
     p.add_argument("--yolo", nargs="*", default=[], help="our Ultralytics YAMLs (stock peer inferred)")
     p.add_argument("--yolo-peer", default=None, help="stock YAML for every --yolo (default: inferred)")
-    p.add_argument("--sizes", nargs="+", type=int, default=[224, 640])
-    p.add_argument("--batch", type=int, default=1)
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--sizes", nargs="+", type=int, default=[224, 640],
+                   help="square input sizes in pixels (default: 224 640)")
+    p.add_argument("--batch", type=int, default=1, help="images per call (default: 1)")
+    p.add_argument("--threads", type=int, default=2,
+                   help="torch (and onnxruntime) threads (default: 2)")
     p.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
     p.add_argument("--fused", choices=["yes", "no", "both"], default="yes",
                    help="fused = Conv-BN folded + fast ops; unfused = reference ops (ours)")
     p.add_argument("--backend", nargs="+", choices=B.BACKENDS, default=["eager"])
     p.add_argument("--dtype", nargs="+", choices=list(B.DTYPES), default=["float32"])
-    p.add_argument("--warmup", type=int, default=5)
-    p.add_argument("--repeats", type=int, default=20)
+    p.add_argument("--warmup", type=int, default=5,
+                   help="untimed calls of every path first (default: 5)")
+    p.add_argument("--repeats", type=int, default=20,
+                   help="timed calls of every path, interleaved; medians reported (default: 20)")
     p.add_argument("--ska", action="store_true",
                    help="also time the SKA op alone (unfold reference vs fast path)")
     p.add_argument("--lisa", nargs="*", default=None, metavar="VARIANT",
@@ -56,10 +63,26 @@ def main(argv=None):
     p.add_argument("--plot", type=Path, help="write latency vs GMACs (PNG, one panel per size)")
     args = p.parse_args(argv)
     fused = {"yes": (True,), "no": (False,), "both": (False, True)}[args.fused]
+    for flag, values, low in (("--sizes", args.sizes, 1), ("--batch", [args.batch], 1),
+                              ("--threads", [args.threads], 1), ("--repeats", [args.repeats], 1),
+                              ("--warmup", [args.warmup], 0)):
+        if min(values) < low:
+            p.error(f"{flag} must be at least {low} (got {min(values)})")
     try:
         models = [] if args.models == ["none"] else B.resolve_models(args.models)
     except ValueError as err:
         p.error(str(err))
+    if not models and not args.yolo and not (args.ska or args.lisa is not None or args.train_step):
+        p.error("nothing to time: name lsdense models with --models (e.g. lsnet_t, lsnet, all), "
+                "or YOLO YAMLs with --yolo")
+    for peer in args.peers or []:
+        if peer == B.OFFICIAL_PEER:
+            other = [m for m in models if get_variant(m).family != "lsnet"]
+            if other:
+                p.error(f"--peers {peer}: LSNet's official graph is a peer of LSNet variants only "
+                        f"(not {', '.join(other)}); time those in a separate run")
+        elif not timm.is_model(peer):
+            p.error(f"--peers {peer}: not a timm model name (see timm.list_models())")
     args.yolo = [yolo_yaml(cfg) for cfg in args.yolo]  # bundled names too (lsdense.cfg)
     for cfg in args.yolo:
         if not Path(cfg).is_file():
@@ -69,9 +92,12 @@ def main(argv=None):
                 "a separate run")
     peers = None if args.peers is None else {m: tuple(args.peers) for m in models}
     yolo_peers = {cfg: args.yolo_peer for cfg in args.yolo} if args.yolo_peer else None
-    results = B.benchmark(models, args.sizes, args.batch, args.threads, args.device, fused,
-                          args.warmup, args.repeats, peers=peers, backends=args.backend,
-                          dtypes=args.dtype, yolo=args.yolo, yolo_peers=yolo_peers)
+    try:
+        results = B.benchmark(models, args.sizes, args.batch, args.threads, args.device, fused,
+                              args.warmup, args.repeats, peers=peers, backends=args.backend,
+                              dtypes=args.dtype, yolo=args.yolo, yolo_peers=yolo_peers)
+    except ValueError as err:  # a model refusing the input (e.g. too small), named by the model
+        p.error(str(err))
     table = B.format_table(results)
     ratio_lines = B.format_ratios(results)
     if args.ska:
