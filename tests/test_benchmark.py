@@ -228,7 +228,8 @@ def test_cli_times_peer_and_backends_in_one_run(tmp_path, capsys):
 
 @pytest.mark.parametrize("argv, message", [
     (["--models", "lsnet_t", "--backend", "onnxruntime", "--dtype", "bfloat16"], "float32 only"),
-    (["--models", "resnet50"], "Valid names"),
+    (["--models", "resnet50"], "Valid names: hylisanet_b"),
+    (["--models", "lsnet_tt"], "Or a family (hylisanet, lisanet, lolvit, lsnet), 'all'"),
     (["--models", "none", "--yolo", "missing.yaml"], "file not found"),
     (["--models", "lsnet_t", "--sizes", "0"], "--sizes must be at least 1"),
     (["--models", "lsnet_t", "--repeats", "0"], "--repeats must be at least 1"),

@@ -22,7 +22,7 @@ import timm
 
 from lsdense import benchmark as B
 from lsdense.cfg import yolo_yaml
-from lsdense.models import get_variant
+from lsdense.models import get_variant, list_backbones
 
 
 def main(argv=None):
@@ -71,7 +71,8 @@ def main(argv=None):
     try:
         models = [] if args.models == ["none"] else B.resolve_models(args.models)
     except ValueError as err:
-        p.error(str(err))
+        families = sorted({get_variant(n).family for n in list_backbones()})
+        p.error(f"{err} Or a family ({', '.join(families)}), 'all', or 'none' (with --yolo).")
     if not models and not args.yolo and not (args.ska or args.lisa is not None or args.train_step):
         p.error("nothing to time: name lsdense models with --models (e.g. lsnet_t, lsnet, all), "
                 "or YOLO YAMLs with --yolo")
