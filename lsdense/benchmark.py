@@ -171,6 +171,19 @@ def build(name: str, fused: bool, device: torch.device) -> nn.Module:
     return model.fuse() if fused else model
 
 
+def check_peer(name: str, peer: str) -> None:
+    """Raise ``ValueError`` unless ``peer`` can be timed beside lsdense variant ``name``: a
+    timm model name, or :data:`OFFICIAL_PEER` beside an LSNet variant."""
+    if peer == OFFICIAL_PEER:
+        if get_variant(name).family != "lsnet":
+            raise ValueError(f"peer {OFFICIAL_PEER!r} is LSNet's official graph, a peer of LSNet "
+                             f"variants only; {name} is not one: time it in a separate run")
+        return
+    import timm
+    if not timm.is_model(peer):
+        raise ValueError(f"peer {peer!r}: not a timm model name (see timm.list_models())")
+
+
 def build_official(name: str, device: torch.device) -> nn.Module:
     """The official LSNet inference graph of variant ``name`` (the :data:`OFFICIAL_PEER`).
 
@@ -183,9 +196,7 @@ def build_official(name: str, device: torch.device) -> nn.Module:
     Raises:
         ValueError: ``name`` is not an LSNet variant (only LSNet has official code to compare).
     """
-    if get_variant(name).family != "lsnet":
-        raise ValueError(f"peer {OFFICIAL_PEER!r} is LSNet's official graph; {name} is not an "
-                         f"LSNet variant")
+    check_peer(name, OFFICIAL_PEER)
     return create_backbone(name, ska_impl="reference").to(device).eval().fuse()
 
 
@@ -361,10 +372,17 @@ def benchmark(models: Iterable[str], sizes: Sequence[int], batch: int = 1, threa
 
     Returns:
         One :class:`BenchResult` per timed path.
+
+    Raises:
+        ValueError: a peer that cannot be timed beside its model (:func:`check_peer`), before
+            anything is built or timed; a model refusing an input size (its own message).
     """
     torch.set_num_threads(threads)
     dev = torch.device(device)
     peers = DEFAULT_PEERS if peers is None else peers
+    for name in models:
+        for p in peers.get(name, ()):
+            check_peer(name, p)
     results: List[BenchResult] = []
     groups: List[Tuple[str, Callable[[int], List[_Entry]]]] = []
     for name in models:
@@ -506,11 +524,11 @@ def plot(results: Sequence[BenchResult], path: Path) -> Path:
         raise ValueError("no fp32 eager fused rows to plot")
     fig, axes = plt.subplots(1, len(sizes), figsize=(6 * len(sizes), 4.5), squeeze=False)
     for ax, size in zip(axes[0], sizes):
-        seen = set()
+        drawn: Dict[str, Tuple[float, float]] = {}  # model -> (GMACs, ms) drawn
         for r in rows:
-            if r.input_size != size or r.model in seen:
+            if r.input_size != size or r.model in drawn:
                 continue
-            seen.add(r.model)
+            drawn[r.model] = (r.gmacs, r.median_ms)
             ours = r.role == "ours"
             ax.scatter(r.gmacs, r.median_ms, marker="o" if ours else "s",
                        color="tab:red" if ours else "tab:gray", zorder=3,
@@ -522,9 +540,8 @@ def plot(results: Sequence[BenchResult], path: Path) -> Path:
         ax.legend(uniq.values(), uniq.keys(), loc="upper left")
         ax.set_xscale("log")
         ax.set_yscale("log")
-        points = [(r.gmacs, r.median_ms) for r in rows if r.input_size == size]
-        for axis, values, set_lim in ((ax.xaxis, [p[0] for p in points], ax.set_xlim),
-                                      (ax.yaxis, [p[1] for p in points], ax.set_ylim)):
+        gmacs, ms = zip(*drawn.values())
+        for axis, values, set_lim in ((ax.xaxis, gmacs, ax.set_xlim), (ax.yaxis, ms, ax.set_ylim)):
             # labelled ticks at 1-2-5 steps, plain numbers; limits at least a factor 2.56 wide
             # (the widest 1-2-5 gap is 2.5) so a tick always falls inside, labels not clipped
             axis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
@@ -800,5 +817,9 @@ def resolve_models(names: Sequence[str]) -> List[str]:
         elif list_backbones(n):
             out += list_backbones(n)
         else:
-            out.append(get_variant(n).name)
+            try:
+                out.append(get_variant(n).name)
+            except ValueError as err:
+                families = sorted({get_variant(v).family for v in list_backbones()})
+                raise ValueError(f"{err} Or a family ({', '.join(families)}), 'all'.") from None
     return out

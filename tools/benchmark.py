@@ -18,11 +18,8 @@ Examples:
 import argparse
 from pathlib import Path
 
-import timm
-
 from lsdense import benchmark as B
 from lsdense.cfg import yolo_yaml
-from lsdense.models import get_variant, list_backbones
 
 
 def main(argv=None):
@@ -71,19 +68,10 @@ def main(argv=None):
     try:
         models = [] if args.models == ["none"] else B.resolve_models(args.models)
     except ValueError as err:
-        families = sorted({get_variant(n).family for n in list_backbones()})
-        p.error(f"{err} Or a family ({', '.join(families)}), 'all', or 'none' (with --yolo).")
+        p.error(f"{err} Or 'none' (with --yolo).")
     if not models and not args.yolo and not (args.ska or args.lisa is not None or args.train_step):
         p.error("nothing to time: name lsdense models with --models (e.g. lsnet_t, lsnet, all), "
                 "or YOLO YAMLs with --yolo")
-    for peer in args.peers or []:
-        if peer == B.OFFICIAL_PEER:
-            other = [m for m in models if get_variant(m).family != "lsnet"]
-            if other:
-                p.error(f"--peers {peer}: LSNet's official graph is a peer of LSNet variants only "
-                        f"(not {', '.join(other)}); time those in a separate run")
-        elif not timm.is_model(peer):
-            p.error(f"--peers {peer}: not a timm model name (see timm.list_models())")
     args.yolo = [yolo_yaml(cfg) for cfg in args.yolo]  # bundled names too (lsdense.cfg)
     for cfg in args.yolo:
         if not Path(cfg).is_file():
@@ -97,8 +85,8 @@ def main(argv=None):
         results = B.benchmark(models, args.sizes, args.batch, args.threads, args.device, fused,
                               args.warmup, args.repeats, peers=peers, backends=args.backend,
                               dtypes=args.dtype, yolo=args.yolo, yolo_peers=yolo_peers)
-    except ValueError as err:  # a model refusing the input (e.g. too small), named by the model
-        p.error(str(err))
+    except ValueError as err:  # a peer it cannot time (checked before any work), or a model
+        p.error(str(err))      # refusing the input size (e.g. too small), named by the model
     table = B.format_table(results)
     ratio_lines = B.format_ratios(results)
     if args.ska:
