@@ -3,8 +3,11 @@
 # lsdense in editable mode. Run through `make install`.
 #
 # mmcv 2.1.0 ships only a source distribution. We build it once, with its
-# compiled ops, and keep the wheel in $LSDENSE_WHEEL_DIR (outside git) so a
-# second install takes seconds. Two visible patches are needed for torch 2.14:
+# compiled ops, and keep the wheel in $LSDENSE_WHEEL_DIR/<key>/ (outside git) so a
+# second install takes seconds. scripts/mmcv_build.py picks the key and the build:
+# mmcv-2.1.0+torch2.14.1-cpu without a GPU, mmcv-2.1.0+torch2.14.1-cu130-sm90 with CUDA
+# ops for an H100 when torch sees one (nvcc of torch's CUDA version needed: docs/gpu.md).
+# Two visible patches are needed for torch 2.14:
 #   * its setup.py imports pkg_resources -> setuptools<82, --no-build-isolation
 #   * its setup.py hard-codes -std=c++14/17 -> raised to -std=c++20
 set -euo pipefail
@@ -14,9 +17,13 @@ VENV=${VENV:-$ROOT/.venv}
 WHEEL_DIR=${LSDENSE_WHEEL_DIR:-$HOME/.cache/lsdense/wheels}
 PY=${PYTHON:-python3.11}
 STAMP=$VENV/.lsdense-installed
-HASH=$(cat constraints.txt pyproject.toml scripts/install.sh | sha256sum | cut -c1-16)
+HASH=$(cat constraints.txt pyproject.toml scripts/install.sh scripts/mmcv_build.py | sha256sum | cut -c1-16)
+MMCV_VERSION=2.1.0
 
-if [[ -f $STAMP && "$(cat "$STAMP")" == "$HASH" ]]; then
+# The stamp also holds the mmcv wheel key: the same .venv seen from a GPU machine (a shared
+# home) must not keep the CPU build.
+mmcv_key() { "$VENV/bin/python" scripts/mmcv_build.py plan --mmcv "$MMCV_VERSION" 2>/dev/null | sed -n 's/^MMCV_KEY=//p'; }
+if [[ -f $STAMP && -x $VENV/bin/python && "$(cat "$STAMP")" == "$HASH $(mmcv_key)" ]]; then
     echo "[install] .venv is up to date (constraints unchanged)"
     exit 0
 fi
@@ -38,38 +45,76 @@ say "base tools (setuptools<82 keeps pkg_resources for mmcv's setup.py)"
 say "torch, torchvision, numpy"
 "${PIPI[@]}" -q torch torchvision numpy
 
-mkdir -p "$WHEEL_DIR"
-MMCV_WHEEL=$(ls "$WHEEL_DIR"/mmcv-2.1.0-*.whl 2>/dev/null | head -1 || true)
+PLAN=$("$VENV/bin/python" scripts/mmcv_build.py plan --mmcv "$MMCV_VERSION") || exit 1
+eval "$PLAN"   # MMCV_KEY, MMCV_DEVICE (cpu|cuda), MMCV_CUDA_HOME, MMCV_ARCH_LIST, MMCV_CPATH
+KEY_DIR=$WHEEL_DIR/$MMCV_KEY
+mkdir -p "$KEY_DIR"
+# A wheel cached before keys existed was always a CPU build (FORCE_CUDA=0) for the pinned
+# torch: adopt it for a CPU plan only; a GPU machine builds its own.
+LEGACY=$(ls "$WHEEL_DIR"/mmcv-$MMCV_VERSION-*.whl 2>/dev/null | head -1 || true)
+if [[ -n $LEGACY && $MMCV_DEVICE == cpu && -z $(ls "$KEY_DIR"/*.whl 2>/dev/null) ]]; then
+    say "moving the unkeyed CPU wheel $LEGACY to $KEY_DIR/"
+    mv "$LEGACY" "$KEY_DIR"/
+fi
+MMCV_WHEEL=$(ls "$KEY_DIR"/mmcv-$MMCV_VERSION-*.whl 2>/dev/null | head -1 || true)
 if [[ -z $MMCV_WHEEL ]]; then
-    say "building mmcv 2.1.0 with ops from source (about 25 minutes on 2 cores; done once, cached in $WHEEL_DIR)"
+    if [[ $MMCV_DEVICE == cuda ]]; then
+        say "building mmcv $MMCV_VERSION with CPU and CUDA ops for TORCH_CUDA_ARCH_LIST=$MMCV_ARCH_LIST," \
+            "CUDA_HOME=$MMCV_CUDA_HOME (an hour or more on few cores; done once, cached in $KEY_DIR)"
+    else
+        say "building mmcv $MMCV_VERSION with CPU ops from source (about 25 minutes on 2 cores;" \
+            "done once, cached in $KEY_DIR)"
+    fi
     command -v g++ >/dev/null || die "g++ not found: apt-get install build-essential"
     "${PIPI[@]}" -q opencv-python pyyaml yapf addict packaging mmengine
     BUILD=$(mktemp -d)
-    quiet_pip "${PIP[@]}" download -q --no-deps --no-binary :all: --no-build-isolation -d "$BUILD" mmcv==2.1.0
-    tar -xzf "$BUILD"/mmcv-2.1.0.tar.gz -C "$BUILD"
+    quiet_pip "${PIP[@]}" download -q --no-deps --no-binary :all: --no-build-isolation -d "$BUILD" mmcv==$MMCV_VERSION
+    tar -xzf "$BUILD"/mmcv-$MMCV_VERSION.tar.gz -C "$BUILD"
     say "patching mmcv setup.py: -std=c++1x -> -std=c++20 (torch 2.14 headers need C++20)"
-    sed -i -E 's/-std=c\+\+1[47]/-std=c++20/g' "$BUILD"/mmcv-2.1.0/setup.py
-    grep -q -- '-std=c++20' "$BUILD"/mmcv-2.1.0/setup.py || die "mmcv setup.py patch did not apply"
-    (cd "$BUILD"/mmcv-2.1.0 && MMCV_WITH_OPS=1 MAX_JOBS=${MAX_JOBS:-$(nproc)} FORCE_CUDA=0 \
-        "$VENV/bin/python" -m pip wheel -v --no-build-isolation --no-deps -w "$WHEEL_DIR" . \
+    sed -i -E 's/-std=c\+\+1[47]/-std=c++20/g' "$BUILD"/mmcv-$MMCV_VERSION/setup.py
+    grep -q -- '-std=c++20' "$BUILD"/mmcv-$MMCV_VERSION/setup.py || die "mmcv setup.py patch did not apply"
+    BUILD_ENV=(MMCV_WITH_OPS=1 MAX_JOBS=${MAX_JOBS:-$(nproc)} FORCE_CUDA=0)
+    if [[ $MMCV_DEVICE == cuda ]]; then
+        BUILD_ENV=(MMCV_WITH_OPS=1 MAX_JOBS=${MAX_JOBS:-$(nproc)} FORCE_CUDA=1
+                   CUDA_HOME="$MMCV_CUDA_HOME" TORCH_CUDA_ARCH_LIST="$MMCV_ARCH_LIST"
+                   PATH="$MMCV_CUDA_HOME/bin:$PATH")
+        # cuBLAS/cuSPARSE headers that ATen's CUDA headers include, from torch's own CUDA wheels
+        [[ -n $MMCV_CPATH ]] && BUILD_ENV+=(CPATH="$MMCV_CPATH${CPATH:+:$CPATH}")
+        # a toolkit from wheels has libcudart.so.N but no libcudart.so for the linker
+        CUDART=$(ls "$MMCV_CUDA_HOME"/lib64/libcudart.so "$MMCV_CUDA_HOME"/lib/libcudart.so 2>/dev/null | head -1 || true)
+        if [[ -z $CUDART ]]; then
+            CUDART_N=$(ls "$MMCV_CUDA_HOME"/lib*/libcudart.so.* 2>/dev/null | head -1 || true)
+            [[ -n $CUDART_N ]] || die "no libcudart in $MMCV_CUDA_HOME/lib or lib64: not a whole CUDA toolkit"
+            mkdir -p "$BUILD"/lib && ln -s "$CUDART_N" "$BUILD"/lib/libcudart.so
+            BUILD_ENV+=(LIBRARY_PATH="$BUILD/lib${LIBRARY_PATH:+:$LIBRARY_PATH}")
+        fi
+    fi
+    (cd "$BUILD"/mmcv-$MMCV_VERSION && env "${BUILD_ENV[@]}" \
+        "$VENV/bin/python" -m pip wheel -v --no-build-isolation --no-deps -w "$KEY_DIR" . \
         > "$BUILD"/build.log 2>&1) || {
         tail -30 "$BUILD"/build.log >&2
-        die "mmcv build failed (full log: $BUILD/build.log). Needs g++ >= 10 and the pinned torch in .venv."
+        die "mmcv build failed (full log: $BUILD/build.log). Needs g++ >= 10 and the pinned torch in .venv" \
+            "(and for CUDA the toolkit above: docs/gpu.md)."
     }
-    MMCV_WHEEL=$(ls "$WHEEL_DIR"/mmcv-2.1.0-*.whl | head -1)
+    MMCV_WHEEL=$(ls "$KEY_DIR"/mmcv-$MMCV_VERSION-*.whl | head -1)
     rm -rf "$BUILD"
 fi
 say "mmcv from $MMCV_WHEEL"
 "${PIPI[@]}" -q "$MMCV_WHEEL"
+# the same version from another cached wheel (CPU before, CUDA now) counts as installed: replace it
+"${PIPI[@]}" -q --force-reinstall --no-deps "$MMCV_WHEEL"
 
 say "lsdense[all,dev] (editable) with mmdet, mmsegmentation, ultralytics, timm"
 "${PIPI[@]}" -q -e ".[all,dev]"
 
+"$VENV/bin/python" scripts/mmcv_build.py check "$MMCV_DEVICE" \
+    || die "mmcv's ops do not run on $MMCV_DEVICE: remove $KEY_DIR to rebuild the wheel"
 "$VENV/bin/python" - <<'PY' || die "installed stack failed its import check"
 import torch, torchvision, timm, mmcv, mmdet, mmseg, ultralytics
+import cloudpickle  # Ultralytics' multi-GPU launcher
 from mmcv.ops import nms, RoIAlign  # compiled ops must be present
 import lsdense
 print(f"[install] ok: torch {torch.__version__}, timm {timm.__version__}, mmcv {mmcv.__version__}, "
       f"mmdet {mmdet.__version__}, mmseg {mmseg.__version__}, ultralytics {ultralytics.__version__}")
 PY
-echo "$HASH" > "$STAMP"
+echo "$HASH $MMCV_KEY" > "$STAMP"

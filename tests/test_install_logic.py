@@ -175,3 +175,18 @@ def test_forced_cuda_plan_on_this_machine():
     assert Path(p.cuda_home, "bin").is_dir()
     if p.cpath:
         assert Path(p.cpath, "cusparse.h").is_file()
+
+
+def test_ultralytics_ddp_launcher_requirements_installed():
+    """What Ultralytics' multi-GPU launcher checks for (ultralytics/utils/dist.py) is in the stack."""
+    import re
+
+    dist = pytest.importorskip("ultralytics.utils.dist")
+    from importlib.metadata import version
+
+    from packaging.requirements import Requirement
+
+    reqs = re.findall(r'check_requirements\("([^"]+)"\)', Path(dist.__file__).read_text())
+    assert reqs, "ultralytics/utils/dist.py no longer checks requirements: update this test"
+    for req in map(Requirement, reqs):
+        assert req.specifier.contains(version(req.name)), f"{req} not met"
