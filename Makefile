@@ -2,10 +2,11 @@
 #   make demo   the quickstart (installs first)
 #   make test   the test suite (installs first)
 #   make test-real   every real-data test (../shared/realdata), the slow overfit runs included
+#   make gpu-check OFFICIAL=../lsnet   tools/gpu_check.py: the GPU report (docs/gpu.md)
 PY := .venv/bin/python
 export PYTHONUNBUFFERED := 1
 
-.PHONY: install test test-real demo demo-mm demo-yolo benchmark clean
+.PHONY: install test test-real demo demo-mm demo-yolo benchmark gpu-check clean
 
 install:
 	bash scripts/install.sh
@@ -24,6 +25,9 @@ demo-mm: install
 
 demo-yolo: install
 	$(PY) tools/demo.py --only yolo
+
+gpu-check: install
+	$(PY) tools/gpu_check.py $(if $(OFFICIAL),--official $(OFFICIAL))
 
 benchmark: install
 	$(PY) tools/benchmark.py --models all --sizes 224 640 --fused both --markdown docs/benchmarks_table.md
