@@ -27,7 +27,8 @@ from torch.utils.benchmark import Timer
 from torch.utils.flop_counter import FlopCounterMode
 
 from .models import create_backbone, get_variant, list_backbones
-from .models.lisanet import LiSA
+from .models.forms import using_form
+from .models.lisa import LiSA
 from .models.ska import SKA
 
 __all__ = ["BenchResult", "count_flops", "time_interleaved", "benchmark", "compare",
@@ -94,14 +95,16 @@ def count_flops(model: nn.Module, x: torch.Tensor) -> int:
     extra = [0]
 
     def hook(mod, inputs, out):
-        extra[0] += int(_EXTRA_FLOPS[type(mod)](mod, inputs, out))
+        extra[0] += int(next(f for t, f in _EXTRA_FLOPS.items() if isinstance(mod, t))(
+            mod, inputs, out))
 
-    # under the counter (a dispatch mode) the models run their plain ops, not the
-    # inference-only forms (layers.inference_forms_apply): the count is the model's MACs
-    handles = [m.register_forward_hook(hook) for m in model.modules() if type(m) in _EXTRA_FLOPS]
+    # counted in the reference forms (a fused model's fast forms recompute halo rows): the
+    # count is the model's MACs
+    handles = [m.register_forward_hook(hook) for m in model.modules()
+               if isinstance(m, tuple(_EXTRA_FLOPS))]
     try:
         counter = FlopCounterMode(display=False)
-        with torch.no_grad(), counter:
+        with torch.no_grad(), using_form(model, "reference"), counter:
             model(x)
     finally:
         for h in handles:
@@ -587,54 +590,41 @@ def benchmark_ska(shape: Sequence[int] = (1, 64, 80, 80), threads: int = 2, repe
 def benchmark_lisa(name: str = "lisanet_s", size: int = 640, threads: int = 2, repeats: int = 10,
                    warmup: int = 2, device: str = "cpu", floor: bool = True,
                    peer: Optional[str] = None) -> Dict[str, float]:
-    """Median ms of one dense LiSANet forward with each LiSA spectral form, interleaved.
+    """Median ms of one fused dense LiSANet forward in each form, interleaved call by call.
 
-    Same model, same input, the module-level ``lisa_spectral_paired`` (the path
-    :class:`LiSA` runs) swapped call by call for the earlier forms, so the ratios isolate
-    the FFT-path changes: ``broadcast_ms`` (:func:`lisa_spectral_broadcast`, the form
-    before the speed work), ``pattern_loop_ms`` (:func:`lisa_spectral`: real FFTs, one
-    pattern at a time) and ``paired_ms`` (now). The earlier forms take rfft2 kernel
-    spectra; they are derived from the cached paired spectra once per tensor, outside the
-    timed calls. Also returns ``max_rel_err`` (paired vs broadcast outputs) and
-    (``floor``) the time of the same network with the spectral part of every LiSA skipped
+    Same model, same input: ``reference_ms`` (whole-tensor paired FFTs), ``fast_ms`` (what
+    ``fuse()`` selects: cache-sized chunks, row-strip MLPs) and ``export_ms`` (real DFT
+    matmuls, rank <= 4: what an exported graph computes), so the ratios isolate the forms.
+    Also returns ``max_rel_err`` (fast and export against reference outputs) and
+    (``floor``) the time of the fast form with the spectral part of every LiSA skipped
     (``y = v``; qkv/proj convolutions kept): a diagnostic bound on what any LiSA
     implementation could reach, not a model. ``peer`` (a timm name) is timed in the same
     loop (``peer_ms``).
     """
-    from .models import lisanet as L
+    from .models import lisa as LA
     torch.set_num_threads(threads)
     dev = torch.device(device)
     model = build(name, True, dev)
     x = torch.randn(1, 3, size, size, device=dev)
-    paired = L.lisa_spectral_paired
-    rfft_spectra: Dict[Tuple[int, int], torch.Tensor] = {}
+    attention = LA.lisa_attention
 
-    def unpair(p: torch.Tensor) -> torch.Tensor:  # paired -> rfft2 spectra, once per tensor
-        key = (id(p), p.data_ptr())
-        if key not in rfft_spectra:
-            r = torch.fft.ifft2(p)
-            r = torch.stack((r.real, r.imag), 1).flatten(0, 1)  # patterns 2j, 2j+1
-            rfft_spectra[key] = (p, L._w_major(torch.fft.rfft2(r)))  # p kept: id stays unique
-        return rfft_spectra[key][1]
+    def skip_spectral(qkv, p1, p2, num_heads, eps, chunked=False):
+        return qkv[:, 2 * qkv.shape[1] // 3:]  # y = v
 
-    def earlier(fn):
-        return lambda q, k, v, p1, p2, eps=1e-6: fn(q, k, v, unpair(p1), unpair(p2), eps)
-
-    def run(fn):
+    def run(form: str, skip: bool = False):
         def call():
-            L.lisa_spectral_paired = fn
+            LA.lisa_attention = skip_spectral if skip else attention
             try:
-                with torch.inference_mode():
+                with using_form(model, form), torch.inference_mode():
                     return model(x)
             finally:
-                L.lisa_spectral_paired = paired
+                LA.lisa_attention = attention
         return call
-    paths = {"broadcast_ms": run(earlier(L.lisa_spectral_broadcast)),
-             "pattern_loop_ms": run(earlier(L.lisa_spectral)), "paired_ms": run(paired)}
-    err = max_rel_error(paths["paired_ms"](), paths["broadcast_ms"]())
-    paths["pattern_loop_ms"]()
-    if floor:  # the network with LiSA's spectral part skipped (y = v): what the rest costs
-        paths["without_spectral_ms"] = run(lambda q, k, v, p1, p2, eps=1e-6: v)
+    paths = {f"{form}_ms": run(form) for form in ("reference", "fast", "export")}
+    ref = paths["reference_ms"]()
+    err = max(max_rel_error(paths["fast_ms"](), ref), max_rel_error(paths["export_ms"](), ref))
+    if floor:
+        paths["without_spectral_ms"] = run("fast", skip=True)
     if peer:
         peer_model = build_peer(peer, size, True, dev)
 

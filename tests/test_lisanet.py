@@ -10,6 +10,7 @@ import torch.nn as nn
 
 import lsdense  # noqa: F401  (registers the timm models)
 from lsdense.models import create_backbone, list_backbones, load_checkpoint
+from lsdense.models import lisa as LA
 from lsdense.models import lisanet as L
 
 # params and FLOPs against the paper: test_published.py (figures in the variant registry)
@@ -23,34 +24,14 @@ def _num_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def _qkv_kernels(b=2, heads=2, dk=3, d=4, h=5, w=7, dtype=torch.float64, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    q, k, v = (torch.randn(b, heads, dk, h, w, generator=g, dtype=dtype) for _ in range(3))
-    r1 = torch.randn(d, dk, h, w, generator=g, dtype=dtype)
-    r2 = torch.randn(d, h, w, generator=g, dtype=dtype)
-    return [t.requires_grad_() for t in (q, k, v, r1, r2)]
-
-
 # --- the operator -------------------------------------------------------------------
-
-@pytest.mark.parametrize("h, w", [(5, 7), (4, 6), (1, 3)])
-def test_lisa_fft_matches_direct_reference(h, w):
-    inputs = _qkv_kernels(h=h, w=w)
-    fast, ref = L.lisa_fft(*inputs), L.lisa_reference(*inputs)
-    torch.testing.assert_close(fast, ref, rtol=1e-10, atol=1e-12)
-    grad_out = torch.randn_like(ref)
-    g_fast = torch.autograd.grad((fast * grad_out).sum(), inputs)
-    g_ref = torch.autograd.grad((ref * grad_out).sum(), inputs)
-    for a, b in zip(g_fast, g_ref):
-        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
-
 
 def test_lisa_module_matches_reference_with_resized_kernels():
     torch.manual_seed(0)
-    attn = L.LiSA(8, num_heads=2, num_patterns=3, grid_size=(6, 5)).double().eval()
+    attn = LA.LiSA(8, num_heads=2, num_patterns=3, grid_size=(6, 5)).double().eval()
     x = torch.randn(2, 8, 7, 9, dtype=torch.float64)
     q, k, v = attn.qkv(x).reshape(2, 3, 2, 4, 7, 9).unbind(1)
-    expected = attn.proj(L.lisa_reference(q, k, v, *attn.kernels((7, 9))).reshape(2, 8, 7, 9))
+    expected = attn.proj(LA.lisa_direct(q, k, v, *attn.kernels((7, 9))).reshape(2, 8, 7, 9))
     torch.testing.assert_close(attn(x), expected, rtol=1e-10, atol=1e-12)
 
 
@@ -58,29 +39,29 @@ def test_lisa_module_matches_reference_with_resized_kernels():
 
 def test_resize_kernel_identity_centre_and_sum():
     w = torch.randn(3, 2, 6, 6)
-    assert L.resize_kernel(w, (6, 6)) is w  # training grid: the parameter itself
+    assert LA.resize_kernel(w, (6, 6)) is w  # training grid: the parameter itself
     delta = torch.zeros(1, 6, 6)
     delta[0, 3, 3] = 1.0
     for size in [(9, 11), (12, 12), (4, 3)]:
-        out = L.resize_kernel(delta, size)
+        out = LA.resize_kernel(delta, size)
         assert out.shape == (1, *size)
         peak = divmod(int(out.flatten().argmax()), size[1])
         assert peak == (size[0] // 2, size[1] // 2)  # zero offset stays at zero offset
     const = torch.full((2, 6, 6), 0.5)
-    out = L.resize_kernel(const, (12, 9))
+    out = LA.resize_kernel(const, (12, 9))
     torch.testing.assert_close(out.sum((-2, -1)), const.sum((-2, -1)))  # kernel sum kept
 
 
 def test_kernel_spectra_cached_in_eval_only(monkeypatch):
-    attn = L.LiSA(8, num_heads=2, num_patterns=2, grid_size=(6, 6))
+    attn = LA.LiSA(8, num_heads=2, num_patterns=2, grid_size=(6, 6))
     calls = []
-    original = L.LiSA._compute_spectra
+    original = LA.LiSA._compute_spectra
 
     def counting(self, size, dtype):
         calls.append(tuple(size))
         return original(self, size, dtype)
 
-    monkeypatch.setattr(L.LiSA, "_compute_spectra", counting)
+    monkeypatch.setattr(LA.LiSA, "_compute_spectra", counting)
     x = torch.randn(1, 8, 9, 11)
     r1_train_grid = attn.kernels((6, 6))[0]
     torch.testing.assert_close(r1_train_grid, torch.fft.ifftshift(attn.r1, dim=(-2, -1)))
@@ -122,13 +103,13 @@ def test_count_flops_adds_every_lisa_layer(name):
     counter = FlopCounterMode(display=False)
     with torch.no_grad(), counter:
         model(x)
-    layers = [m for m in model.modules() if isinstance(m, L.LiSA)]
+    layers = [m for m in model.modules() if isinstance(m, LA.LiSA)]
     want = 2 * sum(m.extra_flops(-(-64 // m.stride), -(-48 // m.stride)) for m in layers)
     assert layers and count_flops(model, x) - counter.get_total_flops() == want > 0
 
 
 def test_extra_flops_formula():
-    attn = L.LiSA(32, num_heads=2, num_patterns=4, grid_size=(8, 8))
+    attn = LA.LiSA(32, num_heads=2, num_patterns=4, grid_size=(8, 8))
     c, d, n = 32, 4, 8 * 8
     assert attn.extra_flops(8, 8) == round((2 * c + 2 * c * d) * 2.5 * n * math.log2(n)
                                            + 4 * c * d * n)
@@ -183,7 +164,7 @@ def test_checkpoint_round_trip_with_kernel_resize(tmp_path):
     key = "stages.0.blocks.0.attn.r1"
     assert source.state_dict()[key].shape[-2:] == (64, 64)
     torch.testing.assert_close(target.state_dict()[key],
-                               L.resize_kernel(source.state_dict()[key], (56, 56)))
+                               LA.resize_kernel(source.state_dict()[key], (56, 56)))
 
     # same grid: exact round trip, same outputs as the classifier's feature maps
     same = create_backbone("lisanet_s", img_size=256).eval()

@@ -12,8 +12,12 @@ from lsdense.models import create_backbone, get_variant, list_backbones, load_ch
 import copy
 
 from lsdense.models import lolvit as L
-from lsdense.models.lolvit import (DReLu, FAWA, FWAttention, LOLViT, LOLViTBlock, MODEL_ARGS,
-                                  set_fast_path)
+from lsdense.models.forms import set_form
+from lsdense.models.lolvit import DReLu, FAWA, FWAttention, LOLViT, LOLViTBlock, MODEL_ARGS
+
+
+def set_fast_path(model, enabled):  # the reference ops of a fused model: its reference form
+    return set_form(model, "fast" if enabled else "reference")
 
 VARIANTS = sorted(MODEL_ARGS)
 
@@ -284,7 +288,8 @@ def test_fast_path_matches_reference(fused, train, monkeypatch, randomize_bn):
     """The fast path (oneDNN fused convs, channels-last, split ghost concatenations, the
     folded FWA) equals the plain ops within float tolerance, at odd sizes, batch 2, with
     L > 1 and patch 2 (the cache layers, the unfolding); it runs only where it applies:
-    fused convs need fuse(), the transformer needs eval, and neither runs under autograd."""
+    the fast forms come with fuse(), the transformer's needs eval, and neither runs under
+    autograd."""
     torch.manual_seed(0)
     model = LOLViT(**MODEL_ARGS["lolvit_s"], depths=(2, 1, 1), patch_sizes=(1, 2, 1),
                    dense=True).eval()
@@ -311,7 +316,7 @@ def test_fast_path_matches_reference(fused, train, monkeypatch, randomize_bn):
             torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5 * b.abs().max().item())
     expect_conv = fused  # (train mode after fuse: BN is gone, the convs stay fused)
     assert (calls["ghost"] > 0) == expect_conv and (calls["conv"] > 0) == expect_conv
-    assert (calls["fwa"] > 0) == (not train)
+    assert (calls["fwa"] > 0) == (fused and not train)
     # under autograd everything falls back to the reference ops (gradients flow)
     n = dict(calls)
     model(torch.randn(1, 3, 64, 64))[-1].sum().backward()
@@ -335,7 +340,7 @@ def test_fwa_layer_fast_matches_reference(dp):
         want, cache_ref = x, None
         got, cache = x, None
         for layer in block.transformer:
-            want, cache_ref = layer.forward_reference(want, (5, 7), cache_ref)
+            want, cache_ref = L.FWALayer.forward(layer, want, (5, 7), cache_ref)
             got, cache = layer._forward_fast(got, (5, 7), cache)
             torch.testing.assert_close(cache, cache_ref, rtol=1e-5, atol=1e-5)
             torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5 * want.abs().max().item())
@@ -383,25 +388,29 @@ def test_fast_path_counters_see_plain_ops():
     assert seen == [(1, 16, 32, 48)]  # ghost1: 16 -> 2 * 16, primary half: 16
 
 
-def test_fast_path_scripting_and_tracing(randomize_bn):
-    """A fused model keeps working under TorchScript and torch.fx (both run the plain ops,
-    fx through the leaf ``conv_act``) and matches eager."""
+def test_fused_model_scripts_and_fx_traces_in_export_form(randomize_bn):
+    """A fused model in its export form works under TorchScript and torch.fx and matches the
+    fast form in eager; the fast form itself refuses fx tracing with the fix."""
     torch.manual_seed(0)
     model = create_backbone("lolvit_s", out_indices=(2, 4)).eval()
     randomize_bn(model)
     model.fuse()
     x = torch.randn(1, 3, 96, 80)
+    with pytest.raises(RuntimeError, match="prepare_export"):
+        torch.fx.symbolic_trace(model)
     with torch.no_grad():
         want = model(x)
-        got_fx = torch.fx.symbolic_trace(model)(x)
+        got_fx = torch.fx.symbolic_trace(set_form(model, "export"))(x)
     for a, b in zip(got_fx, want):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
     cls = timm.create_model("lolvit_s", num_classes=3).eval()
     randomize_bn(cls)
     cls.fuse()
-    scripted = torch.jit.script(cls)
     with torch.no_grad():
-        torch.testing.assert_close(scripted(x), cls(x), rtol=1e-4, atol=1e-5)
+        want = cls(x)
+    scripted = torch.jit.script(set_form(cls, "export"))
+    with torch.no_grad():
+        torch.testing.assert_close(scripted(x), want, rtol=1e-4, atol=1e-5)
 
 
 # --- ONNX export ------------------------------------------------------------------

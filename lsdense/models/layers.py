@@ -22,6 +22,8 @@ from timm.models._features import feature_take_indices
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
+from .forms import set_form
+
 __all__ = [
     "Conv2d_BN",
     "DenseBackboneMixin",
@@ -480,14 +482,21 @@ class DenseBackboneMixin:
 
     @torch.no_grad()
     def fuse(self):
-        """Fold Conv-BN pairs and reparameterise branches for inference (in place).
+        """Fold Conv-BN pairs and reparameterise branches for inference (in place), and put
+        the custom operators in their ``'fast'`` form (eager inference; see
+        :mod:`lsdense.models.forms`, and :func:`~lsdense.models.forms.prepare_export` for
+        exporters).
 
-        Returns ``self`` in eval mode; outputs are preserved up to float rounding.
+        Returns ``self`` in eval mode; outputs are preserved up to float rounding. On a
+        model fused already it only sets eval mode (its forms stay as they are: Ultralytics'
+        exporter fuses the model :func:`~lsdense.models.forms.prepare_export` prepared).
         """
         self.eval()  # type: ignore[attr-defined]
+        if getattr(self, "fused", False):
+            return self
         fuse_modules(self)  # type: ignore[arg-type]
         self.fused = True  # load_checkpoint refuses a fused model (its layout changed)
-        return self
+        return set_form(self, "fast")  # type: ignore[arg-type]
 
 
 class EvalCache:
@@ -556,19 +565,6 @@ class EvalCache:
         while len(self._entries) > self.maxsize:
             self._entries.popitem(last=False)
         return value
-
-
-def inference_forms_apply(x: torch.Tensor) -> bool:
-    """Whether a family's inference-only forms (LOLViT's fused oneDNN ops, LiSANet's row
-    strips and chunked LiSA) may replace the plain ops for this call: ``x`` is a real tensor
-    (not a ``torch.fx`` proxy) and no graph capture or op interception is running
-    (``torch.jit.trace``, ONNX export, ``torch.compile``, or a dispatch mode such as
-    ``FlopCounterMode`` / ``FakeTensorMode``, which must see the plain ops the model is made
-    of). Callers add their own conditions (eval, autograd, device, dtype) and test
-    ``torch.jit.is_scripting()`` first: TorchScript always runs the plain ops."""
-    return not (isinstance(x, torch.fx.Proxy) or torch.jit.is_tracing()
-                or torch.onnx.is_in_onnx_export() or torch.compiler.is_compiling()
-                or torch._C._len_torch_dispatch_stack() > 0)
 
 
 def _adapt_on_load(module, state_dict, prefix) -> None:

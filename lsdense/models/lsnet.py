@@ -98,7 +98,11 @@ class RepVGGDW(nn.Module):
 
 
 class LKP(nn.Module):
-    """Large-kernel perception: per-pixel 3x3 kernels for SKA from a 7x7 context."""
+    """Large-kernel perception: per-pixel 3x3 kernels for SKA from a 7x7 context.
+
+    Output ``(B, 9G, H, W)`` with ``G = dim / groups`` (official: viewed as
+    ``(B, G, 9, H, W)``; :class:`~lsdense.models.ska.SKA` does that view).
+    """
 
     def __init__(self, dim: int, lks: int = 7, sks: int = 3, groups: int = 8):
         super().__init__()
@@ -114,9 +118,7 @@ class LKP(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.act(self.cv3(self.cv2(self.act(self.cv1(x)))))
-        w = self.norm(self.cv4(x))
-        b, _, h, wd = w.shape
-        return w.view(b, self.dim // self.groups, self.sks * self.sks, h, wd)
+        return self.norm(self.cv4(x))  # (B, 9G, H, W): group g's tap k at channel 9g + k
 
 
 class LSConv(nn.Module):

@@ -6,13 +6,18 @@ with zero padding and ``G = C / 8`` weight groups. The groups are
 so a ``(B, C, H, W)`` map is viewed as ``(B, C/G, G, H, W)`` and the weights
 broadcast over the second axis.
 
-Two implementations:
+Three implementations:
 
 * :func:`ska_reference`: ``F.unfold`` plus a weighted sum; short and
   obviously correct, autograd does the backward.
 * :func:`ska_fast`: nine shifted multiply-adds over a padded view, with a
   hand-written backward (:class:`_SKAFunction`). No ``(B, 9C, H, W)`` unfold
   buffer, about a ninth of the memory traffic. Works on CPU and CUDA.
+* :func:`ska_export`: the same nine shifted products on rank-4 tensors only (the weights
+  as LKP's ``(B, 9G, H, W)`` map, each tap's ``G`` maps tiled over the ``C / G``
+  interleaved channel groups). Every converter and runtime takes it (ncnn and CoreML take
+  no tensor of rank 5 or 6); :class:`SKAExport`, the export form of :class:`SKA`
+  (``lsdense.models.forms``).
 
 :func:`ska` picks the fast path and falls back to the reference for inputs it
 does not cover (tests check the two agree in values and gradients).
@@ -23,7 +28,9 @@ import torch.fx
 import torch.nn as nn
 import torch.nn.functional as F
 
-__all__ = ["ska", "ska_reference", "ska_fast", "SKA"]
+from .forms import register_forms
+
+__all__ = ["ska", "ska_reference", "ska_fast", "ska_export", "SKA", "SKAExport"]
 
 _TAPS = [(i, j) for i in range(3) for j in range(3)]
 
@@ -132,15 +139,60 @@ def _ska_eager(x: torch.Tensor, w: torch.Tensor, impl: str) -> torch.Tensor:
     return ska_fast(x, w)
 
 
+def ska_export(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """SKA in plain ops on rank-4 tensors (the export form; equal to :func:`ska_reference`).
+
+    Args:
+        x: ``(B, C, H, W)``.
+        w: ``(B, 9G, H, W)``: LKP's output before the ``(B, G, 9, H, W)`` view, group
+            ``g``'s tap ``k`` (row-major 3x3) at channel ``9g + k``; ``C`` divisible by ``G``.
+
+    Returns:
+        ``(B, C, H, W)``.
+
+    Tap ``k``'s ``(B, G, H, W)`` weights are one chunk of the map reordered tap-major;
+    channel ``c`` uses group ``c mod G``, i.e. that chunk concatenated ``C / G`` times along
+    channels (a ``Concat``, which every runtime has; no rank-5 broadcast).
+    """
+    b, c, h, wd = x.shape
+    g = w.shape[1] // 9
+    r = c // g
+    # tap-major: (B, G, 9, HW) -> (B, 9, G, HW) -> nine (B, G, H, W) maps (ranks <= 4)
+    taps = w.reshape(b, g, 9, h * wd).transpose(1, 2).reshape(b, 9 * g, h, wd).split(g, dim=1)
+    xp = F.pad(x, (1, 1, 1, 1))
+    terms = [xp[:, :, i:i + h, j:j + wd] * (torch.cat([taps[k]] * r, dim=1) if r > 1 else taps[k])
+             for k, (i, j) in enumerate(_TAPS)]
+    out = terms[0]
+    for t in terms[1:]:
+        out = out + t
+    return out
+
+
 class SKA(nn.Module):
-    """Module wrapper around :func:`ska` (no parameters; ``impl`` selects the path)."""
+    """SKA as a module (no parameters; ``impl`` selects :func:`ska`'s path).
+
+    ``forward(x, w)``: ``x`` ``(B, C, H, W)``, ``w`` LKP's ``(B, 9G, H, W)`` map (group
+    ``g``'s tap ``k`` at channel ``9g + k``), viewed as ``(B, G, 9, H, W)`` for :func:`ska`.
+    Export form: :class:`SKAExport`.
+    """
 
     def __init__(self, impl: str = "auto"):
         super().__init__()
         self.impl = impl
 
     def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        return ska(x, w, self.impl)
+        b, _, h, wd = w.shape
+        return ska(x, w.view(b, -1, 9, h, wd), self.impl)
 
     def extra_repr(self) -> str:
         return f"impl={self.impl!r}"
+
+
+class SKAExport(SKA):
+    """Export form of :class:`SKA` (:func:`ska_export`: rank-4 plain ops)."""
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        return ska_export(x, w)
+
+
+register_forms(SKA, export=SKAExport)
