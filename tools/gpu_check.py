@@ -271,7 +271,7 @@ def parity(name: str, device: str, size: int = 224, batch: int = 2,
 
 # --- 2. one AMP training iteration per quickstart ------------------------------------------
 
-def train_mm(config: str, kind: str, work: Path, batch: int = 4) -> Dict[str, object]:
+def train_mm(config: str, kind: str, work: Path, batch: int = 4, amp: bool = True) -> Dict[str, object]:
     """One AMP iteration of an mm quickstart on CUDA (mmengine Runner), then its validation."""
     from lsdense.mm.demo import toy_data_options
     from lsdense.mm.runner import train
@@ -293,13 +293,13 @@ def train_mm(config: str, kind: str, work: Path, batch: int = 4) -> Dict[str, ob
     else:  # the ADE20K quickstart is iteration-based
         opts.update({"train_cfg.max_iters": 1, "train_cfg.val_interval": 1,
                      "default_hooks.checkpoint.interval": 1})
-    runner = train(config, work_dir=work / Path(config).stem, amp=True, cfg_options=opts)
+    runner = train(config, work_dir=work / Path(config).stem, amp=amp, cfg_options=opts)
     wrapper = type(runner.optim_wrapper).__name__
     loss = float(runner.message_hub.get_scalar("train/loss").current())
     vals = {"iterations": runner.iter, "loss": loss, "optim_wrapper": wrapper,
             "device": str(next(runner.model.parameters()).device)}
     failed = []
-    if wrapper != "AmpOptimWrapper":
+    if amp and wrapper != "AmpOptimWrapper":
         failed.append(f"optim wrapper {wrapper}, not AmpOptimWrapper")
     if not torch.isfinite(torch.tensor(loss)):
         failed.append(f"loss {loss}")
@@ -307,7 +307,8 @@ def train_mm(config: str, kind: str, work: Path, batch: int = 4) -> Dict[str, ob
     return vals
 
 
-def train_yolo(model_yaml: str, work: Path, multitask: bool, batch: int = 8) -> Dict[str, object]:
+def train_yolo(model_yaml: str, work: Path, multitask: bool, batch: int = 8, device: object = 0,
+               amp: bool = True) -> Dict[str, object]:
     """One AMP iteration of an Ultralytics quickstart on GPU 0 (its own trainer), then its
     validation. Ultralytics' AMP self-check downloads yolo26n.pt, which a machine without
     network cannot: it is replaced by ``True`` here (AMP's error is measured in ``parity``)."""
@@ -324,7 +325,7 @@ def train_yolo(model_yaml: str, work: Path, multitask: bool, batch: int = 8) -> 
     saved, trainer_mod.check_amp = trainer_mod.check_amp, lambda m: True
     try:
         model.train(data=str(data["multitask_yaml" if multitask else "det_yaml"]), epochs=1,
-                    imgsz=128, batch=batch, workers=0, device=0, amp=True, plots=False,
+                    imgsz=128, batch=batch, workers=0, device=device, amp=amp, plots=False,
                     exist_ok=True, project=str(work / "runs"), name=Path(model_yaml).stem,
                     verbose=False, warmup_epochs=0, mosaic=0.0, close_mosaic=0, val=True)
     finally:
@@ -332,8 +333,10 @@ def train_yolo(model_yaml: str, work: Path, multitask: bool, batch: int = 8) -> 
     tr = model.trainer
     loss = tr.tloss.float().sum().item() if tr.tloss is not None else float("nan")
     vals = {"amp": bool(tr.amp), "loss": loss, "device": str(tr.device),
-            "metrics": {k: round(float(v), 4) for k, v in (tr.metrics or {}).items()}}
-    failed = [] if tr.amp and torch.isfinite(torch.tensor(loss)) else [f"amp {tr.amp}, loss {loss}"]
+            "metrics": {k: round(float(v), 4) for k, v in (tr.metrics or {}).items()
+                        if isinstance(v, (int, float))}}
+    failed = [] if bool(tr.amp) == amp and torch.isfinite(torch.tensor(loss)) else [
+        f"amp {bool(tr.amp)}, loss {loss}"]
     vals["failed"] = failed
     return vals
 
