@@ -1,12 +1,13 @@
 """ONNX export of every backbone family: torch.onnx.export and Ultralytics, onnxruntime parity.
 
-LiSA's FFTs have no ONNX form in the TorchScript exporter (the one Ultralytics calls), so
-under export the LiSA layers switch to the real-DFT matmul formulation
-(``lisanet._lisa_real_dft``); these tests check the exported graphs against eager PyTorch
-(the FFT path) at fixed and at dynamic input sizes. Opset 17 (LiSA needs GridSample, 16+).
+A model is exported in its export form (``lsdense.models.prepare_export``: LiSA as real-DFT
+matmuls, SKA on rank-4 tensors); these tests check the exported graphs against the eager
+reference model at fixed and at dynamic input sizes, and that an unprepared model is refused
+with the fix. Opset 17 (LiSA needs GridSample, 16+).
 """
 from __future__ import annotations
 
+import copy
 import json
 import os
 import subprocess
@@ -18,7 +19,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from lsdense.models import create_backbone
+from lsdense.models import create_backbone, prepare_export, set_form
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
@@ -73,7 +74,7 @@ def test_backbone_exports_and_matches_onnxruntime(name, kwargs, shape, dynamic, 
     model = create_backbone(name, **kwargs).eval()
     randomize_bn(model)
     x = torch.randn(*shape)
-    sess = _export(model, x, tmp_path / f"{name}.onnx", dynamic)
+    sess = _export(prepare_export(copy.deepcopy(model)), x, tmp_path / f"{name}.onnx", dynamic)
     _assert_parity(model, sess, x)
     for other in others:  # another batch and grid through the same dynamic graph
         _assert_parity(model, sess, torch.randn(*other))
@@ -89,7 +90,7 @@ def test_lisa_export_graph_has_no_fft_and_runs_at_training_grid(tmp_path):
     torch.manual_seed(0)
     attn = LiSA(16, num_heads=2, num_patterns=3, grid_size=(4, 4)).eval()
     x = torch.randn(1, 16, 4, 4)
-    sess = _export(attn, x, tmp_path / "lisa.onnx", dynamic=True)
+    sess = _export(set_form(copy.deepcopy(attn), "export"), x, tmp_path / "lisa.onnx", dynamic=True)
     ops = {n.op_type for n in onnx.load(str(tmp_path / "lisa.onnx")).graph.node}
     assert "DFT" not in ops and "GridSample" in ops and "MatMul" in ops
     _assert_parity(attn, sess, x)
@@ -106,9 +107,23 @@ def test_dynamo_exporter_matches(tmp_path):
     path = tmp_path / "lisa_dynamo.onnx"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(attn, (x,), str(path), dynamo=True, opset_version=18,
+        torch.onnx.export(set_form(copy.deepcopy(attn), "export"), (x,), str(path), dynamo=True,
+                          opset_version=18,
                           input_names=["x"], verbose=False)
     _assert_parity(attn, ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]), x)
+
+
+@pytest.mark.parametrize("name", ["lsnet_t", "lisanet_s"])
+@pytest.mark.parametrize("dynamo", [False, True])
+def test_unprepared_model_is_refused_with_the_fix(name, dynamo, tmp_path):
+    """SKA's rank-5 view and LiSA's complex FFTs are no export form: exporting the model as
+    built (reference forms) or fused (fast forms) stops with the call that fixes it."""
+    model = create_backbone(name, **({"depths": (1, 1, 1, 1)} if name == "lisanet_s" else {}))
+    for m in (model.eval(), copy.deepcopy(model).fuse()):
+        with pytest.raises(Exception, match="prepare_export"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(m, (torch.randn(1, 3, 64, 64),), str(tmp_path / "m.onnx"),
+                              dynamo=dynamo, opset_version=18)
 
 
 _YOLO_EXPORT = r"""

@@ -113,19 +113,27 @@ def prepare_export(model: nn.Module) -> nn.Module:
 
 
 def refuse_capture(module: nn.Module, x: torch.Tensor) -> None:
-    """Raise when a fast form is being captured by a tracer or an exporter.
+    """Raise when a form no export runtime takes is being captured by a tracer or exporter.
 
-    Fast forms call eager-only ops (oneDNN fused ops, loops sized by the input) that a
-    traced graph cannot hold; the export form is the one to capture.
+    Called by the fast forms (eager-only ops: oneDNN fused ops, loops sized by the input;
+    also refused under ``torch.fx.symbolic_trace``) and by the reference forms of SKA and
+    LiSA (rank-5/6 views, complex FFTs: ONNX and the TorchScript ONNX exporter take no
+    complex tensors, ncnn and CoreML no rank > 4). The export form is the one to capture;
+    refusing here replaces a converter's deep error, or a "successful" conversion that
+    crashes in the runtime, with the fix.
 
     Raises:
-        RuntimeError: under ``torch.jit.trace``, ``torch.onnx.export``, ``torch.export`` or
-            ``torch.fx.symbolic_trace`` (``x`` a proxy).
+        RuntimeError: under ``torch.jit.trace`` (TorchScript, OpenVINO, pnnx/ncnn and
+            coremltools trace with it), ``torch.onnx.export`` or ``torch.export``.
     """
-    if (isinstance(x, torch.fx.Proxy) or torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()
+    form = getattr(type(module), "lsdense_form", "reference")
+    if form == "fast" and isinstance(x, torch.fx.Proxy) or (
+            torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()
             or torch.compiler.is_exporting()):
+        what = ("runs in eager PyTorch only (set by fuse())" if form == "fast" else
+                "computes with tensors that export runtimes do not take (rank > 4 or complex)")
         raise RuntimeError(
-            f"{type(module).__name__} is in its 'fast' form (set by fuse()), which runs in eager "
-            f"PyTorch only and cannot be traced, scripted or exported. Call "
-            f"lsdense.models.prepare_export(model) (or set_form(model, 'reference')) first (Ultralytics' exporter "
-            f"does it once lsdense.yolo is imported).")
+            f"{type(module).__name__} is in its {form!r} form, which {what}; a traced or "
+            f"exported graph needs its export form. Call lsdense.models.prepare_export(model) "
+            f"before tracing or exporting (Ultralytics' exporter does it once lsdense.yolo is "
+            f"imported).")

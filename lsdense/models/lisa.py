@@ -327,8 +327,9 @@ def lisa_export(qkv: torch.Tensor, r1: torch.Tensor, r2: torch.Tensor, num_heads
 
     Args:
         qkv: ``(B, 3C, H, W)``, the qkv projection's output.
-        r1: ``(D, dk, H, W)`` circular kernels at the grid, ``dk = C / num_heads``.
-        r2: ``(D, H, W)`` circular kernels at the grid.
+        r1: ``(D, dk, H, W)`` circular kernels at the grid, ``dk = C / num_heads`` (or the
+            same flattened to ``(1, D dk, H, W)``).
+        r2: ``(D, H, W)`` circular kernels at the grid (or ``(1, D, H, W)``).
         num_heads: heads.
         eps: added inside the sqrt of the q/k L2 norms.
 
@@ -337,7 +338,9 @@ def lisa_export(qkv: torch.Tensor, r1: torch.Tensor, r2: torch.Tensor, num_heads
 
     Every transform is :func:`rfft2_real` / :func:`irfft2_real` with one set of bases for
     the grid; R1 (shared by the heads) is concatenated ``num_heads`` times along channels,
-    and the pattern sum is a loop over ``D`` (no ``(B, heads, D, dk, ...)`` tensor).
+    and the pattern sum is a loop over ``D`` (no ``(B, heads, D, dk, ...)`` tensor). The
+    kernels are sliced along channels of a batch-1 map, never along dim 0: ncnn has no batch
+    dimension and drops slices of it (measured: a segfaulting model).
     """
     b, c3, h, w = qkv.shape
     c = c3 // 3
@@ -348,14 +351,15 @@ def lisa_export(qkv: torch.Tensor, r1: torch.Tensor, r2: torch.Tensor, num_heads
     bases = _dft_bases(h, w, qkv.device, qkv.dtype)
     k_re, k_im = rfft2_real(k, bases)  # (B, C, H, W // 2 + 1)
     v_re, v_im = rfft2_real(v, bases)
-    r1_re, r1_im = rfft2_real(r1, bases)  # (D, dk, H, W // 2 + 1)
-    r2_re, r2_im = rfft2_real(r2, bases)  # (D, H, W // 2 + 1)
+    r1_re, r1_im = rfft2_real(r1.reshape(1, -1, h, w), bases)  # (1, D dk, H, W // 2 + 1)
+    r2_re, r2_im = rfft2_real(r2.reshape(1, -1, h, w), bases)  # (1, D, H, W // 2 + 1)
     y = torch.zeros_like(v).reshape(b, num_heads, dk, h * w)
-    for d in range(r1.shape[0]):
-        a_re, a_im = (torch.cat([t[d]] * num_heads, 0) for t in (r1_re, r1_im))  # (C, H, Wf)
+    for d in range(r2_re.shape[1]):
+        a_re, a_im = (torch.cat([t[:, d * dk:(d + 1) * dk]] * num_heads, 1)  # (1, C, H, Wf)
+                      for t in (r1_re, r1_im))
         k_conv = irfft2_real(k_re * a_re - k_im * a_im, k_re * a_im + k_im * a_re, size, bases)
         s = (q * k_conv).reshape(b, num_heads, dk, h * w).sum(2, keepdim=True)
-        b_re, b_im = r2_re[d], r2_im[d]
+        b_re, b_im = r2_re[:, d:d + 1], r2_im[:, d:d + 1]
         v_conv = irfft2_real(v_re * b_re - v_im * b_im, v_re * b_im + v_im * b_re, size, bases)
         y = y + s * v_conv.reshape(b, num_heads, dk, h * w)
     return y.reshape(b, c, h, w)
@@ -431,6 +435,8 @@ class LiSA(nn.Module):
         return super().train(mode)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not torch.jit.is_scripting():
+            refuse_capture(self, x)  # (complex FFTs: the export form is real, rank <= 4)
         qkv = self.qkv(x)
         if torch.jit.is_scripting():  # (no Python cache in TorchScript)
             p1, p2 = lisa_kernel_spectra(self.r1, self.r2, qkv)
@@ -486,8 +492,9 @@ class LiSAExport(LiSA):
         qkv = self.qkv(x)
         h, w = qkv.shape[-2], qkv.shape[-1]
         dtype = _fft_dtype(qkv.dtype)
-        r1, r2 = (circular_kernel(r, (h, w), always_sample=True).to(dtype)
-                  for r in (self.r1, self.r2))
+        # (1, D dk, H, W) and (1, D, H, W): no dim-0 slices for ncnn (lisa_export)
+        r1, r2 = (circular_kernel(r.reshape((1, -1) + self.grid_size), (h, w),
+                                  always_sample=True).to(dtype) for r in (self.r1, self.r2))
         y = lisa_export(qkv.to(dtype), r1, r2, self.num_heads, self.eps)
         return self.proj(y.to(qkv.dtype))
 

@@ -28,7 +28,7 @@ import torch.fx
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .forms import register_forms
+from .forms import refuse_capture, register_forms
 
 __all__ = ["ska", "ska_reference", "ska_fast", "ska_export", "SKA", "SKAExport"]
 
@@ -181,6 +181,8 @@ class SKA(nn.Module):
         self.impl = impl
 
     def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        if not torch.jit.is_scripting():
+            refuse_capture(self, x)  # (rank-5 weights: the export form is rank 4)
         b, _, h, wd = w.shape
         return ska(x, w.view(b, -1, 9, h, wd), self.impl)
 

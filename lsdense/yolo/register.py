@@ -19,7 +19,12 @@
    predictor, validator and exporter call through ``AutoBackend``, folds only its own
    ``Conv``/``RepConv`` modules; the wrapper folds the lsdense backbones' Conv-BN pairs
    and reparameterised branches as well (their ``fuse()``), before Ultralytics' own;
-6. adds an ``on_train_start`` callback to Ultralytics' default callbacks that
+6. wraps ``Exporter.__call__`` (:func:`_exporting`): every export format gets a copy of
+   the model prepared by :func:`lsdense.models.forms.prepare_export` (backbones fused,
+   custom operators in their export form: rank <= 4 real ops), so ONNX, TorchScript,
+   OpenVINO, ncnn, CoreML and TFLite artifacts hold no op their runtime lacks; the
+   caller's model is left as it was;
+7. adds an ``on_train_start`` callback to Ultralytics' default callbacks that
    marks the YAML of the model being trained with ``lsdense_trained: true``
    (:func:`mark_trained`); checkpoints carry the mark in ``model.yaml``.
 
@@ -44,6 +49,7 @@ import torch
 import torch.nn as nn
 
 from lsdense.models import get_variant
+from lsdense.models.forms import prepare_export
 
 from . import modules as M
 
@@ -278,6 +284,19 @@ def _fusing(fuse: Callable) -> Callable:
     return fuse_with_lsdense
 
 
+def _exporting(call: Callable) -> Callable:
+    """``Exporter.__call__`` that exports an export-form copy of a model holding lsdense
+    backbones (:func:`lsdense.models.forms.prepare_export`); other models pass unchanged."""
+    @functools.wraps(call)
+    def export_with_lsdense(self, model=None, *args, **kwargs):
+        if isinstance(model, nn.Module) and any(isinstance(m, M.LSDenseBackbone)
+                                                for m in model.modules()):
+            model = prepare_export(deepcopy(model))
+        return call(self, model, *args, **kwargs)
+    export_with_lsdense.__lsdense_wrapped__ = True
+    return export_with_lsdense
+
+
 def register() -> None:
     """Register the lsdense modules with Ultralytics (safe to call repeatedly)."""
     import ultralytics.cfg as ucfg
@@ -294,6 +313,10 @@ def register() -> None:
         tasks.parse_model = _checked(tasks.parse_model)
     if not hasattr(tasks.BaseModel.fuse, "__lsdense_wrapped__"):
         tasks.BaseModel.fuse = _fusing(tasks.BaseModel.fuse)
+    from ultralytics.engine.exporter import Exporter
+
+    if not hasattr(Exporter.__call__, "__lsdense_wrapped__"):
+        Exporter.__call__ = _exporting(Exporter.__call__)
     from ultralytics.utils.callbacks.base import default_callbacks
 
     if mark_trained not in default_callbacks["on_train_start"]:
