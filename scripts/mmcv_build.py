@@ -121,7 +121,7 @@ def _toolkit_fix(cuda: str, site_packages: str) -> str:
     major = cuda.split(".")[0]
     return (f"Install a CUDA {cuda} toolkit and point CUDA_HOME at it. Either from PyPI into the "
             f"venv (found there automatically): .venv/bin/pip install "
-            f"\"cuda-toolkit[nvcc,crt,cccl,cudart]=={cuda}.*\" (it lands in "
+            f"\"cuda-toolkit[nvcc,nvvm,crt,cccl,cudart]=={cuda}.*\" (it lands in "
             f"{site_packages}/nvidia/cu{major}); or NVIDIA's installer / apt package "
             f"cuda-toolkit-{cuda.replace('.', '-')}, then CUDA_HOME=/usr/local/cuda-{cuda} make install. "
             f"To build without GPU ops instead: LSDENSE_MMCV_DEVICE=cpu make install.")
@@ -162,8 +162,9 @@ def plan(mmcv_version: str, m: Machine) -> Plan:
                         "TORCH_CUDA_ARCH_LIST to the target GPUs (e.g. '8.0;9.0').")
     if m.nvcc is None:
         looked = "; ".join(m.candidates) or "CUDA_HOME, PATH, /usr/local/cuda"
-        raise PlanError(f"torch {m.torch_version} is built with CUDA {m.torch_cuda} and sees a "
-                        f"GPU, so mmcv's CUDA ops must be compiled, but no nvcc was found "
+        why = "sees a GPU" if m.capabilities else "LSDENSE_MMCV_DEVICE=cuda"
+        raise PlanError(f"torch {m.torch_version} is built with CUDA {m.torch_cuda} and {why}, "
+                        f"so mmcv's CUDA ops must be compiled, but no nvcc was found "
                         f"(looked in: {looked}). {_toolkit_fix(m.torch_cuda, m.site_packages)}")
     path, release = m.nvcc
     notes = []

@@ -68,7 +68,7 @@ def test_no_nvcc_is_one_clear_error():
         mb.plan("2.1.0", _machine(nvcc=None, candidates=["/usr/local/cuda/bin/nvcc"]))
     msg = str(err.value)
     assert "no nvcc was found" in msg and "/usr/local/cuda/bin/nvcc" in msg
-    assert '"cuda-toolkit[nvcc,crt,cccl,cudart]==13.0.*"' in msg
+    assert '"cuda-toolkit[nvcc,nvvm,crt,cccl,cudart]==13.0.*"' in msg
 
 
 def test_forced_cuda_without_gpu_needs_arch_list():

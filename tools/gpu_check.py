@@ -131,7 +131,8 @@ class Skip(Exception):
 def _fmt(v: object) -> str:
     if isinstance(v, float):
         return f"{v:.3g}"
-    return str(v)
+    text = str(v)
+    return text if len(text) <= 120 else text[:117] + "..."  # the JSON has it whole
 
 
 def markdown(data: Dict[str, object]) -> str:
@@ -285,12 +286,12 @@ def train_mm(config: str, kind: str, work: Path, batch: int = 4, amp: bool = Tru
         make(data, num_train=batch, num_val=batch)
         (data / ".complete").write_text("ok\n")
     opts = toy_data_options(kind, data, workers=0)
-    opts.update({"train_dataloader.batch_size": batch, "val_dataloader.batch_size": batch,
-                 "test_dataloader.batch_size": batch})
+    opts["train_dataloader.batch_size"] = batch
     if kind == "coco":  # epoch-based: one epoch of `batch` images is one iteration
         opts.update({"train_cfg.max_epochs": 1, "train_cfg.val_interval": 1,
+                     "val_dataloader.batch_size": batch, "test_dataloader.batch_size": batch,
                      "default_hooks.checkpoint.interval": 1})
-    else:  # the ADE20K quickstart is iteration-based
+    else:  # the ADE20K quickstart is iteration-based (its validation takes one image a batch)
         opts.update({"train_cfg.max_iters": 1, "train_cfg.val_interval": 1,
                      "default_hooks.checkpoint.interval": 1})
     runner = train(config, work_dir=work / Path(config).stem, amp=amp, cfg_options=opts)
@@ -331,8 +332,9 @@ def train_yolo(model_yaml: str, work: Path, multitask: bool, batch: int = 8, dev
     finally:
         trainer_mod.check_amp = saved
     tr = model.trainer
-    loss = tr.tloss.float().sum().item() if tr.tloss is not None else float("nan")
-    vals = {"amp": bool(tr.amp), "loss": loss, "device": str(tr.device),
+    losses = tr.tloss if isinstance(tr.tloss, dict) else {}  # mean loss items of the epoch
+    loss = float(sum(float(v) for v in losses.values())) if losses else float("nan")
+    vals = {"amp": bool(tr.amp), "loss": loss, "device": str(tr.device), "iterations": len(tr.train_loader),
             "metrics": {k: round(float(v), 4) for k, v in (tr.metrics or {}).items()
                         if isinstance(v, (int, float))}}
     failed = [] if bool(tr.amp) == amp and torch.isfinite(torch.tensor(loss)) else [
@@ -341,12 +343,17 @@ def train_yolo(model_yaml: str, work: Path, multitask: bool, batch: int = 8, dev
     return vals
 
 
-QUICKSTARTS = {
-    "retinanet_lsnet_t": lambda w: train_mm("quickstart/retinanet_lsnet_t_toycoco.py", "coco", w),
-    "mask-rcnn_lsnet_t": lambda w: train_mm("quickstart/mask-rcnn_lsnet_t_toycoco.py", "coco", w),
-    "fpn_lsnet_t": lambda w: train_mm("quickstart/fpn_lsnet_t_toyade20k.py", "ade20k", w),
-    "yolov8n-lsnet_t": lambda w: train_yolo("yolov8n-lsnet_t.yaml", w, multitask=False),
-    "ayolom-n-lolvit_s": lambda w: train_yolo("ayolom-n-lolvit_s.yaml", w, multitask=True),
+# name -> fn(work_dir, gpu): one training iteration, AMP on GPU 0 when ``gpu`` else fp32 on the CPU
+QUICKSTARTS: Dict[str, Callable[[Path, bool], Dict[str, object]]] = {
+    "retinanet_lsnet_t": lambda w, gpu: train_mm("quickstart/retinanet_lsnet_t_toycoco.py", "coco",
+                                                 w, amp=gpu),
+    "mask-rcnn_lsnet_t": lambda w, gpu: train_mm("quickstart/mask-rcnn_lsnet_t_toycoco.py", "coco",
+                                                 w, amp=gpu),
+    "fpn_lsnet_t": lambda w, gpu: train_mm("quickstart/fpn_lsnet_t_toyade20k.py", "ade20k", w, amp=gpu),
+    "yolov8n-lsnet_t": lambda w, gpu: train_yolo("yolov8n-lsnet_t.yaml", w, multitask=False,
+                                                 device=0 if gpu else "cpu", amp=gpu),
+    "ayolom-n-lolvit_s": lambda w, gpu: train_yolo("ayolom-n-lolvit_s.yaml", w, multitask=True,
+                                                   device=0 if gpu else "cpu", amp=gpu),
 }
 
 
@@ -477,7 +484,7 @@ def gpu_check(report: Report, models: Sequence[str], official_path: Optional[Pat
             report.run(f"parity/{name}", lambda name=name: parity(name, "cuda"))
     if "train" in parts:
         for name, fn in QUICKSTARTS.items():
-            report.run(f"train/{name}", lambda fn=fn: fn(work))
+            report.run(f"train/{name}", lambda fn=fn: fn(work, True))
     if {"throughput", "ska"} & set(parts):
         holder: Dict[str, object] = {}
 
@@ -496,8 +503,9 @@ def gpu_check(report: Report, models: Sequence[str], official_path: Optional[Pat
                            lambda dtype=dtype: ska_vs_official(official, dtype))
 
 
-def cpu_self_test(report: Report, models: Sequence[str]) -> None:
-    """The GPU check's own code paths on the CPU with tiny inputs (no GPU numbers)."""
+def cpu_self_test(report: Report, models: Sequence[str], work: Path, train_on_cpu: bool = False) -> None:
+    """The GPU check's own code paths on the CPU with tiny inputs (no GPU numbers);
+    ``train_on_cpu``: the quickstart iterations too, in fp32 on the CPU (a few minutes)."""
     for name in models:
         report.run(f"parity/{name}", lambda name=name: parity(
             name, "cpu", size=64, batch=2, amp_dtypes=(torch.bfloat16,)))
@@ -518,8 +526,8 @@ def cpu_self_test(report: Report, models: Sequence[str]) -> None:
 
     def needs_gpu():
         raise Skip("needs a CUDA GPU")
-    for name in QUICKSTARTS:
-        report.run(f"train/{name}", needs_gpu)
+    for name, fn in QUICKSTARTS.items():
+        report.run(f"train/{name}", (lambda fn=fn: fn(work, False)) if train_on_cpu else needs_gpu)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -539,6 +547,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--only", nargs="+", choices=parts, default=list(parts))
     p.add_argument("--self-test", action="store_true",
                    help="run the CPU self-test even on a GPU machine")
+    p.add_argument("--train-on-cpu", action="store_true",
+                   help="CPU self-test: also one fp32 iteration of each quickstart on the CPU")
     args = p.parse_args(argv)
     for k, v in {"YOLO_OFFLINE": "1", "YOLO_AUTOINSTALL": "False",
                  "YOLO_CONFIG_DIR": str(args.out.resolve() / "ultralytics-config")}.items():
@@ -551,7 +561,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     else:
         print("[gpu_check] no CUDA GPU available: running the CPU self-test only "
               "(nothing is measured on a GPU)")
-        cpu_self_test(report, args.models or ["lsnet_t", "lolvit_s"])
+        cpu_self_test(report, args.models or ["lsnet_t", "lolvit_s"], args.out, args.train_on_cpu)
     report.write(args.out)
     s = report.summary()
     print(f"[gpu_check] {s['ok']} ok, {s['fail']} failed, {s['skip']} skipped; "
