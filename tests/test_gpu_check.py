@@ -28,9 +28,13 @@ def test_cpu_self_test_writes_reports(tmp_path):
     assert sections["selftest/timing"]["values"]["matmul_64_ms"] > 0
     assert {n for n, s in sections.items() if s["status"] == "skip"} == \
         {"official/load", *(f"train/{q}" for q in gpu_check.QUICKSTARTS)}
-    assert data["summary"] == {"ok": 3, "fail": 0, "skip": 6}
+    # throughput and SKA comparison code, with our own LSNet / reference SKA standing in for
+    # the official graph and Triton kernel
+    assert sections["throughput/lsnet_t"]["values"]["ours/official"] > 0
+    assert sections["ska/float32"]["status"] == "ok" and sections["ska/float32"]["values"]["grad_w"] < 1e-5
+    assert data["summary"] == {"ok": 5, "fail": 0, "skip": 6}
     md = (tmp_path / "report.md").read_text()
-    assert "| parity/lolvit_s | ok |" in md and "Summary: 3 ok, 0 failed, 6 skipped" in md
+    assert "| parity/lolvit_s | ok |" in md and "Summary: 5 ok, 0 failed, 6 skipped" in md
 
 
 def test_failed_tolerance_fails_the_section():

@@ -24,8 +24,9 @@ machine, then copy the folder over; docs/gpu.md). Without it sections 3 and 4 ar
 
 Exit status: 0 when no check failed, 1 otherwise. Without a CUDA GPU it says so, runs a
 CPU self-test (the same code paths on device 'cpu' with tiny inputs: parity of the CPU with
-itself, the section runner, the timing helper, the report writers), writes the reports and
-exits 0 (``tests/test_gpu_check.py`` runs it, so ``make test`` does).
+itself, the throughput and SKA comparisons with our own LSNet and reference SKA standing in
+for the official code, the section runner, the timing helper, the report writers), writes
+the reports and exits 0 (``tests/test_gpu_check.py`` runs it, so ``make test`` does).
 """
 from __future__ import annotations
 
@@ -413,7 +414,8 @@ def load_official(path: Optional[Path]):
     return pkg, sys.modules[f"{name}.lsnet"], sys.modules[f"{name}.ska"]
 
 
-def throughput(name: str, official, batch: int = 64, size: int = 224) -> Dict[str, object]:
+def throughput(name: str, official, batch: int = 64, size: int = 224, device: str = "cuda",
+               warmup: int = 10, iters: int = 30, min_seconds: float = 2.0) -> Dict[str, object]:
     """Images/s of our LSNet classifier (BN folded) and the official graph (its
     ``replace_batchnorm``, Triton SKA), fp32, no grad, as the official ``speed.py``."""
     import timm
@@ -421,31 +423,31 @@ def throughput(name: str, official, batch: int = 64, size: int = 224) -> Dict[st
     import lsdense  # noqa: F401
 
     pkg, lsnet_mod, _ = official
-    ours = timm.create_model(name, num_classes=1000).cuda().eval()
+    ours = timm.create_model(name, num_classes=1000).to(device).eval()
     ours = ours.fuse() if hasattr(ours, "fuse") else ours
     theirs = getattr(lsnet_mod, name)(num_classes=1000)
     pkg.replace_batchnorm(theirs)
-    theirs = theirs.cuda().eval()
-    x = torch.randn(batch, 3, size, size, device="cuda")
+    theirs = theirs.to(device).eval()
+    x = torch.randn(batch, 3, size, size, device=device)
     vals: Dict[str, object] = {"batch": batch, "size": size}
     with torch.no_grad():
         for label, model in (("ours", ours), ("official", theirs)):
-            vals[f"{label} img/s"] = round(batch / time_per_call(lambda: model(x), "cuda", warmup=10,
-                                                                  iters=30, min_seconds=2.0), 1)
+            sec = time_per_call(lambda: model(x), device, warmup, iters, min_seconds)
+            vals[f"{label} img/s"] = round(batch / sec, 1)
     vals["ours/official"] = round(vals["ours img/s"] / vals["official img/s"], 3)
     return vals
 
 
 def ska_vs_official(official, dtype: torch.dtype, batch: int = 16, channels: int = 256,
-                    size: int = 28) -> Dict[str, object]:
+                    size: int = 28, device: str = "cuda", iters: int = 50) -> Dict[str, object]:
     """Our SKA forward and backward against the official Triton kernel, and both timings."""
     from lsdense.models.ska import ska
 
     _, _, ska_mod = official
-    g = torch.Generator(device="cuda").manual_seed(0)
-    x = torch.randn(batch, channels, size, size, device="cuda", generator=g).to(dtype)
-    w = torch.randn(batch, channels // 8, 9, size, size, device="cuda", generator=g).to(dtype)
-    go = torch.randn(batch, channels, size, size, device="cuda", generator=g).to(dtype)
+    g = torch.Generator(device=device).manual_seed(0)
+    x = torch.randn(batch, channels, size, size, device=device, generator=g).to(dtype)
+    w = torch.randn(batch, channels // 8, 9, size, size, device=device, generator=g).to(dtype)
+    go = torch.randn(batch, channels, size, size, device=device, generator=g).to(dtype)
     res = {}
     for label, fn in (("ours", ska), ("official", ska_mod.SkaFn.apply)):
         xi, wi = x.clone().requires_grad_(), w.clone().requires_grad_()
@@ -456,7 +458,7 @@ def ska_vs_official(official, dtype: torch.dtype, batch: int = 16, channels: int
         def step(fn=fn):
             xi.grad = wi.grad = None
             fn(xi, wi).backward(go)
-        res[label + "_ms"] = 1e3 * time_per_call(step, "cuda", warmup=5, iters=50)
+        res[label + "_ms"] = 1e3 * time_per_call(step, device, warmup=min(5, iters), iters=iters)
 
     def rel(a, b):
         return float((a - b).abs().max() / b.abs().max().clamp_min(1e-12))
@@ -503,6 +505,23 @@ def gpu_check(report: Report, models: Sequence[str], official_path: Optional[Pat
                            lambda dtype=dtype: ska_vs_official(official, dtype))
 
 
+def _stand_in_official():
+    """For the self-test: the shape of :func:`load_official`'s answer, built from our own code
+    (our LSNet and reference SKA in place of the official graph and Triton kernel)."""
+    from types import SimpleNamespace
+
+    import timm
+
+    import lsdense  # noqa: F401
+    from lsdense.models.ska import ska_reference
+
+    pkg = SimpleNamespace(replace_batchnorm=lambda m: m.fuse())
+    lsnet_mod = SimpleNamespace(lsnet_t=lambda num_classes: timm.create_model(
+        "lsnet_t", num_classes=num_classes, ska_impl="reference"))
+    ska_mod = SimpleNamespace(SkaFn=SimpleNamespace(apply=ska_reference))
+    return pkg, lsnet_mod, ska_mod
+
+
 def cpu_self_test(report: Report, models: Sequence[str], work: Path, train_on_cpu: bool = False) -> None:
     """The GPU check's own code paths on the CPU with tiny inputs (no GPU numbers);
     ``train_on_cpu``: the quickstart iterations too, in fp32 on the CPU (a few minutes)."""
@@ -523,6 +542,11 @@ def cpu_self_test(report: Report, models: Sequence[str], work: Path, train_on_cp
     sec.status, sec.values, sec.error = (("ok", {"caught": sec.error}, "") if sec.status == "fail"
                                          else ("fail", {}, "the runner did not catch a failure"))
     report.run("official/load", lambda: load_official(None))
+    stand_in = _stand_in_official()
+    report.run("throughput/lsnet_t", lambda: throughput(
+        "lsnet_t", stand_in, batch=2, size=64, device="cpu", warmup=1, iters=2, min_seconds=0))
+    report.run("ska/float32", lambda: ska_vs_official(
+        stand_in, torch.float32, batch=2, channels=16, size=8, device="cpu", iters=2))
 
     def needs_gpu():
         raise Skip("needs a CUDA GPU")
