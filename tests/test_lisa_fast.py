@@ -82,6 +82,8 @@ def test_circular_kernel_is_shifted_resize(size):
     # the export form always resamples; bicubic at integer taps returns the taps
     torch.testing.assert_close(LA.circular_kernel(w, size, always_sample=True), expected,
                                rtol=0, atol=1e-12)
+    # the export form's interpolation matrices
+    torch.testing.assert_close(LA.circular_kernel_matrix(w, size), expected, rtol=0, atol=1e-12)
 
 
 @pytest.mark.parametrize("h, w", [(7, 10), (8, 9), (1, 4), (5, 1)])

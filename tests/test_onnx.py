@@ -83,8 +83,9 @@ def test_backbone_exports_and_matches_onnxruntime(name, kwargs, shape, dynamic, 
 def test_lisa_export_graph_has_no_fft_and_runs_at_training_grid(tmp_path):
     """Exported at the stored grid (kernels not resized) and then run at another size.
 
-    The export path must resample the kernels in the graph even when the traced size is
-    the stored one, or the dynamic graph would bake in the 4x4 grid.
+    The export form must resample the kernels in the graph (interpolation matrices, no
+    GridSample) even when the traced size is the stored one, or the dynamic graph would bake
+    in the 4x4 grid.
     """
     from lsdense.models.lisanet import LiSA
     torch.manual_seed(0)
@@ -92,7 +93,7 @@ def test_lisa_export_graph_has_no_fft_and_runs_at_training_grid(tmp_path):
     x = torch.randn(1, 16, 4, 4)
     sess = _export(set_form(copy.deepcopy(attn), "export"), x, tmp_path / "lisa.onnx", dynamic=True)
     ops = {n.op_type for n in onnx.load(str(tmp_path / "lisa.onnx")).graph.node}
-    assert "DFT" not in ops and "GridSample" in ops and "MatMul" in ops
+    assert "DFT" not in ops and "GridSample" not in ops and "MatMul" in ops
     _assert_parity(attn, sess, x)
     _assert_parity(attn, sess, torch.randn(3, 16, 5, 7))
 

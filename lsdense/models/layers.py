@@ -542,9 +542,10 @@ class EvalCache:
     def active(module: nn.Module, params: Sequence[torch.Tensor]) -> bool:
         """Whether a value of ``params`` may be cached now: eval mode, no gradient needed,
         not under ``torch.compile`` (the compiled graph computes it; the cache's Python
-        bookkeeping would break the graph)."""
-        if torch.compiler.is_compiling():
-            return False
+        bookkeeping would break the graph), ``torch.jit.trace`` or ONNX export."""
+        if torch.compiler.is_compiling() or torch.jit.is_tracing() or torch.onnx.is_in_onnx_export():
+            return False  # a traced graph computes it (a cached value would be a constant
+            # baked in for one input size, wrong at any other size of a dynamic-axes export)
         needs_grad = torch.is_grad_enabled() and any(p.requires_grad for p in params)
         return not module.training and not needs_grad
 
@@ -601,3 +602,53 @@ def resize_hw(x: torch.Tensor, size: Tuple[int, int], mode: str = "bicubic") -> 
     y = F.interpolate(x.reshape(1, -1, x.shape[-2], x.shape[-1]), size=(h, w), mode=mode,
                       align_corners=False)
     return y.reshape(list(x.shape[:-2]) + [h, w])
+
+
+def _cubic_weights(t: torch.Tensor, a: float = -0.75) -> Tuple[torch.Tensor, ...]:
+    """Weights of the taps at offsets -1, 0, 1, 2 for fractional positions ``t`` (PyTorch's
+    bicubic convolution kernel, ``a = -0.75``)."""
+    def near(x):  # |x| <= 1
+        return ((a + 2) * x - (a + 3)) * x * x + 1
+
+    def far(x):  # 1 < |x| < 2
+        return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a
+    return far(t + 1), near(t), near(1 - t), far(2 - t)
+
+
+def bicubic_matrix(src: torch.Tensor, n_in: int, wrap: bool = False) -> torch.Tensor:
+    """``(len(src), n_in)`` matrix ``A`` with ``A @ x`` the bicubic samples of a length-``n_in``
+    signal ``x`` at the (fractional) source positions ``src``.
+
+    Out-of-range taps are clamped to the border (``F.interpolate`` and ``grid_sample`` with
+    ``padding_mode='border'``) or, with ``wrap``, read circularly. Plain float ops (no
+    interpolation op): a separable resize written as two matmuls, which every export
+    runtime takes (CoreML has no bicubic resize or grid sample).
+    """
+    base = torch.floor(src)
+    cols = torch.arange(n_in, device=src.device).to(src.dtype)
+    n = torch.ones_like(cols).sum()
+    out = torch.zeros_like(src)[:, None] * cols[None, :]
+    for k, w in zip((-1, 0, 1, 2), _cubic_weights(src - base)):
+        idx = base + k
+        idx = torch.remainder(idx, n) if wrap else idx.clamp(min=0).minimum(n - 1)
+        out = out + w[:, None] * (idx[:, None] == cols[None, :]).to(src.dtype)
+    return out
+
+
+def interpolation_positions(n_out, n_in: int, like: torch.Tensor) -> torch.Tensor:
+    """Source positions of ``F.interpolate(..., align_corners=False)`` resizing ``n_in``
+    samples to ``n_out`` (``(i + 0.5) n_in / n_out - 0.5``; ``n_out`` may be traced)."""
+    i = torch.arange(n_out, device=like.device).to(like.dtype)
+    return (i + 0.5) * n_in / torch.ones_like(i).sum() - 0.5
+
+
+def resize_hw_matrix(x: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
+    """:func:`resize_hw` (bicubic, ``align_corners=False``) as two matmuls with
+    :func:`bicubic_matrix` (the export form of a resize; equal up to float rounding)."""
+    h0, w0 = (int(n) for n in x.shape[-2:])
+    ah = bicubic_matrix(interpolation_positions(size[0], h0, x), h0)
+    aw = bicubic_matrix(interpolation_positions(size[1], w0, x), w0).transpose(0, 1)
+    # operands of equal shape but the last two dims, no broadcasting (OpenVINO's CPU plugin
+    # turns a broadcast matmul into a FullyConnected node that fails at inference)
+    lead = list(x.shape[:-2])
+    return ah.expand(lead + list(ah.shape)) @ x @ aw.expand(lead + list(aw.shape))

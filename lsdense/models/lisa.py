@@ -34,10 +34,11 @@ import torch.nn.functional as F
 from timm.layers import trunc_normal_
 
 from .forms import refuse_capture, register_forms
-from .layers import EvalCache
+from .layers import EvalCache, bicubic_matrix
 
 __all__ = ["LiSA", "LiSAFast", "LiSAExport", "lisa_direct", "lisa_reference", "lisa_fast",
-           "lisa_export", "lisa_attention", "resize_kernel", "circular_kernel", "pair_spectra",
+           "lisa_export", "lisa_attention", "resize_kernel", "circular_kernel",
+           "circular_kernel_matrix", "pair_spectra",
            "rfft2_real", "irfft2_real"]
 
 
@@ -77,9 +78,11 @@ def _circular_offsets(n, n0: int, device, dtype) -> torch.Tensor:
     ``ifftshift`` gives; sampling these offsets directly folds the shift into the resize
     (no copy, and exportable for a traced ``n``).
     """
-    i = torch.arange(n, device=device)
-    offset = ((i + n // 2) % n - n // 2).to(dtype)
-    return offset * (n0 / n) + n0 // 2 + n0
+    i = torch.arange(n, device=device).to(dtype)
+    nf = _count(i)  # in floating point (see circular_kernel)
+    half = torch.floor(nf / 2)
+    offset = torch.remainder(i + half, nf) - half
+    return offset * n0 / nf + n0 // 2 + n0
 
 
 def circular_kernel(kernel: torch.Tensor, size: Tuple[int, int], always_sample: bool = False
@@ -97,7 +100,9 @@ def circular_kernel(kernel: torch.Tensor, size: Tuple[int, int], always_sample: 
         kernel, otherwise one bicubic ``grid_sample`` whose sample grid is already in
         circular order, scaled by ``H0 W0 / (H W)`` as :func:`resize_kernel` does.
     """
-    (h0, w0), (h, w) = kernel.shape[-2:], size
+    # the stored grid is a parameter's shape: constant, as Python ints (a traced size would
+    # put integer divisions in the graph, which CoreML's converter refuses)
+    (h0, w0), (h, w) = (int(n) for n in kernel.shape[-2:]), size
     if not always_sample and (h0, w0) == (h, w):
         return torch.roll(kernel, (-(h0 // 2), -(w0 // 2)), (-2, -1))
     x = kernel.reshape(1, -1, h0, w0).repeat(1, 1, 3, 3)  # periodic copy around the kernel
@@ -105,7 +110,28 @@ def circular_kernel(kernel: torch.Tensor, size: Tuple[int, int], always_sample: 
     gx = _circular_offsets(w, w0, kernel.device, kernel.dtype) * (2.0 / (3 * w0 - 1)) - 1.0
     grid = torch.stack(torch.meshgrid(gx, gy, indexing="xy"), dim=-1)[None]  # (1, H, W, 2)
     out = F.grid_sample(x, grid, mode="bicubic", padding_mode="border", align_corners=True)
-    return out.reshape(kernel.shape[:-2] + out.shape[-2:]) * (h0 * w0 / (h * w))
+    # H W counted in floating point: in a traced graph h and w are integer tensors, whose
+    # reciprocal CoreML's converter refuses
+    return out.reshape(kernel.shape[:-2] + out.shape[-2:]) * (h0 * w0) / _count(gy) / _count(gx)
+
+
+def _count(t: torch.Tensor) -> torch.Tensor:
+    """``t.numel()`` of a 1-D tensor as a float tensor (a traced graph keeps it dynamic)."""
+    return torch.ones_like(t).sum()
+
+
+def circular_kernel_matrix(kernel: torch.Tensor, size) -> torch.Tensor:
+    """:func:`circular_kernel` as matmuls with bicubic interpolation matrices (the export
+    form: no ``grid_sample``, which CoreML lacks in bicubic; ``size`` may be traced).
+
+    The 3x tiled kernel's border taps read the kernel circularly (``wrap``), which equals
+    the tiled ``grid_sample`` for stored grids of 4 taps or more (every tap of a sample
+    lies inside the tiling).
+    """
+    h0, w0 = (int(n) for n in kernel.shape[-2:])
+    ah = bicubic_matrix(_circular_offsets(size[0], h0, kernel.device, kernel.dtype), h0, wrap=True)
+    aw = bicubic_matrix(_circular_offsets(size[1], w0, kernel.device, kernel.dtype), w0, wrap=True)
+    return ah @ kernel @ aw.transpose(0, 1) * (h0 * w0) / _count(ah[:, 0]) / _count(aw[:, 0])
 
 
 def _fft_dtype(dtype: torch.dtype) -> torch.dtype:
@@ -279,7 +305,8 @@ def _dft_basis(n, m, device, dtype) -> Tuple[torch.Tensor, torch.Tensor]:
     """
     j = torch.arange(n, device=device).to(dtype)
     k = torch.arange(m, device=device).to(dtype)
-    angle = torch.remainder(j[:, None] * k[None, :], n) * (2 * math.pi / n)
+    nf = _count(j)
+    angle = torch.remainder(j[:, None] * k[None, :], nf) * (2 * math.pi) / nf
     return torch.cos(angle), torch.sin(angle)
 
 
@@ -290,8 +317,10 @@ def _dft_bases(h, w, device, dtype) -> Tuple[torch.Tensor, ...]:
     ch, sh = _dft_basis(h, h, device, dtype)
     cw, sw = _dft_basis(w, w // 2 + 1, device, dtype)
     k = torch.arange(w // 2 + 1, device=device).to(dtype)
-    edge = (k == 0) | (2 * k == w)  # DC and Nyquist appear once, the others twice
-    weight = (2.0 - edge.to(dtype)) / (h * w)
+    hf, wf = _count(ch[:, 0]), _count(cw[:, 0])
+    # DC and Nyquist appear once, the others twice (a sum of masks: CoreML has no bool or)
+    edge = (k == 0).to(dtype) + (2 * k == wf).to(dtype)
+    weight = (2.0 - edge) / (hf * wf)
     return ch, sh, cw, sw, (cw * weight).transpose(0, 1), (sw * weight).transpose(0, 1)
 
 
@@ -486,15 +515,16 @@ class LiSAFast(LiSA):
 
 class LiSAExport(LiSA):
     """Export form of :class:`LiSA` (:func:`lisa_export`): kernels resampled in the graph
-    at every call (the grid may be a dynamic axis; nothing cached), computed in float32."""
+    at every call by :func:`circular_kernel_matrix` (the grid may be a dynamic axis; nothing
+    cached), computed in float32."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         qkv = self.qkv(x)
         h, w = qkv.shape[-2], qkv.shape[-1]
         dtype = _fft_dtype(qkv.dtype)
         # (1, D dk, H, W) and (1, D, H, W): no dim-0 slices for ncnn (lisa_export)
-        r1, r2 = (circular_kernel(r.reshape((1, -1) + self.grid_size), (h, w),
-                                  always_sample=True).to(dtype) for r in (self.r1, self.r2))
+        r1, r2 = (circular_kernel_matrix(r.reshape((1, -1) + self.grid_size), (h, w)).to(dtype)
+                  for r in (self.r1, self.r2))
         y = lisa_export(qkv.to(dtype), r1, r2, self.num_heads, self.eps)
         return self.proj(y.to(qkv.dtype))
 

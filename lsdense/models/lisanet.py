@@ -85,7 +85,7 @@ from timm.models import generate_default_cfgs, register_model
 from .factory import create_timm_model
 from .forms import refuse_capture, register_forms
 from .layers import (DenseBackboneMixin, check_global_pool, drop_path_rates, factory_kwargs,
-                     resize_hw)
+                     resize_hw, resize_hw_matrix)
 from .lisa import LiSA, resize_kernel
 from .registry import register_variants
 
@@ -279,6 +279,20 @@ class PatchEmbedAbs(nn.Module):
         p = self.patch_size
         x = self.proj(F.pad(x, (0, -x.shape[-1] % p, 0, -x.shape[-2] % p)))
         return add_pos_embed(x, self.pos_embed)
+
+
+class PatchEmbedAbsExport(PatchEmbedAbs):
+    """Export form of :class:`PatchEmbedAbs`: the position embedding resized with
+    interpolation matrices (:func:`~lsdense.models.layers.resize_hw_matrix`; CoreML has no
+    bicubic resize)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        p = self.patch_size
+        x = self.proj(F.pad(x, (0, -x.shape[-1] % p, 0, -x.shape[-2] % p)))
+        return x + resize_hw_matrix(self.pos_embed, (x.shape[-2], x.shape[-1]))
+
+
+register_forms(PatchEmbedAbs, export=PatchEmbedAbsExport)
 
 
 @torch.fx.wrap  # leaf call in torch.fx graphs (its size branch runs on real tensors)

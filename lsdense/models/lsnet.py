@@ -29,8 +29,9 @@ from timm.layers import DropPath, SqueezeExcite, resize_rel_pos_bias_table_levit
 from timm.models import generate_default_cfgs, register_model
 
 from .factory import create_timm_model
+from .forms import register_forms
 from .layers import (Conv2d_BN, DenseBackboneMixin, EvalCache, check_global_pool,
-                     drop_path_rates, factory_kwargs, resize_hw)
+                     drop_path_rates, factory_kwargs, resize_hw, resize_hw_matrix)
 from .registry import register_variants
 from .ska import SKA
 
@@ -144,7 +145,7 @@ def _offset_index(h: int, w: int, device: Optional[torch.device] = None) -> torc
 
 @torch.fx.wrap  # a leaf call in torch.fx graphs: its size branches run on real tensors
 def attention_bias(biases: torch.Tensor, idxs: torch.Tensor, r: int, h: int, w: int,
-                   table_mode: bool) -> torch.Tensor:
+                   table_mode: bool, matrix_resize: bool = False) -> torch.Tensor:
     """(heads, h*w, h*w) relative-position bias for an h x w grid (module docstring, modes).
 
     Args:
@@ -153,15 +154,17 @@ def attention_bias(biases: torch.Tensor, idxs: torch.Tensor, r: int, h: int, w: 
         r: that grid's side.
         h, w: the actual grid.
         table_mode: resize the offset table (``'table'``) instead of the bias matrix.
+        matrix_resize: resize with interpolation matrices (:func:`resize_hw_matrix`, the
+            export form: CoreML has no bicubic resize) instead of ``F.interpolate``.
     """
     n = h * w
+    resize = resize_hw_matrix if matrix_resize else resize_hw
     if table_mode and (h != r or w != r):
-        table = resize_hw(biases.view(-1, r, r), (h, w)).flatten(1)
+        table = resize(biases.view(-1, r, r), (h, w)).flatten(1)
         return table[:, _offset_index(h, w, table.device)]
     bias = biases[:, idxs]
-    if n != r * r:  # official dense backbone: resize the bias matrix itself
-        bias = F.interpolate(bias.unsqueeze(0), size=(n, n), mode="bicubic",
-                             align_corners=False).squeeze(0)
+    if n != r * r:  # official dense backbone: resize the bias matrix itself (bicubic)
+        bias = resize(bias, (n, n))
     return bias
 
 
@@ -227,6 +230,17 @@ class Attention(nn.Module):
         attn = attn.softmax(dim=-1)
         x = (v @ attn.transpose(-2, -1)).reshape(b, -1, h, w)
         return self.proj(x)
+
+
+class AttentionExport(Attention):
+    """Export form of :class:`Attention`: the bias resized with interpolation matrices."""
+
+    def _compute_bias(self, h: int, w: int) -> torch.Tensor:
+        return attention_bias(self.attention_biases, self.attention_bias_idxs, self.resolution,
+                              h, w, self.attn_bias_mode == "table", matrix_resize=True)
+
+
+register_forms(Attention, export=AttentionExport)
 
 
 class Block(nn.Module):
