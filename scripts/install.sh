@@ -104,14 +104,15 @@ say "mmcv from $MMCV_WHEEL"
 # the same version from another cached wheel (CPU before, CUDA now) counts as installed: replace it
 "${PIPI[@]}" -q --force-reinstall --no-deps "$MMCV_WHEEL"
 
-say "lsdense[all,dev] (editable) with mmdet, mmsegmentation, ultralytics, timm"
-"${PIPI[@]}" -q -e ".[all,dev]"
+say "lsdense[all,dev,export] (editable) with mmdet, mmsegmentation, ultralytics, timm and the export runtimes"
+"${PIPI[@]}" -q -e ".[all,dev,export]"
 
 "$VENV/bin/python" scripts/mmcv_build.py check "$MMCV_DEVICE" \
     || die "mmcv's ops do not run on $MMCV_DEVICE: remove $KEY_DIR to rebuild the wheel"
 "$VENV/bin/python" - <<'PY' || die "installed stack failed its import check"
 import torch, torchvision, timm, mmcv, mmdet, mmseg, ultralytics
 import cloudpickle  # Ultralytics' multi-GPU launcher
+import onnxruntime, openvino, ncnn, pnnx, coremltools  # [export]: docs/deploy.md
 from mmcv.ops import nms, RoIAlign  # compiled ops must be present
 import lsdense
 print(f"[install] ok: torch {torch.__version__}, timm {timm.__version__}, mmcv {mmcv.__version__}, "
