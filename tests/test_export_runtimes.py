@@ -169,3 +169,31 @@ def test_ultralytics_export_runs_in_its_runtime(swap, fmt, yolo_dir, monkeypatch
         ref = yolo.predict(str(PHOTO), **args)[0].boxes
         assert len(boxes) == len(ref) > 0
         torch.testing.assert_close(boxes.xyxy.sort(0)[0], ref.xyxy.sort(0)[0], rtol=0, atol=0.5)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_ayolom_artifact_predicts_pytorch_masks(fmt, yolo_dir, monkeypatch):
+    """An exported A-YOLOM (LSNet-T backbone) predicts through ``AYOLOM(artifact).predict``
+    (the flat output list of an artifact) with the PyTorch model's masks and boxes."""
+    pytest.importorskip("ultralytics")
+    if fmt in ("openvino", "ncnn"):
+        pytest.importorskip({"openvino": "openvino", "ncnn": "pnnx"}[fmt])
+    if not PHOTO.exists():
+        pytest.skip(f"{PHOTO} (shared/realdata) is not here")
+    from lsdense.yolo import AYOLOM
+
+    monkeypatch.chdir(yolo_dir)
+    torch.manual_seed(0)
+    model = AYOLOM("ayolom-n-lsnet_t.yaml")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        artifact = model.export(format=fmt, imgsz=64, verbose=False,
+                                **({"simplify": False} if fmt == "onnx" else {}))
+    args = dict(imgsz=64, conf=0.25, verbose=False, device="cpu")
+    got = AYOLOM(str(artifact)).predict(str(PHOTO), **args)[0]
+    want = model.predict(str(PHOTO), **args)[0]
+    assert set(got.seg_masks) == set(want.seg_masks) == {"drivable", "lane"}
+    for task, mask in want.seg_masks.items():
+        assert torch.equal(got.seg_masks[task], mask), task
+    assert any(0 < m.float().mean() < 1 for m in want.seg_masks.values())  # not all one class
+    assert len(got.boxes) == len(want.boxes)

@@ -13,8 +13,16 @@ class MultiTaskPredictor(DetectionPredictor):
     ``semantic_mask`` (0 background, k = k-th task; later tasks drawn on top) for plotting."""
 
     def postprocess(self, preds, img, orig_imgs, **kwargs):
-        """Run Ultralytics' detection post-processing, then undo the letterbox on the seg logits."""
-        det, seg = preds
+        """Run Ultralytics' detection post-processing, then undo the letterbox on the seg logits.
+
+        ``preds``: the PyTorch model's ``(detection, [seg logits per task])``, or the flat
+        list an exported artifact gives through ``AutoBackend`` (ONNX, TorchScript, OpenVINO,
+        ...): ``[detection, seg logits per task]`` in the model's output order.
+        """
+        if isinstance(preds, (list, tuple)) and len(preds) == 2 and isinstance(preds[1], (list, tuple)):
+            det, seg = preds
+        else:
+            det, seg = preds[0], list(preds[1:])
         results = super().postprocess(det, img, orig_imgs, **kwargs)
         tasks = getattr(self.model.model, "seg_tasks", None) or ("drivable", "lane")
         for b, r in enumerate(results):
