@@ -27,7 +27,7 @@ from torch.utils.benchmark import Timer
 from torch.utils.flop_counter import FlopCounterMode
 
 from .models import create_backbone, get_variant, list_backbones
-from .models.forms import using_form
+from .models.forms import prepare_export, using_form
 from .models.lisa import LiSA
 from .models.ska import SKA
 
@@ -255,13 +255,15 @@ def _compile(model: nn.Module, x: torch.Tensor) -> Callable:
 
 
 def _onnxruntime(model: nn.Module, x: torch.Tensor, threads: int) -> Callable:
-    """Export ``model`` at ``x``'s shape (TorchScript exporter, opset 17) and wrap an ORT session."""
+    """Export ``model`` at ``x``'s shape (its export form, ``prepare_export``; TorchScript
+    exporter, opset 17) and wrap an ORT session."""
     import onnxruntime as ort
     import warnings
     path = Path(tempfile.mkdtemp(prefix="lsdense_bench_")) / "model.onnx"
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
-        torch.onnx.export(model, (x,), str(path), dynamo=False, opset_version=ONNX_OPSET,
+        torch.onnx.export(prepare_export(copy.deepcopy(model)), (x,), str(path), dynamo=False,
+                          opset_version=ONNX_OPSET,
                           input_names=["x"])
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
@@ -606,19 +608,17 @@ def benchmark_lisa(name: str = "lisanet_s", size: int = 640, threads: int = 2, r
     dev = torch.device(device)
     model = build(name, True, dev)
     x = torch.randn(1, 3, size, size, device=dev)
-    attention = LA.lisa_attention
-
-    def skip_spectral(qkv, p1, p2, num_heads, eps, chunked=False):
-        return qkv[:, 2 * qkv.shape[1] // 3:]  # y = v
+    fast = LA.lisa_fast
 
     def run(form: str, skip: bool = False):
         def call():
-            LA.lisa_attention = skip_spectral if skip else attention
+            if skip:  # the fast form's spectral part: y = v
+                LA.lisa_fast = lambda q, k, v, p1, p2, eps=1e-6: v
             try:
                 with using_form(model, form), torch.inference_mode():
                     return model(x)
             finally:
-                LA.lisa_attention = attention
+                LA.lisa_fast = fast
         return call
     paths = {f"{form}_ms": run(form) for form in ("reference", "fast", "export")}
     ref = paths["reference_ms"]()

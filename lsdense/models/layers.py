@@ -604,48 +604,48 @@ def resize_hw(x: torch.Tensor, size: Tuple[int, int], mode: str = "bicubic") -> 
     return y.reshape(list(x.shape[:-2]) + [h, w])
 
 
-def _cubic_weights(t: torch.Tensor, a: float = -0.75) -> Tuple[torch.Tensor, ...]:
-    """Weights of the taps at offsets -1, 0, 1, 2 for fractional positions ``t`` (PyTorch's
-    bicubic convolution kernel, ``a = -0.75``)."""
-    def near(x):  # |x| <= 1
-        return ((a + 2) * x - (a + 3)) * x * x + 1
-
-    def far(x):  # 1 < |x| < 2
-        return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a
-    return far(t + 1), near(t), near(1 - t), far(2 - t)
-
-
 def bicubic_matrix(src: torch.Tensor, n_in: int, wrap: bool = False) -> torch.Tensor:
     """``(len(src), n_in)`` matrix ``A`` with ``A @ x`` the bicubic samples of a length-``n_in``
     signal ``x`` at the (fractional) source positions ``src``.
 
-    Out-of-range taps are clamped to the border (``F.interpolate`` and ``grid_sample`` with
-    ``padding_mode='border'``) or, with ``wrap``, read circularly. Plain float ops (no
-    interpolation op): a separable resize written as two matmuls, which every export
-    runtime takes (CoreML has no bicubic resize or grid sample).
+    PyTorch's bicubic convolution kernel (``a = -0.75``). Out-of-range taps are clamped to
+    the border (``F.interpolate`` and ``grid_sample`` with ``padding_mode='border'``) or, with
+    ``wrap``, read circularly. Plain float ops (no interpolation op): a separable resize
+    written as two matmuls, which every export runtime takes (CoreML has no bicubic resize
+    or grid sample).
     """
+    a = -0.75
     base = torch.floor(src)
+    t = src - base
+    # taps at offsets -1, 0, 1, 2: |x| in (1, 2) for the outer ones, <= 1 for the inner ones
+    weights = [((a * (t + 1) - 5 * a) * (t + 1) + 8 * a) * (t + 1) - 4 * a,
+               ((a + 2) * t - (a + 3)) * t * t + 1,
+               ((a + 2) * (1 - t) - (a + 3)) * (1 - t) * (1 - t) + 1,
+               ((a * (2 - t) - 5 * a) * (2 - t) + 8 * a) * (2 - t) - 4 * a]
     cols = torch.arange(n_in, device=src.device).to(src.dtype)
     n = torch.ones_like(cols).sum()
     out = torch.zeros_like(src)[:, None] * cols[None, :]
-    for k, w in zip((-1, 0, 1, 2), _cubic_weights(src - base)):
-        idx = base + k
-        idx = torch.remainder(idx, n) if wrap else idx.clamp(min=0).minimum(n - 1)
-        out = out + w[:, None] * (idx[:, None] == cols[None, :]).to(src.dtype)
+    for k in range(4):
+        idx = base + float(k - 1)
+        if wrap:
+            idx = torch.remainder(idx, n)
+        else:
+            idx = torch.minimum(idx.clamp(min=0.0), n - 1)
+        out = out + weights[k][:, None] * (idx[:, None] == cols[None, :]).to(src.dtype)
     return out
 
 
-def interpolation_positions(n_out, n_in: int, like: torch.Tensor) -> torch.Tensor:
+def interpolation_positions(n_out: int, n_in: int, like: torch.Tensor) -> torch.Tensor:
     """Source positions of ``F.interpolate(..., align_corners=False)`` resizing ``n_in``
     samples to ``n_out`` (``(i + 0.5) n_in / n_out - 0.5``; ``n_out`` may be traced)."""
     i = torch.arange(n_out, device=like.device).to(like.dtype)
-    return (i + 0.5) * n_in / torch.ones_like(i).sum() - 0.5
+    return (i + 0.5) * float(n_in) / torch.ones_like(i).sum() - 0.5
 
 
 def resize_hw_matrix(x: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
     """:func:`resize_hw` (bicubic, ``align_corners=False``) as two matmuls with
     :func:`bicubic_matrix` (the export form of a resize; equal up to float rounding)."""
-    h0, w0 = (int(n) for n in x.shape[-2:])
+    h0, w0 = int(x.shape[-2]), int(x.shape[-1])  # stored grids: constants in a trace
     ah = bicubic_matrix(interpolation_positions(size[0], h0, x), h0)
     aw = bicubic_matrix(interpolation_positions(size[1], w0, x), w0).transpose(0, 1)
     # operands of equal shape but the last two dims, no broadcasting (OpenVINO's CPU plugin

@@ -278,20 +278,23 @@ def lisa_fast(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, p1: torch.Tenso
     return y.reshape(b, heads, dk, h, w)
 
 
-@torch.fx.wrap  # leaf call in torch.fx graphs (FFTs and dtype choice run on real tensors)
-def lisa_attention(qkv: torch.Tensor, p1: torch.Tensor, p2: torch.Tensor,
-                   num_heads: int, eps: float, chunked: bool = False) -> torch.Tensor:
-    """LiSA on the ``(B, 3C, H, W)`` output of the qkv projection: ``(B, C, H, W)``.
-
-    ``p1``, ``p2``: paired kernel spectra (:func:`pair_spectra`) at ``qkv``'s grid;
-    ``chunked``: :func:`lisa_fast` (inference only) instead of :func:`lisa_reference`.
-    """
+def _heads(qkv: torch.Tensor, num_heads: int) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """q, k, v ``(B, heads, dk, H, W)`` of the qkv projection's output, in its FFT dtype."""
     b, c3, h, w = qkv.shape
     c = c3 // 3
-    dtype = _fft_dtype(qkv.dtype)
-    q, k, v = qkv.to(dtype).reshape(b, 3, num_heads, c // num_heads, h, w).unbind(1)
-    y = lisa_fast(q, k, v, p1, p2, eps) if chunked else lisa_reference(q, k, v, p1, p2, eps)
-    return y.reshape(b, c, h, w).to(qkv.dtype)
+    q, k, v = qkv.to(_fft_dtype(qkv.dtype)).reshape(b, 3, num_heads, c // num_heads, h, w).unbind(1)
+    return q, k, v
+
+
+@torch.fx.wrap  # leaf call in torch.fx graphs (FFTs and dtype choice run on real tensors)
+def lisa_attention(qkv: torch.Tensor, p1: torch.Tensor, p2: torch.Tensor,
+                   num_heads: int, eps: float) -> torch.Tensor:
+    """LiSA (:func:`lisa_reference`) on the ``(B, 3C, H, W)`` output of the qkv projection:
+    ``(B, C, H, W)``. ``p1``, ``p2``: paired kernel spectra (:func:`pair_spectra`) at
+    ``qkv``'s grid."""
+    q, k, v = _heads(qkv, num_heads)
+    return lisa_reference(q, k, v, p1, p2, eps).reshape(v.shape[0], -1, v.shape[-2],
+                                                        v.shape[-1]).to(qkv.dtype)
 
 
 # --- the export form: real DFTs as matmuls, rank <= 4 ---------------------------------
@@ -510,7 +513,9 @@ class LiSAFast(LiSA):
             return super().forward(x)
         qkv = self.qkv(x)
         p1, p2 = self._spectra_for(qkv)
-        return self.proj(lisa_attention(qkv, p1, p2, self.num_heads, self.eps, chunked=True))
+        q, k, v = _heads(qkv, self.num_heads)
+        y = lisa_fast(q, k, v, p1, p2, self.eps)
+        return self.proj(y.reshape(x.shape[0], -1, y.shape[-2], y.shape[-1]).to(qkv.dtype))
 
 
 class LiSAExport(LiSA):

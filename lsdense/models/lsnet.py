@@ -158,13 +158,14 @@ def attention_bias(biases: torch.Tensor, idxs: torch.Tensor, r: int, h: int, w: 
             export form: CoreML has no bicubic resize) instead of ``F.interpolate``.
     """
     n = h * w
-    resize = resize_hw_matrix if matrix_resize else resize_hw
     if table_mode and (h != r or w != r):
-        table = resize(biases.view(-1, r, r), (h, w)).flatten(1)
+        table = biases.view(-1, r, r)
+        table = resize_hw_matrix(table, (h, w)) if matrix_resize else resize_hw(table, (h, w))
+        table = table.flatten(1)
         return table[:, _offset_index(h, w, table.device)]
     bias = biases[:, idxs]
     if n != r * r:  # official dense backbone: resize the bias matrix itself (bicubic)
-        bias = resize(bias, (n, n))
+        bias = resize_hw_matrix(bias, (n, n)) if matrix_resize else resize_hw(bias, (n, n))
     return bias
 
 
