@@ -10,7 +10,7 @@ Each custom operator module (SKA's ``SKA``, LiSA's ``LiSA``, LOLViT's fused bloc
 * optionally a **fast** form: eager CPU inference (oneDNN fused ops, cache-sized chunks). It
   refuses to be captured by a tracer or an exporter (one clear error naming the fix).
 
-A form is a subclass of the reference class that overrides ``forward`` only (no state of
+A form is a subclass of the reference class that overrides methods only (no state of
 its own), so switching is a change of ``__class__`` on the module: parameters, buffers,
 hooks and checkpoints stay as they are. A module without a form of that name keeps its
 reference form. :func:`set_form` is the one call that switches a model:
@@ -36,7 +36,7 @@ FORMS = ("reference", "export", "fast")
 def register_forms(reference: type, **forms: type) -> None:
     """Declare the forms of an operator class: ``register_forms(Ref, export=Exp, fast=Fast)``.
 
-    Each form must subclass ``reference`` and add no state (``forward`` only).
+    Each form must subclass ``reference`` and add no state (it overrides methods only).
 
     Raises:
         ValueError: an unknown form name or a form that does not subclass ``reference``.
