@@ -604,6 +604,13 @@ def resize_hw(x: torch.Tensor, size: Tuple[int, int], mode: str = "bicubic") -> 
     return y.reshape(list(x.shape[:-2]) + [h, w])
 
 
+def float_count(t: torch.Tensor) -> torch.Tensor:
+    """``t.numel()`` as a 0-d float tensor of ``t``'s dtype. In a traced graph it stays a
+    function of the input size, and export forms divide by it instead of by a traced
+    integer size (CoreML's converter takes no integer reciprocal)."""
+    return torch.ones_like(t).sum()
+
+
 def bicubic_matrix(src: torch.Tensor, n_in: int, wrap: bool = False) -> torch.Tensor:
     """``(len(src), n_in)`` matrix ``A`` with ``A @ x`` the bicubic samples of a length-``n_in``
     signal ``x`` at the (fractional) source positions ``src``.
@@ -623,7 +630,7 @@ def bicubic_matrix(src: torch.Tensor, n_in: int, wrap: bool = False) -> torch.Te
                ((a + 2) * (1 - t) - (a + 3)) * (1 - t) * (1 - t) + 1,
                ((a * (2 - t) - 5 * a) * (2 - t) + 8 * a) * (2 - t) - 4 * a]
     cols = torch.arange(n_in, device=src.device).to(src.dtype)
-    n = torch.ones_like(cols).sum()
+    n = float_count(cols)
     out = torch.zeros_like(src)[:, None] * cols[None, :]
     for k in range(4):
         idx = base + float(k - 1)
@@ -639,7 +646,7 @@ def interpolation_positions(n_out: int, n_in: int, like: torch.Tensor) -> torch.
     """Source positions of ``F.interpolate(..., align_corners=False)`` resizing ``n_in``
     samples to ``n_out`` (``(i + 0.5) n_in / n_out - 0.5``; ``n_out`` may be traced)."""
     i = torch.arange(n_out, device=like.device).to(like.dtype)
-    return (i + 0.5) * float(n_in) / torch.ones_like(i).sum() - 0.5
+    return (i + 0.5) * float(n_in) / float_count(i) - 0.5
 
 
 def resize_hw_matrix(x: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:

@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from timm.layers import trunc_normal_
 
 from .forms import refuse_capture, register_forms
-from .layers import EvalCache, bicubic_matrix
+from .layers import EvalCache, bicubic_matrix, float_count
 
 __all__ = ["LiSA", "LiSAFast", "LiSAExport", "lisa_direct", "lisa_reference", "lisa_fast",
            "lisa_export", "lisa_attention", "resize_kernel", "circular_kernel",
@@ -79,45 +79,34 @@ def _circular_offsets(n, n0: int, device, dtype) -> torch.Tensor:
     (no copy, and exportable for a traced ``n``).
     """
     i = torch.arange(n, device=device).to(dtype)
-    nf = _count(i)  # in floating point (see circular_kernel)
+    nf = float_count(i)  # in floating point (traced export graphs, float_count)
     half = torch.floor(nf / 2)
     offset = torch.remainder(i + half, nf) - half
     return offset * n0 / nf + n0 // 2 + n0
 
 
-def circular_kernel(kernel: torch.Tensor, size: Tuple[int, int], always_sample: bool = False
-                    ) -> torch.Tensor:
+def circular_kernel(kernel: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
     """``ifftshift(resize_kernel(kernel, size))`` in one step: zero offset at index ``[0, 0]``.
 
     Args:
         kernel: centred kernels ``(..., H0, W0)`` (zero offset at ``(H0 // 2, W0 // 2)``).
         size: ``(H, W)`` of the circular grid.
-        always_sample: resample even when ``size`` is the stored grid (the export form,
-            where the size may be a traced value; bicubic at integer taps returns the tap).
 
     Returns:
-        ``(..., H, W)``; at the stored grid (and not ``always_sample``) a ``roll`` of the
-        kernel, otherwise one bicubic ``grid_sample`` whose sample grid is already in
-        circular order, scaled by ``H0 W0 / (H W)`` as :func:`resize_kernel` does.
+        ``(..., H, W)``; at the stored grid a ``roll`` of the kernel, otherwise one bicubic
+        ``grid_sample`` whose sample grid is already in circular order, scaled by
+        ``H0 W0 / (H W)`` as :func:`resize_kernel` does. The export form resamples with
+        :func:`circular_kernel_matrix` instead.
     """
-    # the stored grid is a parameter's shape: constant, as Python ints (a traced size would
-    # put integer divisions in the graph, which CoreML's converter refuses)
-    (h0, w0), (h, w) = (int(n) for n in kernel.shape[-2:]), size
-    if not always_sample and (h0, w0) == (h, w):
+    (h0, w0), (h, w) = kernel.shape[-2:], size
+    if (h0, w0) == (h, w):
         return torch.roll(kernel, (-(h0 // 2), -(w0 // 2)), (-2, -1))
     x = kernel.reshape(1, -1, h0, w0).repeat(1, 1, 3, 3)  # periodic copy around the kernel
     gy = _circular_offsets(h, h0, kernel.device, kernel.dtype) * (2.0 / (3 * h0 - 1)) - 1.0
     gx = _circular_offsets(w, w0, kernel.device, kernel.dtype) * (2.0 / (3 * w0 - 1)) - 1.0
     grid = torch.stack(torch.meshgrid(gx, gy, indexing="xy"), dim=-1)[None]  # (1, H, W, 2)
     out = F.grid_sample(x, grid, mode="bicubic", padding_mode="border", align_corners=True)
-    # H W counted in floating point: in a traced graph h and w are integer tensors, whose
-    # reciprocal CoreML's converter refuses
-    return out.reshape(kernel.shape[:-2] + out.shape[-2:]) * (h0 * w0) / _count(gy) / _count(gx)
-
-
-def _count(t: torch.Tensor) -> torch.Tensor:
-    """``t.numel()`` of a 1-D tensor as a float tensor (a traced graph keeps it dynamic)."""
-    return torch.ones_like(t).sum()
+    return out.reshape(kernel.shape[:-2] + out.shape[-2:]) * (h0 * w0 / (h * w))
 
 
 def circular_kernel_matrix(kernel: torch.Tensor, size) -> torch.Tensor:
@@ -131,7 +120,8 @@ def circular_kernel_matrix(kernel: torch.Tensor, size) -> torch.Tensor:
     h0, w0 = (int(n) for n in kernel.shape[-2:])
     ah = bicubic_matrix(_circular_offsets(size[0], h0, kernel.device, kernel.dtype), h0, wrap=True)
     aw = bicubic_matrix(_circular_offsets(size[1], w0, kernel.device, kernel.dtype), w0, wrap=True)
-    return ah @ kernel @ aw.transpose(0, 1) * (h0 * w0) / _count(ah[:, 0]) / _count(aw[:, 0])
+    scale = (h0 * w0) / float_count(ah[:, 0]) / float_count(aw[:, 0])  # H0 W0 / (H W)
+    return ah @ kernel @ aw.transpose(0, 1) * scale
 
 
 def _fft_dtype(dtype: torch.dtype) -> torch.dtype:
@@ -308,7 +298,7 @@ def _dft_basis(n, m, device, dtype) -> Tuple[torch.Tensor, torch.Tensor]:
     """
     j = torch.arange(n, device=device).to(dtype)
     k = torch.arange(m, device=device).to(dtype)
-    nf = _count(j)
+    nf = float_count(j)
     angle = torch.remainder(j[:, None] * k[None, :], nf) * (2 * math.pi) / nf
     return torch.cos(angle), torch.sin(angle)
 
@@ -320,7 +310,7 @@ def _dft_bases(h, w, device, dtype) -> Tuple[torch.Tensor, ...]:
     ch, sh = _dft_basis(h, h, device, dtype)
     cw, sw = _dft_basis(w, w // 2 + 1, device, dtype)
     k = torch.arange(w // 2 + 1, device=device).to(dtype)
-    hf, wf = _count(ch[:, 0]), _count(cw[:, 0])
+    hf, wf = float_count(ch[:, 0]), float_count(cw[:, 0])
     # DC and Nyquist appear once, the others twice (a sum of masks: CoreML has no bool or)
     edge = (k == 0).to(dtype) + (2 * k == wf).to(dtype)
     weight = (2.0 - edge) / (hf * wf)
