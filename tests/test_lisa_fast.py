@@ -119,7 +119,7 @@ def test_row_strips_match_whole_maps(monkeypatch, block, h, w, strip_bytes):
     strip, one strip) equal the whole-map path; batch 2, odd sizes, one-row maps."""
     torch.manual_seed(0)
     m = (L.ConvBlock(4, expansion=6.0) if block == "conv" else
-         L.LiSABlock(8, 2, (6, 6), 16, mlp_ratio=3.0, num_patterns=2)).eval()
+         L.LiSABlock(8, 2, (6, 6), mlp_ratio=3.0, num_patterns=2)).eval()
     if block == "conv":  # a BatchNorm that is not the identity
         m.norm.running_mean.normal_()
         m.norm.running_var.uniform_(0.5, 2.0)
@@ -157,9 +157,9 @@ def test_model_forms_agree_and_fuse_selects_fast():
 def test_flop_count_of_a_fused_model_is_the_models():
     """count_flops counts the reference forms: a fused model's row strips (halo rows
     recomputed) do not change the count."""
-    from lsdense.benchmark import count_flops
+    from lsdense.models import count_flops
     torch.manual_seed(0)
-    block = L.LiSABlock(8, 2, (6, 6), 16, mlp_ratio=3.0, num_patterns=2).eval()
+    block = L.LiSABlock(8, 2, (6, 6), mlp_ratio=3.0, num_patterns=2).eval()
     x = torch.randn(1, 8, 9, 7)
     fast = set_form(copy.deepcopy(block), "fast")
     assert count_flops(fast, x) == count_flops(block, x) > 0

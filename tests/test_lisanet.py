@@ -93,19 +93,25 @@ def test_kernel_spectra_cached_in_eval_only(monkeypatch):
 
 @pytest.mark.parametrize("name", VARIANTS)
 def test_count_flops_adds_every_lisa_layer(name):
-    """The one FLOP counter (lsdense.benchmark.count_flops) adds LiSA.extra_flops of every
+    """The one FLOP counter (lsdense.models.count_flops) adds LiSA.extra_flops of every
     LiSA layer at its own token grid to what FlopCounterMode sees."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    from lsdense.benchmark import count_flops
+    from lsdense.models import count_flops
     model = timm.create_model(name).eval()
     x = torch.randn(2, 3, 64, 48)
     counter = FlopCounterMode(display=False)
+    grids = []
+    hooks = [m.register_forward_hook(lambda m, i, o: grids.append((m, tuple(i[0].shape[-2:]))))
+             for m in model.modules() if isinstance(m, LA.LiSA)]
     with torch.no_grad(), counter:
         model(x)
-    layers = [m for m in model.modules() if isinstance(m, LA.LiSA)]
-    want = 2 * sum(m.extra_flops(-(-64 // m.stride), -(-48 // m.stride)) for m in layers)
-    assert layers and count_flops(model, x) - counter.get_total_flops() == want > 0
+    for h in hooks:
+        h.remove()
+    # every stage's grid is ceil(64 / stride) x ceil(48 / stride), stride 4 (or 8, 16) to 32
+    assert {g for _, g in grids} <= {(-(-64 // s), -(-48 // s)) for s in (4, 8, 16, 32)}
+    want = 2 * sum(m.extra_flops(*g) for m, g in grids)
+    assert grids and count_flops(model, x) - counter.get_total_flops() == want > 0
 
 
 def test_extra_flops_formula():

@@ -88,7 +88,7 @@ def main(argv=None):
         _print_yolo(res)
         real_drawn |= any("real" in k for k in res["vis"])
     if "benchmark" in args.only:
-        from lsdense.benchmark import benchmark, format_table
+        from benchmark import benchmark, format_table  # tools/benchmark.py
         print("=== [3/3] Backbone benchmark (CPU, batch 1, 2 threads) ===", flush=True)
         res = benchmark(["lsnet_t", "lolvit_s", "lisanet_s"], [224], repeats=5, warmup=2)
         print(format_table(res))

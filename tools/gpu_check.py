@@ -50,7 +50,7 @@ import torch
 import torch.nn as nn
 
 ROOT = Path(__file__).resolve().parents[1]
-# Tolerances (relative to the largest magnitude of the reference, lsdense.benchmark.max_rel_error)
+# Tolerances (relative to the largest magnitude of the reference, tools/benchmark.py max_rel_error)
 TOL = {"fp32": 1e-3, "grad": 1e-2, "fp16": 2e-2, "bf16": 1e-1, "channels_last": 1e-4}
 LSNETS = ("lsnet_t", "lsnet_s", "lsnet_b")
 AMP_NAMES = {torch.float16: "fp16", torch.bfloat16: "bf16"}
@@ -211,7 +211,7 @@ def time_per_call(fn: Callable[[], object], device: str, warmup: int = 3, iters:
 # --- 1. parity -------------------------------------------------------------------------------
 
 def _outputs(out) -> List[torch.Tensor]:
-    from lsdense.benchmark import _outputs as flatten
+    from benchmark import _outputs as flatten  # tools/benchmark.py
     return flatten(out)
 
 
@@ -236,7 +236,7 @@ def parity(name: str, device: str, size: int = 224, batch: int = 2,
            amp_dtypes: Sequence[torch.dtype] = (torch.float16, torch.bfloat16)) -> Dict[str, object]:
     """Forward/backward of backbone ``name`` on ``device`` against the CPU, AMP and
     channels_last errors. Returns the errors and ``failed`` (tolerances missed)."""
-    from lsdense.benchmark import max_rel_error
+    from benchmark import max_rel_error  # tools/benchmark.py
     from lsdense.models import create_backbone
 
     torch.manual_seed(0)

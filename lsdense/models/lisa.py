@@ -405,7 +405,6 @@ class LiSA(nn.Module):
         num_heads: heads; ``dim // num_heads`` channels each.
         num_patterns: ``D``, structural patterns.
         grid_size: token grid the kernels are stored (and trained) at.
-        stride: input pixels per token (for FLOP counts at an input size).
         eps: added inside the sqrt of the q/k L2 norms.
         qkv_bias: bias in the qkv projection.
 
@@ -416,7 +415,7 @@ class LiSA(nn.Module):
     cache_size = 4  # kernel spectra kept per layer in eval mode (distinct grids)
 
     def __init__(self, dim: int, num_heads: int, num_patterns: int = 8,
-                 grid_size: Tuple[int, int] = (14, 14), stride: int = 16, eps: float = 1e-6,
+                 grid_size: Tuple[int, int] = (14, 14), eps: float = 1e-6,
                  qkv_bias: bool = True):
         super().__init__()
         if dim % num_heads:
@@ -425,7 +424,6 @@ class LiSA(nn.Module):
         self.head_dim = dim // num_heads
         self.num_patterns = num_patterns
         self.grid_size = tuple(grid_size)
-        self.stride = stride
         self.eps = eps
         self.qkv = nn.Conv2d(dim, 3 * dim, 1, bias=qkv_bias)
         # centred spatial kernels, shared across heads (spec: (dk + 1) * N * D parameters)
@@ -471,6 +469,12 @@ class LiSA(nn.Module):
         if isinstance(qkv, torch.fx.Proxy):  # a traced graph computes them at every call
             return lisa_kernel_spectra(self.r1, self.r2, qkv)
         return self.spectra(tuple(qkv.shape[-2:]), qkv.device, _fft_dtype(qkv.dtype))
+
+    def uncounted_flops(self, inputs: tuple, out: torch.Tensor) -> int:
+        """FLOPs ``FlopCounterMode`` does not see in one call (:meth:`extra_flops` per image;
+        :func:`lsdense.models.profiling.count_flops` adds them)."""
+        x = inputs[0]
+        return self.extra_flops(*x.shape[-2:]) * x.shape[0]
 
     def extra_flops(self, h: int, w: int, elementwise: bool = False) -> int:
         """Real FLOPs ``FlopCounterMode`` does not see, per image on an ``h x w`` grid.

@@ -68,7 +68,7 @@ Decisions (spec = taken by ``specs/lisa.md``; ours = taken here):
       (LiSANet-S / -B, ImageNet), 0.1 (Mask R-CNN), 0.15 (Semantic FPN).
 
 FLOPs: ``FlopCounterMode`` sees the convolutions and the head but not the FFTs
-nor the LiSA weighted sums; ``lsdense.benchmark.count_flops`` adds them (formula in
+nor the LiSA weighted sums; ``lsdense.models.count_flops`` adds them (formula in
 :meth:`LiSA.extra_flops`: ``2.5 N log2 N`` real flops per real 2-D FFT).
 """
 
@@ -155,13 +155,13 @@ class DwConvMlp(nn.Module):
 class LiSABlock(nn.Module):
     """[conv position embedding] -> LN, LiSA, residual -> LN, (conv-)MLP, residual."""
 
-    def __init__(self, dim: int, num_heads: int, grid_size: Tuple[int, int], stride: int,
+    def __init__(self, dim: int, num_heads: int, grid_size: Tuple[int, int],
                  mlp_ratio: float = 4.0, num_patterns: int = 8, drop_path: float = 0.0,
                  conv_pos: bool = True, conv_mlp: bool = True, eps: float = 1e-6):
         super().__init__()
         self.pos_embed = nn.Conv2d(dim, dim, 3, padding=1, groups=dim) if conv_pos else None
         self.norm1 = LayerNorm2d(dim)
-        self.attn = LiSA(dim, num_heads, num_patterns, grid_size, stride, eps)
+        self.attn = LiSA(dim, num_heads, num_patterns, grid_size, eps)
         self.drop_path1 = DropPath(drop_path) if drop_path > 0 else nn.Identity()
         self.norm2 = LayerNorm2d(dim)
         self.mlp = DwConvMlp(dim, int(dim * mlp_ratio), depthwise=conv_mlp)
@@ -313,7 +313,6 @@ class LiSAStage(nn.Module):
         block_type: ``'lisa'`` or ``'conv'`` (HyLiSANet's early stages).
         num_heads: LiSA heads (unused by conv blocks).
         grid_size: token grid of the training resolution (LiSA kernel size).
-        stride: total stride of this stage's tokens.
         downsample: start with a stride-2 overlapping patch embedding.
         drop_path: per-block stochastic depth rates.
         conv_expansion, conv_kernel: conv block hidden width (x dim) and dw kernel.
@@ -322,7 +321,7 @@ class LiSAStage(nn.Module):
 
     def __init__(self, in_dim: int, dim: int, depth: int, block_type: str = "lisa",
                  num_heads: Optional[int] = None, grid_size: Tuple[int, int] = (14, 14),
-                 stride: int = 16, mlp_ratio: float = 4.0, num_patterns: int = 8,
+                 mlp_ratio: float = 4.0, num_patterns: int = 8,
                  downsample: bool = True, drop_path: Sequence[float] = (),
                  conv_expansion: float = 6.0, conv_kernel: int = 3, conv_pos: bool = True,
                  conv_mlp: bool = True, eps: float = 1e-6):
@@ -332,7 +331,7 @@ class LiSAStage(nn.Module):
         drop_path = list(drop_path) or [0.0] * depth
         self.downsample = OverlapPatchEmbed(in_dim, dim, 3, 2) if downsample else nn.Identity()
         if block_type == "lisa":
-            blocks = [LiSABlock(dim, num_heads, grid_size, stride, mlp_ratio, num_patterns, dp,
+            blocks = [LiSABlock(dim, num_heads, grid_size, mlp_ratio, num_patterns, dp,
                                 conv_pos, conv_mlp, eps) for dp in drop_path]
         else:
             blocks = [ConvBlock(dim, conv_expansion, conv_kernel, dp) for dp in drop_path]
@@ -464,7 +463,7 @@ class LiSANet(_LiSAHeadMixin, nn.Module):
             stride = info["reduction"]
             stages.append(LiSAStage(
                 embed_dims[i - 1] if i else embed_dims[0], embed_dims[i], depths[i], block_types[i],
-                num_heads[i], (-(-img_h // stride), -(-img_w // stride)), stride, mlp_ratios[i],
+                num_heads[i], (-(-img_h // stride), -(-img_w // stride)), mlp_ratios[i],
                 num_patterns, downsample=i > 0, drop_path=dpr[i], conv_expansion=conv_expansion,
                 conv_kernel=conv_kernel, eps=eps))
         self.stages = nn.Sequential(*stages)
@@ -510,7 +509,7 @@ class LiSANetI(_LiSAHeadMixin, nn.Module):
         grid = (-(-img_h // patch_size), -(-img_w // patch_size))
         self.stem = PatchEmbedAbs(in_chans, embed_dim, patch_size, grid)
         self.stages = nn.Sequential(LiSAStage(
-            embed_dim, embed_dim, depth, "lisa", num_heads, grid, patch_size, mlp_ratio,
+            embed_dim, embed_dim, depth, "lisa", num_heads, grid, mlp_ratio,
             num_patterns, downsample=False, drop_path=drop_path_rates([depth], drop_path_rate)[0],
             conv_pos=False, conv_mlp=False, eps=eps))
         self.feature_info = self._level_info(embed_dim, depth, patch_size)

@@ -186,6 +186,11 @@ class SKA(nn.Module):
         b, _, h, wd = w.shape
         return ska(x, w.view(b, -1, 9, h, wd), self.impl)
 
+    def uncounted_flops(self, inputs: tuple, out: torch.Tensor) -> int:
+        """FLOPs ``FlopCounterMode`` does not see in one call: 9 multiply-adds (2 FLOPs each)
+        per output element (:func:`lsdense.models.profiling.count_flops` adds them)."""
+        return 2 * 9 * out.numel()
+
     def extra_repr(self) -> str:
         return f"impl={self.impl!r}"
 

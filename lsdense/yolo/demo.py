@@ -49,7 +49,7 @@ PathLike = Union[str, Path]
 def detector_sizes(head: str = "yolov8n") -> Dict[str, Dict[str, float]]:
     """Measured GFLOPs at 640 (COCO, 80 classes) and parameters (VOC, 20 classes) per LOLViT variant.
 
-    GFLOPs come from :func:`lsdense.benchmark.count_flops` on a real 640x640 input (2 FLOPs
+    GFLOPs come from :func:`lsdense.models.count_flops` on a real 640x640 input (2 FLOPs
     per multiply-add, as Ultralytics reports), not from Ultralytics' ``get_flops``, which
     probes a small image and extrapolates: that over-counts LOLViT about 2x
     (``docs/benchmarks.md``).
@@ -57,7 +57,7 @@ def detector_sizes(head: str = "yolov8n") -> Dict[str, Dict[str, float]]:
     import torch
     from ultralytics.nn.tasks import DetectionModel
 
-    from lsdense.benchmark import count_flops
+    from lsdense.models import count_flops
 
     out = {}
     for name in PAPER_TARGETS:

@@ -2,7 +2,7 @@
 
 A-YOLOM quotes FPS at batch 1 and batch 32 (forward pass only, fused model,
 no NMS); ``measure_fps`` times exactly that with lsdense's one latency loop
-(:func:`lsdense.benchmark.time_interleaved`, ``torch.utils.benchmark.Timer``:
+(:func:`lsdense.models.time_interleaved`, ``torch.utils.benchmark.Timer``:
 CUDA synchronised, thread count pinned): ``warmup`` untimed forward passes, then
 ``iters`` timed ones; images per second at the median time. The official code
 measures at 384x672 (the rectangular letterbox of a 1280x720 BDD100K frame at
@@ -17,7 +17,7 @@ from typing import Sequence, Union
 
 import torch
 
-from lsdense.benchmark import time_interleaved
+from lsdense.models import time_interleaved
 
 __all__ = ["measure_fps", "AYOLOM_FPS_SIZES"]
 
