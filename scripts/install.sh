@@ -17,7 +17,7 @@ VENV=${VENV:-$ROOT/.venv}
 WHEEL_DIR=${LSDENSE_WHEEL_DIR:-$HOME/.cache/lsdense/wheels}
 PY=${PYTHON:-python3.11}
 STAMP=$VENV/.lsdense-installed
-HASH=$(cat constraints.txt pyproject.toml scripts/install.sh scripts/mmcv_build.py | sha256sum | cut -c1-16)
+HASH=$(cat constraints.txt pyproject.toml scripts/install.sh scripts/mmcv_build.py scripts/fetch_timm_tests.py | sha256sum | cut -c1-16)
 MMCV_VERSION=2.1.0
 
 # The stamp also holds the mmcv wheel key: the same .venv seen from a GPU machine (a shared
@@ -25,6 +25,7 @@ MMCV_VERSION=2.1.0
 mmcv_key() { "$VENV/bin/python" scripts/mmcv_build.py plan --mmcv "$MMCV_VERSION" 2>/dev/null | sed -n 's/^MMCV_KEY=//p'; }
 if [[ -f $STAMP && -x $VENV/bin/python && "$(cat "$STAMP")" == "$HASH $(mmcv_key)" ]]; then
     echo "[install] .venv is up to date (constraints unchanged)"
+    "$VENV/bin/python" scripts/fetch_timm_tests.py >/dev/null  # a cleared cache: fetch again
     exit 0
 fi
 
@@ -118,4 +119,6 @@ import lsdense
 print(f"[install] ok: torch {torch.__version__}, timm {timm.__version__}, mmcv {mmcv.__version__}, "
       f"mmdet {mmdet.__version__}, mmseg {mmseg.__version__}, ultralytics {ultralytics.__version__}")
 PY
+say "timm's own model tests (tests/test_timm_suite.py) from timm's sdist on PyPI"
+"$VENV/bin/python" scripts/fetch_timm_tests.py || die "could not fetch timm's test file (above)"
 echo "$HASH $MMCV_KEY" > "$STAMP"

@@ -1,9 +1,9 @@
 """timm's own model tests (``tests/test_models.py`` of the installed timm) on the lsdense models.
 
-The test file is not vendored: it is taken from the installed timm version's
-source distribution on PyPI (``pip download --no-deps --no-binary :all:``) and
-cached in ``~/.cache/lsdense/timm-tests/<version>/``. Two lists of the file are
-extended (``FEAT_INTER_FILTERS`` += the lsdense modules, so that the
+The test file is not vendored: ``make install`` (``scripts/fetch_timm_tests.py``) takes it
+from the installed timm version's source distribution on PyPI into
+``~/.cache/lsdense/timm-tests/<version>/``; this test never uses the network. Two lists
+of the file are extended (``FEAT_INTER_FILTERS`` += the lsdense modules, so that the
 ``forward_intermediates`` / ``prune_intermediate_layers`` tests run;
 ``NON_STD_FILTERS`` += ``lisanet_i``, the isotropic model, as timm's ViTs), and
 ``tests/timm_suite/lsdense_timm_conftest.py`` (copied in as ``conftest.py``)
@@ -16,17 +16,12 @@ import os
 import shutil
 import subprocess
 import sys
-import tarfile
-import tempfile
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-import pytest
 import timm
 
 REPO = Path(__file__).resolve().parents[1]
-CACHE = Path(os.environ.get("LSDENSE_CACHE", Path.home() / ".cache" / "lsdense"))
-TIMM_TESTS = CACHE / "timm-tests" / timm.__version__ / "test_models.py"
 # one model per family and kind; `LSDENSE_TIMM_MODELS=all` runs all ten (docs/timm.md)
 SUBSET = "lsnet_t,lolvit_s,hylisanet_s,lisanet_i"
 PATCHES = {
@@ -44,25 +39,14 @@ EXPECTED_TESTS = {
 
 
 def timm_test_file() -> Path:
-    """``tests/test_models.py`` of the installed timm, from its sdist on PyPI (cached)."""
-    if TIMM_TESTS.is_file():
-        return TIMM_TESTS
-    with tempfile.TemporaryDirectory() as tmp:
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
-               "--disable-pip-version-check", "-q", "-d", tmp, f"timm=={timm.__version__}"]
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-        sdists = list(Path(tmp).glob("timm-*.tar.gz"))
-        if proc.returncode or not sdists:
-            pytest.skip(f"could not download timm {timm.__version__}'s sdist from PyPI "
-                        f"(needed for its test suite): {proc.stderr.strip()[-500:]}")
-        member = f"timm-{timm.__version__}/tests/test_models.py"
-        with tarfile.open(sdists[0]) as tar:
-            data = tar.extractfile(member).read()
-    TIMM_TESTS.parent.mkdir(parents=True, exist_ok=True)
-    part = TIMM_TESTS.with_suffix(".part")
-    part.write_bytes(data)
-    part.replace(TIMM_TESTS)
-    return TIMM_TESTS
+    """``tests/test_models.py`` of the installed timm, as ``make install`` cached it."""
+    sys.path.insert(0, str(REPO / "scripts"))
+    from fetch_timm_tests import cached_path
+    path = cached_path()
+    if not path.is_file():
+        raise AssertionError(f"{path} is missing: timm's test file is fetched by `make install` "
+                             f"(python scripts/fetch_timm_tests.py)")
+    return path
 
 
 def prepare_run_dir(run_dir: Path) -> None:
