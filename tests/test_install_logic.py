@@ -1,4 +1,4 @@
-"""The install's mmcv build decision (scripts/mmcv_build.py), on made-up CPU and GPU machines."""
+"""The install: the mmcv build decision (scripts/mmcv_build.py) on made-up CPU and GPU machines; the package metadata's version bounds."""
 import importlib.util
 import os
 import subprocess
@@ -190,3 +190,34 @@ def test_ultralytics_ddp_launcher_requirements_installed():
     assert reqs, "ultralytics/utils/dist.py no longer checks requirements: update this test"
     for req in map(Requirement, reqs):
         assert req.specifier.contains(version(req.name)), f"{req} not met"
+
+
+# --- package metadata ---------------------------------------------------------------
+
+def test_minimum_versions_are_the_pyprojects_and_are_enforced(monkeypatch):
+    """lsdense.versions.MINIMUM and pyproject.toml give the same lower bounds, and an older
+    release stops ``import`` with one line naming the install command."""
+    import re
+    import tomllib
+    from importlib import metadata
+
+    from lsdense import versions
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    specs = list(project["dependencies"]) + [
+        s for extra in project["optional-dependencies"].values() for s in extra]
+    lower = {m.group(1): m.group(2) for s in specs
+             if (m := re.match(r"([A-Za-z0-9_.-]+)>=([0-9.]+)", s))}
+    assert {name: lower[name] for name in versions.MINIMUM} == {
+        name: minimum for name, (minimum, _) in versions.MINIMUM.items()}
+    assert project["requires-python"] == ">=3.10"
+    real = metadata.version
+    monkeypatch.setattr(metadata, "version",
+                        lambda name: "1.0.28" if name == "timm" else real(name))
+    with pytest.raises(ImportError, match=r"lsdense needs timm>=1\.0\.29, found timm 1\.0\.28: "
+                                          r"pip install 'lsdense'"):
+        versions.require("torch", "timm")
+    monkeypatch.setattr(metadata, "version", lambda name: (_ for _ in ()).throw(
+        metadata.PackageNotFoundError(name)))
+    with pytest.raises(ImportError, match=r"ultralytics>=8\.4, which is not installed: "
+                                          r"pip install 'lsdense\[yolo\]'"):
+        versions.require("ultralytics")

@@ -8,7 +8,11 @@ It registers ``LSNetBackbone``, ``LOLViTBackbone``, ``LiSANetBackbone``, ``HyLiS
 ``LSNetFPN`` neck in ``mmdet.registry.MODELS`` and lets torch's weights-only
 loader read mmengine checkpoints (see :mod:`lsdense.mm`).
 """
-from lsdense.mm.register import register_mmdet
+from lsdense.versions import require
+
+require("mmengine", "mmdet")
+
+from lsdense.mm.register import register_mmdet  # noqa: E402
 
 register_mmdet()
 

@@ -8,7 +8,11 @@ It registers ``LSNetBackbone``, ``LOLViTBackbone``, ``LiSANetBackbone`` and ``Hy
 ``mmseg.registry.MODELS`` and lets torch's weights-only loader read mmengine
 checkpoints (see :mod:`lsdense.mm`).
 """
-from lsdense.mm.register import register_mmseg
+from lsdense.versions import require
+
+require("mmengine", "mmsegmentation")
+
+from lsdense.mm.register import register_mmseg  # noqa: E402
 
 register_mmseg()
 

@@ -4,11 +4,9 @@
 ``LOLViTBackbone``, ``LiSANetBackbone``, ``HyLiSANetBackbone``, ``AdaptiveConcat``,
 ``SegHead``, ``AGate``, ``SegHeadLinear``) with Ultralytics; see ``docs/yolo.md``.
 """
-try:
-    import ultralytics  # noqa: F401
-except ImportError as err:  # pragma: no cover - depends on the environment
-    raise ImportError("lsdense.yolo needs Ultralytics: pip install 'lsdense[yolo]' "
-                      "(ultralytics>=8.4,<8.5).") from err
+from lsdense.versions import require
+
+require("ultralytics")
 
 from .modules import (AdaptiveConcat, AGate, HyLiSANetBackbone, LiSANetBackbone,  # noqa: E402
                       LOLViTBackbone, LSDenseBackbone, LSNetBackbone, SegHead, SegHeadLinear)
