@@ -27,10 +27,54 @@ def _family(name: str) -> str:
     return get_variant(name).family
 
 
+# channels and strides of every level (feature_info), from the papers' stage tables:
+# LSNet Tab. 1 (strides 8-64), LOLViT Tabs. 16 / 17 (2-32), LiSANet / HyLiSANet (4-32),
+# LiSANet-I (12 blocks at stride 16, a level each, as timm's ViTs)
+LEVELS = {
+    "lsnet_t": ([64, 128, 256, 384], [8, 16, 32, 64]),
+    "lsnet_s": ([96, 192, 320, 448], [8, 16, 32, 64]),
+    "lsnet_b": ([128, 256, 384, 512], [8, 16, 32, 64]),
+    "lolvit_s": ([32, 48, 64, 96, 128], [2, 4, 8, 16, 32]),
+    "lolvit_x": ([32, 64, 96, 128, 192], [2, 4, 8, 16, 32]),
+    "lisanet_s": ([64, 128, 320, 384], [4, 8, 16, 32]),
+    "lisanet_b": ([96, 192, 384, 576], [4, 8, 16, 32]),
+    "hylisanet_s": ([64, 128, 320, 384], [4, 8, 16, 32]),
+    "hylisanet_b": ([96, 192, 384, 576], [4, 8, 16, 32]),
+    "lisanet_i": ([192] * 12, [16] * 12),
+}
+
+
 def test_every_family_is_registered():
     assert set(VARIANTS) <= set(timm.list_models()), "import lsdense must register with timm"
-    assert {"lsnet_t", "lolvit_s", "lisanet_s", "hylisanet_s"} <= set(VARIANTS)
+    assert set(VARIANTS) == set(LEVELS)
     assert {_family(n) for n in VARIANTS} == {"lsnet", "lolvit", "lisanet", "hylisanet"}
+    for family in ("lsnet", "lolvit", "lisanet", "hylisanet"):  # the registry is timm's list
+        assert list_backbones(family) == sorted(
+            n for n in timm.list_models(f"{family}*") if n in VARIANTS and _family(n) == family)
+
+
+def test_levels_are_the_papers(backbone):
+    name, model = backbone
+    channels, strides = LEVELS[name]
+    assert [f["num_chs"] for f in model.feature_info] == channels
+    assert [f["reduction"] for f in model.feature_info] == strides
+    assert model.out_channels == [channels[i] for i in model.out_indices]
+    assert model.out_strides == [strides[i] for i in model.out_indices]
+    assert isinstance(model.head, nn.Identity) or not hasattr(model.get_classifier(), "weight")
+
+
+@pytest.mark.parametrize("name", VARIANTS)
+def test_classification_any_input_size(name):
+    """The timm model at an odd, non-square size: finite logits, every level ceil(size / s)."""
+    model = timm.create_model(name).eval()
+    x = torch.randn(1, 3, 97, 131)
+    with torch.no_grad():
+        logits = model(x)
+        levels = model.forward_intermediates(x, intermediates_only=True)
+    assert logits.shape == (1, 1000) and torch.isfinite(logits).all()
+    channels, strides = LEVELS[name]
+    assert [tuple(y.shape) for y in levels] == [
+        (1, c, _ceil_div(97, s), _ceil_div(131, s)) for c, s in zip(channels, strides)]
 
 
 def test_dense_forward_odd_size_matches_feature_info(backbone):
@@ -119,8 +163,10 @@ def test_frozen_stages_and_norm_eval(name, k):
     units = model._freeze_units()
     for unit in units[:k + 1]:
         assert all(not p.requires_grad for p in unit.parameters())
-        assert not unit.training
-    assert all(unit.training for unit in units[k + 1:])
+        assert not any(m.training for m in unit.modules())
+    bn = nn.modules.batchnorm._BatchNorm
+    # the rest trains, all but its BatchNorms (norm_eval); attention, LayerNorm, convs train
+    assert all(m.training for u in units[k + 1:] for m in u.modules() if not isinstance(m, bn))
     trainable = [p for u in units[k + 1:] for p in u.parameters()]
     assert trainable and all(p.requires_grad for p in trainable)
     bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
@@ -179,12 +225,13 @@ def test_fuse_classification_model(name, randomize_bn):
 
 @pytest.mark.parametrize("name", [n for n in VARIANTS if n != "lisanet_i"])
 def test_timm_features_only(name):
-    model = timm.create_model(name, features_only=True, out_indices=(1, 2))
-    info = model.feature_info
-    feats = model(torch.randn(1, 3, 96, 96))
-    assert len(feats) == 2
-    assert [f.shape[1] for f in feats] == info.channels()
-    assert [_ceil_div(96, r) for r in info.reduction()] == [f.shape[-1] for f in feats]
+    model = timm.create_model(name, features_only=True, out_indices=(1, 2, 3)).eval()
+    channels, strides = (v[1:4] for v in LEVELS[name])
+    assert model.feature_info.channels() == channels and model.feature_info.reduction() == strides
+    with torch.no_grad():
+        feats = model(torch.randn(1, 3, 96, 72))
+    assert [tuple(f.shape) for f in feats] == [
+        (1, c, _ceil_div(96, s), _ceil_div(72, s)) for c, s in zip(channels, strides)]
 
 
 @pytest.mark.parametrize("name", VARIANTS)

@@ -133,26 +133,6 @@ def test_lisanet_i_pattern_ablation(d, kernel_params):
     assert round(_num_params(model) / 1e6, 2) == {1: 5.76, 4: 5.88, 8: 6.04, 16: 6.36}[d]
 
 
-def test_lisanet_s_dense_odd_size():
-    model = create_backbone("lisanet_s").eval()
-    with torch.no_grad():
-        outs = model(torch.randn(1, 3, 333, 517))
-    assert isinstance(outs, tuple) and len(outs) == 4
-    for out, info in zip(outs, model.feature_info):
-        s = info["reduction"]
-        assert out.shape == (1, info["num_chs"], -(-333 // s), -(-517 // s))
-    assert model.out_channels == [64, 128, 320, 384] and model.out_strides == [4, 8, 16, 32]
-
-
-def test_timm_features_only():
-    model = timm.create_model("hylisanet_s", features_only=True, out_indices=(1, 2, 3)).eval()
-    with torch.no_grad():
-        outs = model(torch.randn(1, 3, 96, 72))
-    assert model.feature_info.channels() == [128, 320, 384]
-    assert model.feature_info.reduction() == [8, 16, 32]
-    assert [tuple(o.shape) for o in outs] == [(1, 128, 12, 9), (1, 320, 6, 5), (1, 384, 3, 3)]
-
-
 # --- contract: tests/test_backbones.py (frozen stages, fuse, backward, bounds) ---------
 
 def test_checkpoint_round_trip_with_kernel_resize(tmp_path):

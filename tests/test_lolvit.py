@@ -36,11 +36,6 @@ def _numel(m: nn.Module) -> int:
     return sum(p.numel() for p in m.parameters())
 
 
-def test_registered():
-    assert list_backbones("lolvit") == VARIANTS
-    assert all(v in timm.list_models("lolvit*") for v in VARIANTS)
-
-
 # --- parameter counts (tables 16 / 17) --------------------------------------------
 
 @pytest.mark.parametrize("variant", VARIANTS)
@@ -171,23 +166,7 @@ def test_key_sequence_cache():
     assert layers[0].attn.qt.weight.grad.abs().sum() > 0
 
 
-# --- shapes, gradients, APIs ------------------------------------------------------
-
-@pytest.mark.parametrize("variant", VARIANTS)
-def test_any_input_size(variant):
-    model = timm.create_model(variant).eval()
-    x = torch.randn(1, 3, 333, 517)
-    with torch.no_grad():
-        levels = model._forward_levels(x)
-        logits = model(x)
-    assert logits.shape == (1, 1000) and torch.isfinite(logits).all()
-    assert len(levels) == len(model.feature_info) == 5
-    for y, info in zip(levels, model.feature_info):
-        r = info["reduction"]
-        assert y.shape == (1, info["num_chs"], -(-333 // r), -(-517 // r))
-        assert torch.isfinite(y).all()
-    assert [f["reduction"] for f in model.feature_info] == [2, 4, 8, 16, 32]
-
+# --- shapes, gradients, APIs (the contract over every variant: tests/test_backbones.py) ------------------------------------------------------
 
 def test_patch_size_and_depth():
     """Patch p > 1 (MobileViT unfolding, resized to a multiple of p) and L > 1."""
@@ -200,24 +179,6 @@ def test_patch_size_and_depth():
     assert all(p.grad is not None for p in model.parameters())
 
 
-def test_dense_backbone():
-    model = create_backbone("lolvit_s", out_indices=(2, 3, 4))
-    assert model.out_channels == [64, 96, 128] and model.out_strides == [8, 16, 32]
-    assert isinstance(model.head, nn.Identity)
-    outs = model.eval()(torch.randn(1, 3, 333, 517))
-    assert isinstance(outs, tuple) and len(outs) == 3
-    for y, c, s in zip(outs, model.out_channels, model.out_strides):
-        assert y.shape == (1, c, -(-333 // s), -(-517 // s))
-
-
-def test_timm_features_only():
-    model = timm.create_model("lolvit_s", features_only=True, out_indices=(1, 2, 3))
-    assert model.feature_info.channels() == [48, 64, 96]
-    assert model.feature_info.reduction() == [4, 8, 16]
-    outs = model.eval()(torch.randn(1, 3, 64, 96))
-    assert [tuple(y.shape) for y in outs] == [(1, 48, 16, 24), (1, 64, 8, 12), (1, 96, 4, 6)]
-
-
 def test_checkpoint_classifier_to_dense():
     cls = timm.create_model("lolvit_s")
     dense = create_backbone("lolvit_s")
@@ -228,28 +189,7 @@ def test_checkpoint_classifier_to_dense():
         assert torch.equal(v, cls.state_dict()[k])
 
 
-# --- fuse, freezing, argument checks ---------------------------------------------
-
-def test_frozen_stages():
-    model = create_backbone("lolvit_s", frozen_stages=2)
-    units = model._freeze_units()
-    assert len(units) == 6  # stem conv, then one per level
-    model.train()
-    frozen = [p for u in units[:3] for p in u.parameters()]
-    assert all(not p.requires_grad for p in frozen)
-    assert all(not m.training for u in units[:3] for m in u.modules())
-    assert all(m.training for m in units[3].modules())
-    sum(y.sum() for y in model(torch.randn(1, 3, 64, 64))).backward()
-    assert all(p.grad is None for p in frozen)
-    assert all(p.grad is not None for p in units[5].parameters())
-
-
-def test_norm_eval():
-    model = create_backbone("lolvit_s", norm_eval=True).train()
-    bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
-    assert bns and all(not m.training for m in bns)
-    assert model.stages[2].lolvit1.transformer[0].training
-
+# --- argument checks (freezing and levels: tests/test_backbones.py) ---------------
 
 def test_bad_arguments():
     """Level and freezing bounds: tests/test_backbones.py::test_bad_level_arguments."""
