@@ -93,20 +93,31 @@ def test_max_rel_error(B):
         max_rel_error(torch.zeros(2), ref)
 
 
+class _Tiny(torch.nn.Module):  # named attributes: pnnx writes an nn.Sequential's "0" as self.0
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 8, 3)
+
+    def forward(self, x):
+        return torch.relu(self.conv(x))
+
+
 def test_paths_report_their_error_against_fp32_eager(B):
     make_path = B.make_path; max_rel_error = B.max_rel_error
     torch.manual_seed(0)
-    model = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.ReLU()).eval()
+    model = _Tiny().eval()
     x = torch.randn(1, 3, 16, 16)
     with torch.no_grad():
         ref = model(x)
     err_bf16 = max_rel_error(make_path(model, x, "eager", "bfloat16", 1)(), ref)
     assert 1e-4 < err_bf16 < 5e-2  # bf16 has 8 mantissa bits: visible but small
     assert next(model.parameters()).dtype == torch.float32  # the fp32 model is untouched
-    pytest.importorskip("onnxruntime")
-    assert max_rel_error(make_path(model, x, "onnxruntime", "float32", 1)(), ref) < 1e-5
-    with pytest.raises(ValueError, match="float32 only"):
-        make_path(model, x, "onnxruntime", "bfloat16", 1)
+    for runtime in B.RUNTIMES:  # [export]: onnxruntime, OpenVINO, ncnn (pnnx)
+        assert max_rel_error(make_path(model, x, runtime, "float32", 1)(), ref) < 1e-5, runtime
+        with pytest.raises(ValueError, match="float32 only"):
+            make_path(model, x, runtime, "bfloat16", 1)
+    with pytest.raises(ValueError, match="batch 1"):
+        make_path(model, torch.cat([x, x]), "ncnn", "float32", 1)
     with pytest.raises(ValueError, match="backend"):
         make_path(model, x, "tensorrt", "float32", 1)
 
@@ -190,6 +201,7 @@ def test_cli_times_peer_and_backends_in_one_run(B, tmp_path, capsys):
 
 @pytest.mark.parametrize("argv, message", [
     (["--models", "lsnet_t", "--backend", "onnxruntime", "--dtype", "bfloat16"], "float32 only"),
+    (["--models", "lsnet_t", "--backend", "ncnn", "--batch", "2"], "batch 1"),
     (["--models", "resnet50"], "Valid names: hylisanet_b"),
     (["--models", "lsnet_tt"], "Or a family (hylisanet, lisanet, lolvit, lsnet), 'all'"),
     (["--models", "none", "--yolo", "missing.yaml"], "file not found"),

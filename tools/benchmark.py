@@ -29,14 +29,18 @@ papers call "FLOPs". This is a tool, kept outside the package as timm keeps its
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import json
+import os
 import statistics
+import sys
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
+import numpy as np
 import torch
 import torch.nn as nn
 
@@ -63,7 +67,9 @@ DEFAULT_PEERS: Dict[str, Tuple[str, ...]] = {
     "hylisanet_b": ("pvt_v2_b2", "swin_tiny_patch4_window7_224"),
     "lisanet_i": ("resnet18",),
 }
-BACKENDS = ("eager", "compile", "onnxruntime")
+BACKENDS = ("eager", "compile", "onnxruntime", "openvino", "ncnn")
+# the runtimes of docs/deploy.md, timed on the CPU in float32 from the model's export form
+RUNTIMES = ("onnxruntime", "openvino", "ncnn")
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 ONNX_OPSET = 17
 
@@ -234,25 +240,93 @@ def _onnxruntime(model: nn.Module, x: torch.Tensor, threads: int) -> Callable:
     return lambda: sess.run(None, feed)
 
 
+def _openvino(model: nn.Module, x: torch.Tensor, threads: int) -> Callable:
+    """OpenVINO's PyTorch frontend on the export form, compiled for the CPU in f32 (its
+    default on CPUs with bf16 units is bf16), ``threads`` inference threads, latency hint."""
+    import warnings
+
+    import openvino as ov
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        ov_model = ov.convert_model(prepare_export(copy.deepcopy(model)), example_input=(x,))
+    compiled = ov.Core().compile_model(ov_model, "CPU", {
+        "INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": "f32",
+        "PERFORMANCE_HINT": "LATENCY"})
+    request = compiled.create_infer_request()
+    feed = x.numpy()
+    return lambda: list(request.infer([feed]).values())
+
+
+@contextlib.contextmanager
+def _quiet_fds(log: Path):
+    """Send file descriptors 1 and 2 (a C++ library's prints too) to ``log`` meanwhile."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    with open(log, "w") as f:
+        os.dup2(f.fileno(), 1)
+        os.dup2(f.fileno(), 2)
+        try:
+            yield
+        finally:
+            for fd, old in ((1, saved[0]), (2, saved[1])):
+                os.dup2(old, fd)
+                os.close(old)
+
+
+def _ncnn(model: nn.Module, x: torch.Tensor, threads: int) -> Callable:
+    """pnnx -> ncnn with fp32 weights and fp32 arithmetic (pnnx's default weights are fp16,
+    docs/deploy.md), ``threads`` threads, batch 1 (ncnn's Mat holds one image)."""
+    import ncnn
+    import pnnx
+    if x.shape[0] != 1:
+        raise ValueError("--backend ncnn runs batch 1 (an ncnn Mat is one image): use --batch 1")
+    out = Path(tempfile.mkdtemp(prefix="lsdense_bench_"))
+    files = {k: str(out / v) for k, v in dict(
+        ncnnparam="m.ncnn.param", ncnnbin="m.ncnn.bin", ncnnpy="m_ncnn.py",
+        pnnxparam="m.pnnx.param", pnnxbin="m.pnnx.bin", pnnxpy="m_pnnx.py",
+        pnnxonnx="m.pnnx.onnx").items()}
+    with contextlib.chdir(out), torch.no_grad(), _quiet_fds(out / "pnnx.log"):
+        # (pnnx writes debug files to the cwd and its passes to the process's stdout)
+        pnnx.export(prepare_export(copy.deepcopy(model)), str(out / "m.pt"), (x,), fp16=False,
+                    **files)
+    net = ncnn.Net()
+    net.opt.num_threads = threads
+    for flag in ("use_fp16_packed", "use_fp16_storage", "use_fp16_arithmetic",
+                 "use_bf16_storage"):
+        setattr(net.opt, flag, False)
+    net.load_param(files["ncnnparam"])
+    net.load_model(files["ncnnbin"])
+    image = ncnn.Mat(x[0].numpy())
+    inp, outs = net.input_names()[0], net.output_names()
+
+    def run():
+        ex = net.create_extractor()
+        ex.input(inp, image)
+        return [np.array(ex.extract(n)[1])[None] for n in outs]
+    return run
+
+
 def make_path(model: nn.Module, x: torch.Tensor, backend: str, dtype: str, threads: int
               ) -> Callable[[], Any]:
     """``fn()`` running ``model`` on ``x`` through ``backend`` in ``dtype``.
 
     Raises:
-        ValueError: an unknown backend / dtype, or onnxruntime with bfloat16 (its CPU
-            provider runs these graphs in float32 only) or on a non-CPU tensor.
+        ValueError: an unknown backend / dtype, or a runtime (onnxruntime, OpenVINO, ncnn)
+            with bfloat16 or on a non-CPU tensor (they are timed in float32 on the CPU).
     """
     if backend not in BACKENDS:
         raise ValueError(f"backend {backend!r}: choose one of {', '.join(BACKENDS)}")
     if dtype not in DTYPES:
         raise ValueError(f"dtype {dtype!r}: choose one of {', '.join(DTYPES)}")
-    if backend == "onnxruntime":
+    if backend in RUNTIMES:
         if dtype != "float32":
-            raise ValueError("--backend onnxruntime runs float32 only (onnxruntime's CPU provider "
-                             "has no bfloat16 kernels for these graphs); use --dtype float32")
+            raise ValueError(f"--backend {backend} runs float32 only (its CPU kernels for these "
+                             f"graphs are float32); use --dtype float32")
         if x.device.type != "cpu":
-            raise ValueError("--backend onnxruntime is timed on the CPU provider: use --device cpu")
-        return _onnxruntime(model, x, threads)
+            raise ValueError(f"--backend {backend} is timed on the CPU: use --device cpu")
+        return {"onnxruntime": _onnxruntime, "openvino": _openvino, "ncnn": _ncnn}[backend](
+            model, x, threads)
     if dtype != "float32":
         model, x = copy.deepcopy(model).to(DTYPES[dtype]), x.to(DTYPES[dtype])
     net = _compile(model, x) if backend == "compile" else model
@@ -828,9 +902,12 @@ def main(argv=None):
     for cfg in args.yolo:
         if not Path(cfg).is_file():
             p.error(f"--yolo {cfg}: file not found")
-    if "onnxruntime" in args.backend and args.dtype != ["float32"]:
-        p.error("--backend onnxruntime runs float32 only; time bfloat16 with eager/compile in "
-                "a separate run")
+    runtimes = [b for b in args.backend if b in RUNTIMES]
+    if runtimes and args.dtype != ["float32"]:
+        p.error(f"--backend {' '.join(runtimes)} runs float32 only; time bfloat16 with "
+                f"eager/compile in a separate run")
+    if "ncnn" in args.backend and args.batch != 1:
+        p.error("--backend ncnn runs batch 1 (an ncnn Mat is one image): use --batch 1")
     peers = None if args.peers is None else {m: tuple(args.peers) for m in models}
     yolo_peers = {cfg: args.yolo_peer for cfg in args.yolo} if args.yolo_peer else None
     try:
