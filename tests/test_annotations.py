@@ -1,0 +1,296 @@
+"""Exports of annotation tools (issue 21): each quirk is built into a copy of the real COCO / VOC
+files of ../shared/realdata, the pre-flight runs over the shipped real-data config, and where the
+quirk reads right mmdet's own CocoMetric / VOCMetric scores the ground truth fed back as
+predictions at exactly 1.000; otherwise the pre-flight stops with one line naming file, field
+and fix."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("mmdet")
+
+from lsdense.mm.checks import PreflightError  # noqa: E402
+from lsdense.realdata import realdata_root  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+COCO = Path(realdata_root("coco_real"))
+VOC = Path(realdata_root("voc0712_real"))
+pytestmark = pytest.mark.skipif(not (COCO.is_dir() and VOC.is_dir()),
+                                reason="../shared/realdata not present")
+
+
+def _cfg(name: str, **updates):
+    from mmengine.config import Config
+
+    cfg = Config.fromfile(str(REPO / "configs" / "real" / name))
+    cfg.merge_from_dict(updates)
+    return cfg
+
+
+def _build(ds_cfg):
+    from mmdet.registry import DATASETS
+    from mmdet.utils import register_all_modules
+
+    register_all_modules(init_default_scope=True)
+    return DATASETS.build(ds_cfg)
+
+
+def _echo_coco(cfg) -> float:
+    """bbox mAP of mmdet's CocoMetric (from cfg.test_evaluator) on the dataset's ground truth."""
+    import torch
+    from mmdet.registry import METRICS
+
+    ds = _build(cfg.test_dataloader.dataset)
+    metric = METRICS.build(cfg.test_evaluator)
+    metric.dataset_meta = ds.metainfo
+    samples = []
+    for i in range(len(ds)):
+        info = ds.get_data_info(i)
+        inst = [x for x in info["instances"] if not x["ignore_flag"]]
+        samples.append(dict(img_id=info["img_id"], ori_shape=(info["height"], info["width"]),
+                            pred_instances=dict(
+                                bboxes=torch.tensor([x["bbox"] for x in inst]).reshape(-1, 4),
+                                scores=torch.ones(len(inst)),
+                                labels=torch.tensor([x["bbox_label"] for x in inst],
+                                                    dtype=torch.long))))
+    metric.process({}, samples)
+    return metric.evaluate(len(samples))["coco/bbox_mAP"]
+
+
+def _echo_voc(cfg) -> float:
+    """mAP of mmdet's VOCMetric (from cfg.test_evaluator) on the dataset's ground truth."""
+    import torch
+    from mmdet.registry import METRICS
+
+    ds = _build(cfg.test_dataloader.dataset)
+    metric = METRICS.build(cfg.test_evaluator)
+    metric.dataset_meta = ds.metainfo
+
+    def inst(info, ignore):
+        xs = [x for x in info["instances"] if x["ignore_flag"] == ignore]
+        return dict(bboxes=torch.tensor([x["bbox"] for x in xs], dtype=torch.float).reshape(-1, 4),
+                    labels=torch.tensor([x["bbox_label"] for x in xs], dtype=torch.long),
+                    scores=torch.ones(len(xs)))
+
+    samples = []
+    for i in range(len(ds)):
+        info = ds.get_data_info(i)
+        samples.append(dict(gt_instances=inst(info, 0), ignored_instances=inst(info, 1),
+                            pred_instances=inst(info, 0)))
+    metric.process({}, samples)
+    return metric.evaluate(len(samples))["pascal_voc/mAP"]
+
+
+# ---------------------------------------------------------------------------------------------
+# COCO: each quirk edits the real instances JSON (d) and/or the image folder (img_dir)
+
+def _poly(d):
+    return [a for a in d["annotations"] if not a["iscrowd"]]
+
+
+def _past_border(d, img_dir):
+    im = {i["id"]: i for i in d["images"]}
+    a = _poly(d)[0]
+    a["bbox"][2] = im[a["image_id"]]["width"] + 50 - a["bbox"][0]
+
+
+def _ext(d, img_dir):
+    name = d["images"][0]["file_name"]
+    os.rename(img_dir / name, img_dir / (Path(name).stem + ".jpeg"))
+
+
+def _str_ids(d, img_dir):
+    for x in d["images"]:
+        x["id"] = str(x["id"])
+    for a in d["annotations"]:
+        a["image_id"] = str(a["image_id"])
+
+
+def _cats_from_0(d, img_dir):
+    for x in d["categories"]:
+        x["id"] -= 1
+    for a in d["annotations"]:
+        a["category_id"] -= 1
+
+
+COCO_READ = {
+    # quirk: edit(data, img_dir) -- every one scores 1.000 after the pre-flight
+    "ann_ids_from_0": lambda d, p: [a.update(id=k) for k, a in enumerate(d["annotations"])],
+    "ann_ids_repeated": lambda d, p: d["annotations"][1].update(id=d["annotations"][0]["id"]),
+    "background_category_0": lambda d, p: d["categories"].insert(
+        0, {"id": 0, "name": "_background_", "supercategory": ""}),
+    "category_ids_from_0": _cats_from_0,
+    "category_name_spaces": lambda d, p: d["categories"][0].update(name="person "),
+    "iscrowd_bool": lambda d, p: [a.update(iscrowd=bool(a["iscrowd"])) for a in d["annotations"]],
+    "iscrowd_missing": lambda d, p: [a.pop("iscrowd") for a in _poly(d)],
+    "segmentation_empty": lambda d, p: [a.update(segmentation=[]) for a in _poly(d)],
+    "segmentation_flat": lambda d, p: [a.update(segmentation=a["segmentation"][0])
+                                       for a in _poly(d)],
+    "bbox_missing": lambda d, p: [a.pop("bbox") for a in _poly(d)],
+    "area_zero": lambda d, p: [a.update(area=0) for a in d["annotations"]],
+    "box_past_border": _past_border,
+    "image_ids_strings": _str_ids,
+    "width_height_missing": lambda d, p: [(x.pop("width"), x.pop("height")) for x in d["images"]],
+    "file_name_other_extension": _ext,
+    "file_name_windows_path": lambda d, p: d["images"][0].update(
+        file_name="C:\\Users\\me\\export\\" + d["images"][0]["file_name"]),
+    "images_without_annotations": lambda d, p: None,  # one of the 7 real photos has none
+}
+AS_IS = {"category_ids_from_0", "images_without_annotations", "box_past_border"}  # mmdet reads them right as they are
+
+_first = lambda d: _poly(d)[0]  # noqa: E731
+COCO_STOP = {
+    # quirk: (edit, the one line's field, a word of its fix)
+    "annotation_of_missing_image": (lambda d, p: _first(d).update(image_id=999),
+                                    "annotations[].image_id", "add those images"),
+    "bbox_negative_width": (lambda d, p: _first(d)["bbox"].__setitem__(2, -5.0),
+                            "annotations[].bbox", "not [x1, y1, x2, y2]"),
+    "bbox_zero_area": (lambda d, p: _first(d)["bbox"].__setitem__(3, 0),
+                       "annotations[].bbox", "delete or redraw"),
+    "bbox_outside_image": (lambda d, p: _first(d)["bbox"].__setitem__(0, 5000.0),
+                           "annotations[].bbox", "delete or redraw"),
+    "used_background_category": (lambda d, p: (d["categories"].insert(
+        0, {"id": 0, "name": "_background_"}), _first(d).update(category_id=0)),
+        "categories[].name", "delete those annotations"),
+    "category_id_unknown": (lambda d, p: _first(d).update(category_id=555),
+                            "annotations[].category_id", "add the category"),
+    "image_missing": (lambda d, p: os.remove(p / d["images"][0]["file_name"]),
+                      "images[].file_name", "restore them"),
+    "image_size_differs": (lambda d, p: d["images"][0].update(width=100),
+                           "images[].width/height", "re-export"),
+    "rle_size_wrong": (lambda d, p: [a["segmentation"].update(size=[1, 1])
+                                     for a in d["annotations"] if a["iscrowd"]],
+                       "annotations[].segmentation.size", "re-export the masks"),
+    "repeated_image_ids": (lambda d, p: d["images"].append(dict(d["images"][0])),
+                           "images[].id", "its own id"),
+}
+
+
+def _coco_case(tmp_path, edit):
+    root = tmp_path / "coco"
+    shutil.copytree(COCO / "val2017", root / "val2017")
+    data = json.loads((COCO / "annotations" / "instances_val2017.json").read_text())
+    edit(data, root / "val2017")
+    ann = root / "annotations" / "instances_val2017.json"
+    ann.parent.mkdir()
+    ann.write_text(json.dumps(data))
+    cfg = _cfg("retinanet_lsnet_t_cocoreal.py", **{
+        "test_dataloader.dataset.data_root": f"{root}/", "test_evaluator.ann_file": str(ann),
+        "work_dir": str(tmp_path / "work")})
+    return cfg, ann
+
+
+@pytest.mark.parametrize("quirk", sorted(COCO_READ))
+def test_coco_quirk_reads_right(tmp_path, quirk):
+    from lsdense.mm.annotations import check_annotations
+
+    cfg, ann = _coco_case(tmp_path, COCO_READ[quirk])
+    check_annotations(cfg, "test")
+    fixed = cfg.test_dataloader.dataset.ann_file
+    assert (fixed == "annotations/instances_val2017.json") if quirk in AS_IS else \
+        fixed.startswith(str(tmp_path / "work" / "fixed_annotations"))
+    assert cfg.test_evaluator.ann_file == (str(ann) if quirk in AS_IS else fixed)  # one file
+    assert _echo_coco(cfg) == 1.0
+    if quirk == "ann_ids_from_0":  # the bug it fixes: stock mmdet on the export
+        stock, _ = _coco_case(tmp_path / "stock", COCO_READ[quirk])
+        assert _echo_coco(stock) < 0.96
+
+
+@pytest.mark.parametrize("quirk", sorted(COCO_STOP))
+def test_coco_quirk_stops_with_one_line(tmp_path, quirk):
+    from lsdense.mm.annotations import check_annotations
+
+    edit, field, fix = COCO_STOP[quirk]
+    cfg, ann = _coco_case(tmp_path, edit)
+    with pytest.raises(PreflightError) as err:
+        check_annotations(cfg, "test")
+    lines = str(err.value).splitlines()
+    assert lines[0] == "1 problem(s) in the annotation files:"
+    assert len(lines) == 2 and lines[1].startswith(f"  {ann}: {field}: 1 x ") and fix in lines[1]
+
+
+def test_coco_problems_reported_together_and_masks_need_polygons(tmp_path):
+    from lsdense.mm.annotations import check_annotations
+
+    def edit(d, p):
+        _poly(d)[1]["bbox"][2] = -5.0
+        COCO_STOP["category_id_unknown"][0](d, p)
+        d["annotations"][-1]["segmentation"] = []
+
+    cfg, ann = _coco_case(tmp_path, edit)
+    cfg.test_evaluator.metric = ["bbox", "segm"]
+    with pytest.raises(PreflightError) as err:
+        check_annotations(cfg, "test")
+    lines = str(err.value).splitlines()[1:]
+    assert sorted(ln.split(": ")[1] for ln in lines) == [
+        "annotations[].bbox", "annotations[].category_id", "annotations[].segmentation"]
+
+
+# ---------------------------------------------------------------------------------------------
+# VOC: each quirk edits the XML of VOC2007/000001 (dog, person; both truncated)
+
+def _xml_edit(old: str, new: str, count: int = 1):
+    return lambda text: text.replace(old, new, count)
+
+
+VOC_READ = {
+    "difficult_empty": _xml_edit("<difficult>0</difficult>", "<difficult/>", 2),
+    "difficult_missing": _xml_edit("<difficult>0</difficult>", "", 2),
+    "difficult_true_false": _xml_edit("<difficult>0</difficult>", "<difficult>False</difficult>"),
+    "truncated_empty": _xml_edit("<truncated>1</truncated>", "<truncated></truncated>", 2),
+    "float_coordinates": _xml_edit("<xmin>48</xmin>", "<xmin>48.5</xmin>"),
+    "name_spaces": _xml_edit("<name>dog</name>", "<name> dog </name>"),
+    "size_zero": _xml_edit("<width>353</width>", "<width>0</width>"),
+    "box_past_border": _xml_edit("<xmax>352</xmax>", "<xmax>400</xmax>"),
+}
+VOC_STOP = {
+    "object_without_name": (_xml_edit("<name>dog</name>", ""), "object/name", "add the class"),
+    "xmin_after_xmax": (_xml_edit("<xmin>48</xmin>", "<xmin>250</xmin>"), "object/bndbox",
+                        "swap the corners"),
+    "zero_size_box": (_xml_edit("<xmax>195</xmax>", "<xmax>48.5</xmax>"), "object/bndbox",
+                      "delete or redraw"),
+    "name_case": (_xml_edit("<name>dog</name>", "<name>Dog</name>"), "object/name", "rename"),
+    "difficult_word": (_xml_edit("<difficult>0</difficult>", "<difficult>maybe</difficult>"),
+                       "object/difficult", "write 0 or 1"),
+}
+
+
+def _voc_case(tmp_path, edit, png=False):
+    root = tmp_path / "VOCdevkit"
+    shutil.copytree(VOC / "VOCdevkit", root)
+    xml = root / "VOC2007" / "Annotations" / "000001.xml"
+    xml.write_text(edit(xml.read_text()))
+    if png:
+        jpg = root / "VOC2007" / "JPEGImages" / "000001.jpg"
+        jpg.rename(jpg.with_suffix(".png"))
+    cfg = _cfg("retinanet_lsnet_t_vocreal.py", work_dir=str(tmp_path / "work"))
+    for ds in cfg.test_dataloader.dataset.datasets:
+        ds.data_root = f"{root}/"
+    return cfg, root
+
+
+@pytest.mark.parametrize("quirk", sorted(VOC_READ))
+def test_voc_quirk_reads_right(tmp_path, quirk):
+    from lsdense.mm.annotations import check_annotations
+
+    cfg, _ = _voc_case(tmp_path, VOC_READ[quirk])
+    check_annotations(cfg, "test")
+    assert _echo_voc(cfg) == 1.0
+
+
+@pytest.mark.parametrize("quirk", sorted(VOC_STOP) + ["png_image"])
+def test_voc_quirk_stops_with_one_line(tmp_path, quirk):
+    from lsdense.mm.annotations import check_annotations
+
+    edit, field, fix = VOC_STOP.get(quirk, (lambda t: t, "JPEGImages", "convert them to JPEG"))
+    cfg, root = _voc_case(tmp_path, edit, png=quirk == "png_image")
+    with pytest.raises(PreflightError) as err:
+        check_annotations(cfg, "test")
+    lines = str(err.value).splitlines()
+    assert len(lines) == 2, lines
+    assert lines[1].startswith(f"  {root}/VOC2007/Annotations: {field}: 1 x ") and fix in lines[1]
