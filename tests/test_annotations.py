@@ -294,3 +294,73 @@ def test_voc_quirk_stops_with_one_line(tmp_path, quirk):
     lines = str(err.value).splitlines()
     assert len(lines) == 2, lines
     assert lines[1].startswith(f"  {root}/VOC2007/Annotations: {field}: 1 x ") and fix in lines[1]
+
+
+# ---------------------------------------------------------------------------------------------
+# YOLO txt: each quirk edits the real label file of coco8's 000000000009.jpg (8 boxes); the
+# check must agree with Ultralytics' own reader (verify_image_label): same boxes where it reads
+# the file, one line naming file:row where it would drop the image (or keep a box of no area).
+
+YOLO = Path(realdata_root("coco8_yolo"))
+_POLY = "45 0.2 0.6 0.7 0.6 0.7 0.9 0.2 0.9"  # a polygon row: its box is 0.45 0.75 0.5 0.3
+
+
+YOLO_READ = {
+    "utf8_bom": lambda t: "\ufeff" + t,
+    "crlf_and_blank_lines": lambda t: t.replace("\n", "\r\n") + "\r\n\r\n",
+    "polygon_rows": lambda t: "\n".join([_POLY] * 2 + [_POLY.replace("45", "50")]) + "\n",
+    "coordinates_within_1_percent": lambda t: t.replace("0.955609", "1.005", 1),
+    "class_written_as_float": lambda t: t.replace("45 ", "45.0 ", 1),
+    "duplicate_rows": lambda t: t + t.splitlines()[0] + "\n",
+}
+YOLO_STOP = {
+    # quirk: (edit, row, a word of the problem, Ultralytics drops the image)
+    "polygon_and_box_rows_mixed": (lambda t: t + _POLY + "\n", None, "mixes polygon rows", True),
+    "six_values": (lambda t: t.replace("0.5955", "0.5955 1", 1), 1, "6 values", True),
+    "polygon_odd_coordinate": (lambda t: _POLY + " 0.5\n", 1, "an odd count", True),
+    "not_normalised": (lambda t: t.replace("0.955609", "95.5", 1), 1, "normalised", True),
+    "class_name_not_id": (lambda t: t.replace("45 ", "bowl ", 1), 1, "non-numeric", True),
+    "zero_size_box": (lambda t: t.replace("0.5955", "0", 1), 1, "must be > 0", False),
+}
+
+
+def _yolo_pair(tmp_path, edit):
+    stem = "000000000009"
+    img = tmp_path / "images" / f"{stem}.jpg"
+    img.parent.mkdir()
+    shutil.copy(YOLO / "images" / "train" / f"{stem}.jpg", img)
+    lb = tmp_path / "labels" / f"{stem}.txt"
+    lb.parent.mkdir()
+    lb.write_bytes(edit((YOLO / "labels" / "train" / f"{stem}.txt").read_text()).encode())
+    from ultralytics.data.utils import verify_image_label
+
+    out = verify_image_label((str(img), str(lb), "", False, 80, 0, 0, False))
+    return lb, out
+
+
+@pytest.mark.parametrize("quirk", sorted(YOLO_READ))
+def test_yolo_quirk_reads_as_ultralytics(tmp_path, quirk):
+    import numpy as np
+
+    from lsdense.yolo.checks import check_label_dir, check_label_file
+
+    lb, out = _yolo_pair(tmp_path, YOLO_READ[quirk])
+    assert out[8] == 0, out[9]  # Ultralytics reads it (not corrupt)
+    assert check_label_dir(lb.parent, nc=80) == 1
+    ours = np.unique(np.array(check_label_file(lb, nc=80), dtype=np.float32), axis=0)
+    np.testing.assert_allclose(ours, np.unique(out[1], axis=0), atol=1e-6)
+
+
+@pytest.mark.parametrize("quirk", sorted(YOLO_STOP))
+def test_yolo_quirk_stops_with_one_line(tmp_path, quirk):
+    from lsdense.yolo.checks import check_label_dir
+
+    edit, row, word, dropped = YOLO_STOP[quirk]
+    lb, out = _yolo_pair(tmp_path, edit)
+    assert out[8] == int(dropped), out[9]
+    with pytest.raises(ValueError) as err:
+        check_label_dir(lb.parent, nc=80)
+    lines = str(err.value).splitlines()
+    assert lines[0] == f"1 bad label row(s) under {lb.parent}:" and len(lines) == 2
+    where = f"  {lb}:{row}: bad label row" if row else f"  {lb}: "
+    assert lines[1].startswith(where) and word in lines[1]
