@@ -364,3 +364,143 @@ def test_yolo_quirk_stops_with_one_line(tmp_path, quirk):
     assert lines[0] == f"1 bad label row(s) under {lb.parent}:" and len(lines) == 2
     where = f"  {lb}:{row}: bad label row" if row else f"  {lb}: "
     assert lines[1].startswith(where) and word in lines[1]
+
+
+# ---------------------------------------------------------------------------------------------
+# Custom classes through metainfo with the shipped configs (docs/mm.md, "Your own classes")
+
+def _shipped(name: str, opts: dict):
+    """A shipped config with --cfg-options-style overrides, as tools/train.py merges them."""
+    from mmengine.config import Config
+
+    cfg = Config.fromfile(str(REPO / "configs" / name))
+    cfg.merge_from_dict(opts)
+    return cfg
+
+
+def test_metainfo_classes_coco_layout(tmp_path):
+    """retinanet_lsnet_t_coco.py on coco_real with 3 of its categories: the dataset keeps
+    those, in the metainfo's order, and CocoMetric names its per-class results after them."""
+    classes = ("bus", "person", "car")
+    ds = dict(data_root=f"{COCO}/", metainfo=dict(classes=classes))
+    cfg = _shipped("retinanet_lsnet_t_coco.py", {
+        "model.bbox_head.num_classes": 3, "test_dataloader.dataset": ds,
+        "test_evaluator.ann_file": f"{COCO}/annotations/instances_val2017.json",
+        "test_evaluator.classwise": True, "work_dir": str(tmp_path)})
+    from lsdense.mm.checks import preflight
+
+    preflight(cfg, "test")
+    dataset = _build(cfg.test_dataloader.dataset)
+    assert dataset.metainfo["classes"] == classes
+    labels = {x["bbox_label"] for i in range(len(dataset)) for x in
+              dataset.get_data_info(i)["instances"]}
+    assert labels == {0, 1, 2}
+    from mmdet.registry import METRICS
+
+    metric = METRICS.build(cfg.test_evaluator)
+    metric.dataset_meta = dataset.metainfo  # what mmengine's ValLoop/TestLoop do
+    assert _echo_coco_metric(dataset, metric) == 1.0
+    assert sorted(k for k in metric._last if k.endswith("_precision")) == \
+        ["coco/bus_precision", "coco/car_precision", "coco/person_precision"]
+
+
+def _echo_coco_metric(ds, metric) -> float:
+    import torch
+
+    samples = []
+    for i in range(len(ds)):
+        info = ds.get_data_info(i)
+        inst = [x for x in info["instances"] if not x["ignore_flag"]]
+        samples.append(dict(img_id=info["img_id"], ori_shape=(info["height"], info["width"]),
+                            pred_instances=dict(
+                                bboxes=torch.tensor([x["bbox"] for x in inst]).reshape(-1, 4),
+                                scores=torch.ones(len(inst)),
+                                labels=torch.tensor([x["bbox_label"] for x in inst],
+                                                    dtype=torch.long))))
+    metric.process({}, samples)
+    metric._last = metric.evaluate(len(samples))
+    return metric._last["coco/bbox_mAP"]
+
+
+def test_metainfo_classes_voc_layout(tmp_path):
+    """retinanet_lsnet_t_voc0712.py on voc0712_real (VOC2007) with 2 classes: objects of other
+    names are skipped, the labels follow the metainfo's order, VOCMetric scores 1.000."""
+    classes = ("person", "dog")
+    cfg = _shipped("retinanet_lsnet_t_voc0712.py", {
+        "model.bbox_head.num_classes": 2, "work_dir": str(tmp_path),
+        "test_dataloader.dataset": dict(data_root=f"{VOC}/VOCdevkit/",
+                                        ann_file="VOC2007/ImageSets/Main/trainval.txt",
+                                        metainfo=dict(classes=classes))})
+    from lsdense.mm.checks import preflight
+
+    preflight(cfg, "test")
+    dataset = _build(cfg.test_dataloader.dataset)
+    assert dataset.metainfo["classes"] == classes
+    assert [x["bbox_label"] for x in dataset.get_data_info(0)["instances"]] == [1, 0]  # dog, person
+    assert _echo_voc(cfg) == 1.0
+
+
+@pytest.mark.parametrize("reduce_zero_label", [True, False])
+def test_metainfo_classes_semantic_fpn_ade_layout(tmp_path, reduce_zero_label):
+    """fpn_lsnet_t_ade20k.py on the ADE layout of seg_voc_ade with another class list: the VOC
+    masks (0 background, 1..20, 255 outline) through BaseSegDataset. reduce_zero_label=True: 0
+    is ignored and VOC id k is class k-1 (20 names); False: 0 is class 'background' (21)."""
+    import numpy as np
+    from mmseg.registry import DATASETS, METRICS
+    from mmseg.utils import register_all_modules
+
+    seg = Path(realdata_root("seg_voc_ade"))
+    names = [n.strip() for n in (seg / "class_names.txt").read_text().splitlines() if n.strip()]
+    classes = tuple(names[1:]) if reduce_zero_label else ("background", *names[1:])
+    cfg = _shipped("fpn_lsnet_t_ade20k.py", {
+        "model.decode_head.num_classes": len(classes), "work_dir": str(tmp_path),
+        "test_dataloader.dataset": dict(
+            type="BaseSegDataset", data_root=str(seg), img_suffix=".jpg", seg_map_suffix=".png",
+            reduce_zero_label=reduce_zero_label, metainfo=dict(classes=classes),
+            data_prefix=dict(img_path="ADEChallengeData2016/images/training",
+                             seg_map_path="orig_voc_SegmentationClass/training"),
+            pipeline=[dict(type="LoadImageFromFile"), dict(type="LoadAnnotations"),
+                      dict(type="PackSegInputs")])})
+    from lsdense.mm.checks import preflight
+
+    preflight(cfg, "test")
+    register_all_modules(init_default_scope=True)
+    dataset = DATASETS.build(cfg.test_dataloader.dataset)
+    assert dataset.metainfo["classes"] == classes and len(dataset) == 3
+    item = dataset[0]  # 2007_000063: dog (VOC 12) and chair (VOC 9)
+    gt = item["data_samples"].gt_sem_seg.data.numpy()
+    present = sorted(dataset.metainfo["classes"][v] for v in np.unique(gt) if v != 255)
+    assert present == (["chair", "dog"] if reduce_zero_label else ["background", "chair", "dog"])
+    metric = METRICS.build(cfg.test_evaluator)
+    metric.dataset_meta = dataset.metainfo
+    samples = []
+    for i in range(len(dataset)):
+        ds = dataset[i]["data_samples"]
+        samples.append(dict(pred_sem_seg=dict(data=ds.gt_sem_seg.data),
+                            gt_sem_seg=dict(data=ds.gt_sem_seg.data)))
+    metric.process({}, samples)
+    assert metric.evaluate(len(samples))["mIoU"] == 100.0
+
+
+@pytest.mark.parametrize("case", ["ade_classes_not_ade", "reduce_zero_label_differs"])
+def test_semantic_fpn_class_settings_stop_with_one_line(tmp_path, case):
+    seg = Path(realdata_root("seg_voc_ade")) / "ADEChallengeData2016"
+    ds = dict(data_root=str(seg), data_prefix=dict(img_path="images/validation",
+                                                   seg_map_path="annotations/validation"))
+    if case == "ade_classes_not_ade":
+        ds["metainfo"] = dict(classes=("person", "scratch", "dent"))
+        want = ("test_dataloader.dataset.metainfo.classes: ['scratch', 'dent'] are not "
+                "ADE20KDataset classes")
+    else:
+        ds["reduce_zero_label"] = False  # the shipped pipeline's LoadAnnotations says True
+        want = ("test_dataloader.dataset.pipeline: LoadAnnotations(reduce_zero_label=True) but "
+                "the dataset has reduce_zero_label=False")
+    n = 3 if case == "ade_classes_not_ade" else 150
+    cfg = _shipped("fpn_lsnet_t_ade20k.py", {"model.decode_head.num_classes": n,
+                                             "test_dataloader.dataset": ds})
+    from lsdense.mm.checks import preflight
+
+    with pytest.raises(PreflightError) as err:
+        preflight(cfg, "test")
+    lines = str(err.value).splitlines()
+    assert len(lines) == 2 and lines[1].startswith("  " + want), lines

@@ -545,6 +545,40 @@ def _is_xml_dataset(ds: dict) -> bool:
     return isinstance(cls, type) and issubclass(cls, XMLDataset)
 
 
+def _seg_problems(key: str, ds: dict) -> List[str]:
+    """An mmseg dataset's own class list and ``reduce_zero_label``, checked before mmseg stops
+    at build time (``ValueError: new classes ... is not a subset``) or at the first sample
+    (``AssertionError`` of ``LoadAnnotations``)."""
+    import inspect
+
+    from mmseg.registry import DATASETS
+
+    from .checks import _walk
+
+    cls = DATASETS.get(ds.get("type")) if isinstance(ds.get("type"), str) else None
+    if not isinstance(cls, type):
+        return []
+    out = []
+    known = (getattr(cls, "METAINFO", None) or {}).get("classes")
+    classes = (ds.get("metainfo") or {}).get("classes")
+    absent = [c for c in classes or [] if known and c not in known]
+    if absent:
+        out.append(f"{key}.metainfo.classes: {absent[:5]} are not {ds['type']} classes (it can "
+                   f"only keep a subset of its own); for your own class list use "
+                   f"type='BaseSegDataset' with img_suffix/seg_map_suffix (docs/mm.md, "
+                   f"'Your own classes').")
+    param = inspect.signature(cls.__init__).parameters.get("reduce_zero_label")
+    reduce = ds.get("reduce_zero_label", param.default if param is not None else False)
+    for _, t in _walk(ds.get("pipeline") or [], "pipeline"):
+        given = t.get("reduce_zero_label") if t.get("type") == "LoadAnnotations" else None
+        if given is not None and bool(given) != bool(reduce):
+            out.append(f"{key}.pipeline: LoadAnnotations(reduce_zero_label={given}) but the "
+                       f"dataset has reduce_zero_label={reduce} (mmseg stops at the first "
+                       f"sample); set {key}.reduce_zero_label and drop it from LoadAnnotations, "
+                       f"which then follows the dataset.")
+    return out
+
+
 def check_annotations(cfg, mode: str = "train") -> None:
     """Check (and where lossless, fix) every annotation file of an mmdet config's datasets
     and evaluators; see the module docstring.
@@ -552,8 +586,8 @@ def check_annotations(cfg, mode: str = "train") -> None:
     Fixed copies go to ``<cfg.work_dir>/fixed_annotations/`` and the config is changed in
     place to read them (``ann_file`` of COCO datasets and evaluators naming that file,
     ``ann_subdir`` of VOC datasets). Paths that do not exist are left to
-    :func:`lsdense.mm.checks.check_datasets`, which names them. mmseg configs (PNG masks) have
-    nothing to check here.
+    :func:`lsdense.mm.checks.check_datasets`, which names them. For mmseg configs (PNG masks)
+    the dataset's own classes and ``reduce_zero_label`` are checked instead.
 
     Raises:
         PreflightError: one line per kind of problem, all files together.
@@ -562,7 +596,13 @@ def check_annotations(cfg, mode: str = "train") -> None:
 
     from .checks import PreflightError, _datasets, _join, _loaders, framework_of
 
-    if framework_of(cfg) != "mmdet":
+    if framework_of(cfg) == "mmseg":
+        problems = [p for loader in _loaders(cfg, mode)
+                    for key, ds in _datasets(cfg[loader]["dataset"], f"{loader}.dataset")
+                    for p in _seg_problems(key, ds)]
+        if problems:
+            raise PreflightError(f"{len(problems)} problem(s) in the dataset settings:\n  " +
+                                 "\n  ".join(problems))
         return
     out_dir = osp.join(cfg.get("work_dir") or "./work_dirs", FIXED_DIR)
     evaluators = _evaluators(cfg, mode)
