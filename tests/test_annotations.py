@@ -144,6 +144,13 @@ COCO_READ = {
 AS_IS = {"category_ids_from_0", "images_without_annotations", "box_past_border"}  # mmdet reads them right as they are
 
 _first = lambda d: _poly(d)[0]  # noqa: E731
+
+
+def _ambiguous(d, img_dir):
+    """file_name x.jpeg where x.jpg and x.png are both on disk."""
+    stem = Path(d["images"][0]["file_name"]).stem
+    shutil.copy(img_dir / f"{stem}.jpg", img_dir / f"{stem}.png")
+    d["images"][0]["file_name"] = f"{stem}.jpeg"
 COCO_STOP = {
     # quirk: (edit, the one line's field, a word of its fix)
     "annotation_of_missing_image": (lambda d, p: _first(d).update(image_id=999),
@@ -159,8 +166,7 @@ COCO_STOP = {
         "categories[].name", "delete those annotations"),
     "category_id_unknown": (lambda d, p: _first(d).update(category_id=555),
                             "annotations[].category_id", "add the category"),
-    "image_missing": (lambda d, p: os.remove(p / d["images"][0]["file_name"]),
-                      "images[].file_name", "restore them"),
+    "file_name_ambiguous": (_ambiguous, "images[].file_name", "exact name"),
     "image_size_differs": (lambda d, p: d["images"][0].update(width=100),
                            "images[].width/height", "re-export"),
     "rle_size_wrong": (lambda d, p: [a["segmentation"].update(size=[1, 1])
@@ -504,3 +510,36 @@ def test_semantic_fpn_class_settings_stop_with_one_line(tmp_path, case):
         preflight(cfg, "test")
     lines = str(err.value).splitlines()
     assert len(lines) == 2 and lines[1].startswith("  " + want), lines
+
+
+def test_tools_train_reports_the_export_problems_not_a_traceback(tmp_path):
+    """As a user runs it: tools/train.py on a COCO export with two problems stops before any
+    model is built with exit status 1 and one line per problem."""
+    import subprocess
+    import sys
+
+    def edit(d, p):
+        _poly(d)[1]["bbox"][2] = -5.0
+        COCO_STOP["annotation_of_missing_image"][0](d, p)
+
+    _, ann = _coco_case(tmp_path, edit)
+    x, y, _, h = _poly(json.loads(ann.read_text()))[1]["bbox"]
+    root = ann.parents[1]
+    opts = [f"{k}.dataset.{x}" for k in ("train_dataloader", "val_dataloader")
+            for x in (f"data_root={root}/", "ann_file=annotations/instances_val2017.json",
+                      "data_prefix.img=val2017/")] + [f"val_evaluator.ann_file={ann}"]
+    run = subprocess.run([sys.executable, str(REPO / "tools" / "train.py"),
+                          str(REPO / "configs" / "real" / "retinanet_lsnet_t_cocoreal.py"),
+                          "--work-dir", str(tmp_path / "w"), "--cfg-options", *opts],
+                         capture_output=True, text=True, cwd=REPO,
+                         env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert run.returncode == 1, run.stderr[-2000:]
+    err = run.stderr.strip().splitlines()
+    assert "Traceback" not in run.stderr
+    assert err[-3:] == ["error: 2 problem(s) in the annotation files:",
+                        f"  {ann}: annotations[].image_id: 1 x annotations of image ids not in "
+                        f"images (id 150977 -> image 999); add those images or delete the "
+                        f"annotations",
+                        f"  {ann}: annotations[].bbox: 1 x boxes of negative width/height (id "
+                        f"1492051: [{x}, {y}, -5.0, {h}]); COCO bbox is [x, y, width, height], not "
+                        f"[x1, y1, x2, y2]: re-export or correct them"]

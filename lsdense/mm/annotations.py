@@ -71,7 +71,8 @@ STOP = {
              "bbox not 4 numbers, negative or zero width/height, wholly outside the image",
              "segmentation [] when the config loads masks or evaluates segm",
              "RLE size that is not the image's [height, width]",
-             "an image missing on disk, or of another size than the file says"],
+             "file_name matching several files on disk, an image of another size than the "
+             "file says (a missing image: check_datasets' 'Image missing' line)"],
     "voc": ["an unparsable XML", "<object> without <name> or <bndbox>",
             "non-numeric coordinates", "xmin > xmax or ymin > ymax, zero-size boxes",
             "a class name differing from a metainfo class in case only",
@@ -199,8 +200,8 @@ def check_coco_file(path: str, img_dir: Optional[str] = None,
     try:
         with open(path, encoding="utf-8") as f:
             data = json.load(f)
-    except (OSError, ValueError, UnicodeDecodeError) as err:
-        return None, [f"{path}: not readable JSON ({type(err).__name__}: {err}); re-export it"], []
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None, [], []  # check_datasets names the unreadable file
     keys = [k for k in ("images", "annotations", "categories") if not isinstance(
         data.get(k) if isinstance(data, dict) else None, list)]
     if keys:
@@ -263,9 +264,9 @@ def check_coco_file(path: str, img_dir: Optional[str] = None,
         if img_dir is not None:
             found, cands = _resolve(img_dir, fname)
             if found is None:
-                log.stop("images[].file_name", "images not found in " + img_dir,
-                         fname if not cands else f"{fname}: {cands}",
-                         "restore them, or correct file_name or data_prefix.img")
+                if cands:  # without candidates check_datasets names the missing image
+                    log.stop("images[].file_name", "names matching several images on disk",
+                             f"{fname}: {cands}", "write the file's exact name")
                 continue
             if found != fname:
                 log.read("images[].file_name", "names that differ from the one image on disk "
