@@ -543,3 +543,43 @@ def test_tools_train_reports_the_export_problems_not_a_traceback(tmp_path):
                         f"  {ann}: annotations[].bbox: 1 x boxes of negative width/height (id "
                         f"1492051: [{x}, {y}, -5.0, {h}]); COCO bbox is [x, y, width, height], not "
                         f"[x1, y1, x2, y2]: re-export or correct them"]
+
+
+def _recolour(masks):
+    from PIL import Image
+
+    for m in sorted(masks.glob("*.png"))[:1]:
+        Image.open(m).convert("RGB").save(m)
+
+
+def _shrink(masks):
+    from PIL import Image
+
+    for m in sorted(masks.glob("*.png"))[:1]:
+        im = Image.open(m)
+        im.resize((im.width // 2, im.height // 2), Image.NEAREST).save(m)
+
+
+@pytest.mark.parametrize("case,edit,want", [
+    ("colour_masks", _recolour, "1 x colour masks (RGB) where mmseg reads class ids (2007_000063"
+                                ".png); convert colours"),
+    ("mask_missing", lambda m: os.remove(m / "2007_000063.png"),
+     "1 x images without a mask (2007_000063.png); add the masks"),
+    ("mask_size_differs", _shrink, "1 x masks of another size than their image (2007_000063.png: "
+                                   "250x187 vs 500x375); re-export"),
+])
+def test_semantic_masks_from_tools_stop_with_one_line(tmp_path, case, edit, want):
+    """Masks as CVAT's 'Segmentation mask 1.1' (RGB) or a resizing export leave them."""
+    root = tmp_path / "ADEChallengeData2016"
+    shutil.copytree(Path(realdata_root("seg_voc_ade")) / "ADEChallengeData2016", root)
+    masks = root / "annotations" / "training"
+    edit(masks)
+    cfg = _shipped("fpn_lsnet_t_ade20k.py", {"train_dataloader.dataset.data_root": str(root),
+                                             "val_dataloader.dataset.data_root": str(root)})
+    from lsdense.mm.checks import preflight
+
+    with pytest.raises(PreflightError) as err:
+        preflight(cfg, "train")
+    lines = str(err.value).splitlines()
+    assert len(lines) == 2 and lines[0] == "1 problem(s) in the dataset settings:"
+    assert lines[1].startswith(f"  train_dataloader.dataset: {masks}: seg_map_path: {want}")

@@ -546,6 +546,57 @@ def _is_xml_dataset(ds: dict) -> bool:
     return isinstance(cls, type) and issubclass(cls, XMLDataset)
 
 
+def _seg_map_problems(key: str, ds: dict, cls) -> List[str]:
+    """Every image of a folder-listed mmseg dataset has a class-id mask of its size.
+
+    Colour masks (CVAT's "Segmentation mask 1.1" export, cvat-ai/cvat#2390; labelme's
+    visualisations) are RGB: mmseg would read colours as ids. Palette PNGs (VOC) read as their
+    indices and are fine. Headers only (Pillow), no decoding.
+    """
+    import inspect
+
+    from .checks import _join
+
+    prefix = ds.get("data_prefix") or {}
+    if ds.get("ann_file") or not prefix.get("img_path") or not prefix.get("seg_map_path"):
+        return []
+    params = inspect.signature(cls.__init__).parameters
+    img_suffix = ds.get("img_suffix", params["img_suffix"].default if "img_suffix" in params
+                        else ".jpg")
+    seg_suffix = ds.get("seg_map_suffix", params["seg_map_suffix"].default
+                        if "seg_map_suffix" in params else ".png")
+    img_dir = _join(ds.get("data_root"), prefix["img_path"])
+    seg_dir = _join(ds.get("data_root"), prefix["seg_map_path"])
+    if not (osp.isdir(img_dir) and osp.isdir(seg_dir)):
+        return []  # check_datasets names the missing folder
+    log = _Log(seg_dir)
+    for f in sorted(os.listdir(img_dir)):
+        if not f.endswith(img_suffix):
+            continue
+        mask = osp.join(seg_dir, f[:-len(img_suffix)] + seg_suffix)
+        if not osp.isfile(mask):
+            log.stop("seg_map_path", "images without a mask", osp.basename(mask),
+                     "add the masks or remove the images")
+            continue
+        try:
+            from PIL import Image
+
+            with Image.open(mask) as m:
+                mode, msize = m.mode, m.size
+        except (OSError, ValueError):
+            continue  # undecodable: reported by file name during the run
+        if mode in ("RGB", "RGBA", "LA"):
+            log.stop("seg_map_path", f"colour masks ({mode}) where mmseg reads class ids",
+                     osp.basename(mask), "convert colours to a single-channel (or palette) "
+                     "PNG of class ids")
+        size = _image_size(osp.join(img_dir, f))
+        if size is not None and tuple(size) != tuple(msize):
+            log.stop("seg_map_path", "masks of another size than their image",
+                     f"{osp.basename(mask)}: {msize[0]}x{msize[1]} vs {size[0]}x{size[1]}",
+                     "re-export the masks at the image size")
+    return [f"{key}: {line}" for line in log.problems()]
+
+
 def _seg_problems(key: str, ds: dict) -> List[str]:
     """An mmseg dataset's own class list and ``reduce_zero_label``, checked before mmseg stops
     at build time (``ValueError: new classes ... is not a subset``) or at the first sample
@@ -568,6 +619,7 @@ def _seg_problems(key: str, ds: dict) -> List[str]:
                    f"only keep a subset of its own); for your own class list use "
                    f"type='BaseSegDataset' with img_suffix/seg_map_suffix (docs/mm.md, "
                    f"'Your own classes').")
+    out += _seg_map_problems(key, ds, cls)
     param = inspect.signature(cls.__init__).parameters.get("reduce_zero_label")
     reduce = ds.get("reduce_zero_label", param.default if param is not None else False)
     for _, t in _walk(ds.get("pipeline") or [], "pipeline"):
