@@ -5,6 +5,8 @@ predictions at exactly 1.000; otherwise the pre-flight stops with one line namin
 and fix."""
 from __future__ import annotations
 
+import copy
+import functools
 import json
 import os
 import shutil
@@ -24,10 +26,15 @@ pytestmark = pytest.mark.skipif(not (COCO.is_dir() and VOC.is_dir()),
                                 reason="../shared/realdata not present")
 
 
-def _cfg(name: str, **updates):
+@functools.lru_cache(maxsize=None)
+def _parsed(path: str):
     from mmengine.config import Config
 
-    cfg = Config.fromfile(str(REPO / "configs" / "real" / name))
+    return Config.fromfile(path)  # seconds per parse: once per config, copies per test
+
+
+def _cfg(name: str, **updates):
+    cfg = copy.deepcopy(_parsed(str(REPO / "configs" / "real" / name)))
     cfg.merge_from_dict(updates)
     return cfg
 
@@ -377,9 +384,7 @@ def test_yolo_quirk_stops_with_one_line(tmp_path, quirk):
 
 def _shipped(name: str, opts: dict):
     """A shipped config with --cfg-options-style overrides, as tools/train.py merges them."""
-    from mmengine.config import Config
-
-    cfg = Config.fromfile(str(REPO / "configs" / name))
+    cfg = copy.deepcopy(_parsed(str(REPO / "configs" / name)))
     cfg.merge_from_dict(opts)
     return cfg
 
