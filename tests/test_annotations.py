@@ -125,6 +125,22 @@ def _cats_from_0(d, img_dir):
         a["category_id"] -= 1
 
 
+def _ids_from_0(d, img_dir):
+    new = {x["id"]: k for k, x in enumerate(d["images"])}
+    for x in d["images"]:
+        x["id"] = new[x["id"]]
+    for a in d["annotations"]:
+        a["image_id"] = new[a["image_id"]]
+
+
+def _labelme2coco(d, img_dir):
+    """What labelme's labelme2coco.py writes: image and annotation ids from 0 and a
+    _background_ category 0 (wkentaro/labelme#377)."""
+    _ids_from_0(d, img_dir)
+    COCO_READ["ann_ids_from_0"](d, img_dir)
+    COCO_READ["background_category_0"](d, img_dir)
+
+
 COCO_READ = {
     # quirk: edit(data, img_dir) -- every one scores 1.000 after the pre-flight
     "ann_ids_from_0": lambda d, p: [a.update(id=k) for k, a in enumerate(d["annotations"])],
@@ -147,8 +163,11 @@ COCO_READ = {
     "file_name_windows_path": lambda d, p: d["images"][0].update(
         file_name="C:\\Users\\me\\export\\" + d["images"][0]["file_name"]),
     "images_without_annotations": lambda d, p: None,  # one of the 7 real photos has none
+    "image_ids_from_0": _ids_from_0,
+    "labelme2coco": _labelme2coco,
 }
-AS_IS = {"category_ids_from_0", "images_without_annotations", "box_past_border"}  # mmdet reads them right as they are
+AS_IS = {"category_ids_from_0", "images_without_annotations", "box_past_border",
+         "image_ids_from_0"}  # mmdet reads them right as they are
 
 _first = lambda d: _poly(d)[0]  # noqa: E731
 
@@ -209,7 +228,7 @@ def test_coco_quirk_reads_right(tmp_path, quirk):
         fixed.startswith(str(tmp_path / "work" / "fixed_annotations"))
     assert cfg.test_evaluator.ann_file == (str(ann) if quirk in AS_IS else fixed)  # one file
     assert _echo_coco(cfg) == 1.0
-    if quirk == "ann_ids_from_0":  # the bug it fixes: stock mmdet on the export
+    if quirk in ("ann_ids_from_0", "labelme2coco"):  # the bug it fixes: stock mmdet on it
         stock, _ = _coco_case(tmp_path / "stock", COCO_READ[quirk])
         assert _echo_coco(stock) < 0.96
 
@@ -256,6 +275,7 @@ VOC_READ = {
     "difficult_missing": _xml_edit("<difficult>0</difficult>", "", 2),
     "difficult_true_false": _xml_edit("<difficult>0</difficult>", "<difficult>False</difficult>"),
     "truncated_empty": _xml_edit("<truncated>1</truncated>", "<truncated></truncated>", 2),
+    "truncated_missing": _xml_edit("<truncated>1</truncated>", "", 2),
     "float_coordinates": _xml_edit("<xmin>48</xmin>", "<xmin>48.5</xmin>"),
     "name_spaces": _xml_edit("<name>dog</name>", "<name> dog </name>"),
     "size_zero": _xml_edit("<width>353</width>", "<width>0</width>"),
