@@ -536,14 +536,17 @@ def _classes(ds: dict) -> Optional[list]:
     return list((getattr(cls, "METAINFO", None) or {}).get("classes", [])) or None
 
 
-def _is_xml_dataset(ds: dict) -> bool:
-    if not isinstance(ds.get("type"), str):
-        return False
-    from mmdet.datasets import XMLDataset
-    from mmdet.registry import DATASETS
+def _is_a(cfg: dict, registry: str, base: str, exclude: str = "") -> bool:
+    """``cfg['type']`` names a subclass of mmdet's ``base`` (and not of ``exclude``)."""
+    import mmdet.datasets
+    import mmdet.evaluation
+    from mmdet import registry as reg
 
-    cls = DATASETS.get(ds["type"])
-    return isinstance(cls, type) and issubclass(cls, XMLDataset)
+    kind = cfg.get("type")
+    cls = getattr(reg, registry).get(kind) if isinstance(kind, str) else kind
+    mod = mmdet.datasets if registry == "DATASETS" else mmdet.evaluation
+    return isinstance(cls, type) and issubclass(cls, getattr(mod, base)) and not (
+        exclude and issubclass(cls, getattr(mod, exclude)))
 
 
 def _seg_map_problems(key: str, ds: dict, cls) -> List[str]:
@@ -684,13 +687,14 @@ def check_annotations(cfg, mode: str = "train") -> None:
             if not ann or not osp.isfile(_join(root, ann)):
                 continue
             path = _join(root, ann)
-            if path.endswith(".json"):
+            if path.endswith(".json") and _is_a(ds, "DATASETS", "CocoDataset",
+                                                "CocoPanopticDataset"):
                 img_dir = _join(root, prefix.get("img", "")) if root or prefix.get("img") else ""
                 fixed = coco(path, img_dir if osp.isdir(img_dir or ".") else None,
                              _needs_masks(ds, evaluators))
                 if fixed is not None:
                     ds["ann_file"] = fixed
-            elif _is_xml_dataset(ds):
+            elif _is_a(ds, "DATASETS", "XMLDataset"):
                 sub = _join(root, prefix.get("sub_data_root", ""))
                 ann_subdir = ds.get("ann_subdir", "Annotations")
                 if not osp.isdir(osp.join(sub, ann_subdir)):
@@ -707,7 +711,8 @@ def check_annotations(cfg, mode: str = "train") -> None:
                     ds["ann_subdir"] = folder
     for ev in evaluators:
         ann = ev.get("ann_file")
-        if isinstance(ann, str) and ann.endswith(".json") and osp.isfile(ann):
+        if isinstance(ann, str) and ann.endswith(".json") and osp.isfile(ann) and \
+                _is_a(ev, "METRICS", "CocoMetric"):
             fixed = coco(ann, None, "segm" in str(ev.get("metric", "")))
             if fixed is not None:
                 ev["ann_file"] = fixed
