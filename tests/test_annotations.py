@@ -118,6 +118,15 @@ def _str_ids(d, img_dir):
         a["image_id"] = str(a["image_id"])
 
 
+def _name_ids(d, img_dir):
+    """Image ids that are file stems (cocodataset/cocoapi#373, faster_coco_eval#58)."""
+    new = {x["id"]: "img_" + Path(x["file_name"]).stem for x in d["images"]}
+    for x in d["images"]:
+        x["id"] = new[x["id"]]
+    for a in d["annotations"]:
+        a["image_id"] = new[a["image_id"]]
+
+
 def _cats_from_0(d, img_dir):
     for x in d["categories"]:
         x["id"] -= 1
@@ -164,10 +173,11 @@ COCO_READ = {
         file_name="C:\\Users\\me\\export\\" + d["images"][0]["file_name"]),
     "images_without_annotations": lambda d, p: None,  # one of the 7 real photos has none
     "image_ids_from_0": _ids_from_0,
+    "image_ids_names": _name_ids,
     "labelme2coco": _labelme2coco,
 }
 AS_IS = {"category_ids_from_0", "images_without_annotations", "box_past_border",
-         "image_ids_from_0"}  # mmdet reads them right as they are
+         "image_ids_from_0", "image_ids_names"}  # mmdet reads them right as they are
 
 _first = lambda d: _poly(d)[0]  # noqa: E731
 

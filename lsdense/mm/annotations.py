@@ -27,19 +27,19 @@ VOC's ``XMLDataset`` reads ``<sub_data_root>/<ann_subdir>/<id>.xml``; an absolut
 """
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import math
 import os
 import os.path as osp
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from typing import Dict, List, Optional, Tuple
 from xml.etree import ElementTree as ET
 
 __all__ = ["check_annotations", "check_coco_file", "check_voc_split", "READ", "STOP"]
 
 FIXED_DIR = "fixed_annotations"
+_SIZE_CHECK_MAX = 10000
 _IMG_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 _BACKGROUND = ("_background_", "__background__", "background")
 
@@ -207,7 +207,6 @@ def check_coco_file(path: str, img_dir: Optional[str] = None,
     if keys:
         return None, [f"{path}: {', '.join(keys)}: missing or not a list; a COCO instances "
                       f"file has images, annotations and categories lists"], []
-    data = copy.deepcopy(data)
 
     # categories
     cats, names, bg = [], {}, []
@@ -244,9 +243,13 @@ def check_coco_file(path: str, img_dir: Optional[str] = None,
     # images
     id_map, imgs, seen, unsized = {}, {}, set(), set()
     types = {type(im.get("id")).__name__ for im in data["images"]}
+    digits = all(isinstance(im.get("id"), str) and im["id"].isdigit() for im in data["images"])
+    # an image's size on disk is read (header only, ~0.5 ms) for every image of a file of up to
+    # _SIZE_CHECK_MAX images (annotation-tool exports); above, only where the file lacks it
+    check_size = len(data["images"]) <= _SIZE_CHECK_MAX
     for im in data["images"]:
         iid = im.get("id")
-        if isinstance(iid, str) and iid.isdigit() and types == {"str"}:
+        if digits:
             log.read("images[].id", "image ids written as digit strings read as integers", iid)
             id_map[iid] = im["id"] = int(iid)
             iid = im["id"]
@@ -272,9 +275,11 @@ def check_coco_file(path: str, img_dir: Optional[str] = None,
                 log.read("images[].file_name", "names that differ from the one image on disk "
                          "(extension or folder) read as that file", f"{fname} -> {found}")
                 im["file_name"] = found
-            size = _image_size(osp.join(img_dir, found))
         w, h = im.get("width"), im.get("height")
-        if not (_number(w) and _number(h) and w > 0 and h > 0):
+        known = _number(w) and _number(h) and w > 0 and h > 0
+        if img_dir is not None and (check_size or not known):
+            size = _image_size(osp.join(img_dir, im["file_name"]))
+        if not known:
             if size is None:
                 log.stop("images[].width/height", "images without width/height", fname,
                          "add them (in pixels)")
@@ -288,20 +293,21 @@ def check_coco_file(path: str, img_dir: Optional[str] = None,
                      f"{fname}: {size[0]}x{size[1]} on disk, {w}x{h} in the file",
                      "the boxes belong to the other size: re-export the annotations or the "
                      "images at one size")
-    if types - {"int"} and types != {"str"}:
+    if not digits and types - {"int"} and types != {"str"}:
         log.stop("images[].id", "image ids of mixed types", sorted(types),
                  "write every image id as an integer")
 
     # annotations
     anns = data["annotations"]
     ann_ids = [a.get("id") for a in anns]
+    counts = Counter(ann_ids)
     renumber = any(not isinstance(i, int) or isinstance(i, bool) or i <= 0 for i in ann_ids) \
-        or len(set(ann_ids)) < len(ann_ids)
+        or len(counts) < len(ann_ids)
     for k, a in enumerate(anns):
         aid = a.get("id")
         if renumber:
             if not isinstance(aid, int) or isinstance(aid, bool) or aid <= 0 \
-                    or ann_ids.count(aid) > 1:
+                    or counts[aid] > 1:
                 log.read("annotations[].id", "ids of 0, repeated or not positive integers "
                          "(pycocotools never matches id 0); all renumbered 1..N", aid)
             a["id"] = k + 1
