@@ -3,18 +3,22 @@
 COCO JSON and Pascal VOC XML written by labelme, CVAT, Roboflow, X-AnyLabeling and friends break
 rules that the official releases keep, and MMDetection / pycocotools then fail deep inside a
 dataset (``int(None)`` for an empty ``<difficult/>``) or, worse, evaluate wrong without a word
-(pycocotools never matches a ground-truth annotation whose id is 0: its ground truth fed back as
-predictions scores bbox mAP 0.949 instead of 1.000; cvat-ai/cvat#748,
-roboflow/supervision#1895). :func:`check_annotations` reads every annotation file of the
+(pycocotools never matches a ground-truth annotation whose id is 0: the ground truth fed back as
+predictions scores bbox mAP 0.949 (issue 21's file) or 0.917 (``coco_real`` with ids from 0)
+instead of 1.000; cvat-ai/cvat#748, roboflow/supervision#1895). :func:`check_annotations` reads every annotation file of the
 config's datasets and evaluators before any model is built and, per quirk, either
 
 * **reads it right**, where that loses nothing: it writes a fixed copy of the file into
   ``<work_dir>/fixed_annotations/`` and points the config at the copy (annotation ids renumbered
   1..N, an unused ``_background_`` category dropped, ``iscrowd`` as 0/1, an empty ``difficult``
-  as 0, ...; :data:`READ` lists them all), logging one line per kind; or
+  as 0, ...), logging one line per kind; or
 * **stops** with one line per kind of problem naming the file, the field and the fix (boxes of
-  negative or zero size, annotations of missing images, a missing image, ...; :data:`STOP`).
-  All problems of all files are reported together in one :class:`PreflightError`.
+  negative or zero size, annotations of missing images, ...).
+
+All problems of all files are reported together in one :class:`PreflightError`. For mmseg
+configs the PNG masks (colour masks, missing, other size) and the class settings are checked.
+The full list, with the public threads each quirk comes from: docs/mm.md, "Files from
+annotation tools".
 
 Why a fixed copy and not a registered dataset/metric class: MMDetection users keep the stock
 ``CocoDataset``, ``VOCDataset`` and ``CocoMetric`` in their configs, and every mmdet tool
@@ -36,49 +40,12 @@ from collections import Counter, OrderedDict
 from typing import Dict, List, Optional, Tuple
 from xml.etree import ElementTree as ET
 
-__all__ = ["check_annotations", "check_coco_file", "check_voc_split", "READ", "STOP"]
+__all__ = ["check_annotations", "check_coco_file", "check_voc_split"]
 
 FIXED_DIR = "fixed_annotations"
 _SIZE_CHECK_MAX = 10000
 _IMG_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 _BACKGROUND = ("_background_", "__background__", "background")
-
-# What is read right (written into the fixed copy) and what stops, for the docs and the tests.
-READ = {
-    "coco": ["annotation ids of 0, repeated, missing or not integers (renumbered 1..N)",
-             "an unused _background_ category (dropped)",
-             "category names with leading/trailing spaces (stripped)",
-             "image ids written as digit strings (as integers)",
-             "iscrowd as true/false or missing (0/1)",
-             "segmentation [] on boxes-only exports (the key dropped; a mask config stops)",
-             "a polygon given as one flat list (wrapped), polygons of < 3 points (dropped)",
-             "bbox missing where a segmentation gives it (from the mask)",
-             "area 0 or missing (from the mask, else width x height)",
-             "width/height missing from images (read from the image file)",
-             "file_name with another extension or folder than the one file on disk",
-             "category ids of 0 or non-contiguous, images without annotations, float "
-             "coordinates, boxes past the image border (read as they are: the evaluation file "
-             "of a benchmark is never rewritten for these)"],
-    "voc": ["empty or non-integer <difficult> (empty: 0; 0.0/1.0, true/false)",
-            "<name> with leading/trailing spaces (stripped)",
-            "<size> missing or 0 (read from the image file)",
-            "float coordinates, boxes past the image border, missing <difficult>/<truncated> (read as mmdet does)"],
-}
-STOP = {
-    "coco": ["no images/annotations/categories list", "repeated image ids, mixed id types",
-             "annotations of image ids not in images", "category_id not in categories",
-             "a used _background_ category", "two categories with one name",
-             "bbox not 4 numbers, negative or zero width/height, wholly outside the image",
-             "segmentation [] when the config loads masks or evaluates segm",
-             "RLE size that is not the image's [height, width]",
-             "file_name matching several files on disk, an image of another size than the "
-             "file says (a missing image: check_datasets' 'Image missing' line)"],
-    "voc": ["an unparsable XML", "<object> without <name> or <bndbox>",
-            "non-numeric coordinates", "xmin > xmax or ymin > ymax, zero-size boxes",
-            "a class name differing from a metainfo class in case only",
-            "no <id>.jpg (mmdet's XMLDataset reads JPEG names only)"],
-}
-
 
 class _Log:
     """Problems (stop) and notes (read right) of one file, one line per kind."""
