@@ -522,7 +522,7 @@ def _is_a(cfg: dict, registry: str, base: str, exclude: str = "") -> bool:
         exclude and issubclass(cls, getattr(mod, exclude)))
 
 
-def _seg_map_problems(key: str, ds: dict, cls) -> List[str]:
+def _seg_map_problems(ds: dict, cls) -> List[str]:
     """Every image of a folder-listed mmseg dataset has a class-id mask of its size.
 
     Colour masks (CVAT's "Segmentation mask 1.1" export, cvat-ai/cvat#2390; labelme's
@@ -570,7 +570,7 @@ def _seg_map_problems(key: str, ds: dict, cls) -> List[str]:
             log.stop("seg_map_path", "masks of another size than their image",
                      f"{osp.basename(mask)}: {msize[0]}x{msize[1]} vs {size[0]}x{size[1]}",
                      "re-export the masks at the image size")
-    return [f"{key}: {line}" for line in log.problems()]
+    return log.problems()
 
 
 def _seg_problems(key: str, ds: dict) -> List[str]:
@@ -595,7 +595,7 @@ def _seg_problems(key: str, ds: dict) -> List[str]:
                    f"only keep a subset of its own); for your own class list use "
                    f"type='BaseSegDataset' with img_suffix/seg_map_suffix (docs/mm.md, "
                    f"'Your own classes').")
-    out += _seg_map_problems(key, ds, cls)
+    out += _seg_map_problems(ds, cls)
     param = inspect.signature(cls.__init__).parameters.get("reduce_zero_label")
     reduce = ds.get("reduce_zero_label", param.default if param is not None else False)
     for _, t in _walk(ds.get("pipeline") or [], "pipeline"):
@@ -626,9 +626,10 @@ def check_annotations(cfg, mode: str = "train") -> None:
     from .checks import PreflightError, _datasets, _join, _loaders, framework_of
 
     if framework_of(cfg) == "mmseg":
-        problems = [p for loader in _loaders(cfg, mode)
-                    for key, ds in _datasets(cfg[loader]["dataset"], f"{loader}.dataset")
-                    for p in _seg_problems(key, ds)]
+        problems = list(dict.fromkeys(  # a mask folder read by two loaders is reported once
+            p for loader in _loaders(cfg, mode)
+            for key, ds in _datasets(cfg[loader]["dataset"], f"{loader}.dataset")
+            for p in _seg_problems(key, ds)))
         if problems:
             raise PreflightError(f"{len(problems)} problem(s) in the dataset settings:\n  " +
                                  "\n  ".join(problems))
@@ -672,16 +673,22 @@ def check_annotations(cfg, mode: str = "train") -> None:
                 ann_subdir = ds.get("ann_subdir", "Annotations")
                 if not osp.isdir(osp.join(sub, ann_subdir)):
                     continue
-                fixed, p, n = check_voc_split(path, sub, _classes(ds) or [], ann_subdir,
-                                              ds.get("img_subdir", "JPEGImages"))
-                problems.extend(p)
-                notes.extend(n)
-                if fixed:
-                    folder = osp.abspath(osp.join(out_dir, f"{osp.basename(osp.normpath(sub))}_"
-                                                           f"{_tag(osp.join(sub, ann_subdir))}"))
-                    for img_id, payload in fixed.items():
-                        _write(osp.join(folder, f"{img_id}.xml"), payload)
-                    ds["ann_subdir"] = folder
+                classes = _classes(ds) or []
+                voc_key = f"{osp.abspath(path)}|{osp.abspath(osp.join(sub, ann_subdir))}|{classes}"
+                if voc_key not in done:  # a list read by two loaders is checked once
+                    fixed, p, n = check_voc_split(path, sub, classes, ann_subdir,
+                                                  ds.get("img_subdir", "JPEGImages"))
+                    problems.extend(p)
+                    notes.extend(n)
+                    done[voc_key] = None
+                    if fixed:
+                        done[voc_key] = osp.abspath(osp.join(
+                            out_dir, f"{osp.basename(osp.normpath(sub))}_"
+                                     f"{_tag(osp.join(sub, ann_subdir))}"))
+                        for img_id, payload in fixed.items():
+                            _write(osp.join(done[voc_key], f"{img_id}.xml"), payload)
+                if done[voc_key] is not None:
+                    ds["ann_subdir"] = done[voc_key]
     for ev in evaluators:
         ann = ev.get("ann_file")
         if isinstance(ann, str) and ann.endswith(".json") and osp.isfile(ann) and \
