@@ -323,6 +323,9 @@ def test_voc_quirk_reads_right(tmp_path, quirk):
     from lsdense.mm.annotations import check_annotations
 
     cfg, _ = _voc_case(tmp_path, VOC_READ[quirk])
+    if quirk == "difficult_empty":  # the bug it fixes: stock mmdet stops in int(None)
+        with pytest.raises(TypeError, match="NoneType"):
+            _echo_voc(copy.deepcopy(cfg))
     check_annotations(cfg, "test")
     assert _echo_voc(cfg) == 1.0
 
