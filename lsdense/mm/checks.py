@@ -341,5 +341,8 @@ def preflight(cfg, mode: str = "train", filename: str = "the config") -> None:
     check_custom_imports(cfg, filename)
     check_archs(cfg)
     check_neck_channels(cfg)
+    from .annotations import check_annotations  # exports of annotation tools: read or stop
+
+    check_annotations(cfg, mode)
     names = check_datasets(cfg, mode)
     check_num_classes(cfg, mode, names)

@@ -78,42 +78,105 @@ def check_data_yaml(data: Union[str, Path, dict], keys: Iterable[str] = ("train"
     return out
 
 
-def parse_label_rows(text: str, file: Union[str, Path], nc: Optional[int] = None) -> List[List[float]]:
-    """Parse YOLO ``cls cx cy w h`` rows, raising ValueError with file:line for a bad row."""
-    rows = []
+# Ultralytics' verify_image_label reads coordinates within 1 % outside 0..1 (it clips them later)
+_TOLERANCE = 0.01
+
+
+def parse_label_rows(text: str, file: Union[str, Path], nc: Optional[int] = None,
+                     problems: Optional[List[str]] = None) -> List[List[float]]:
+    """Parse YOLO label rows as Ultralytics' ``verify_image_label`` reads them.
+
+    A row is ``cls cx cy w h`` or a polygon ``cls x1 y1 x2 y2 ...`` (at least 3 points: Roboflow,
+    CVAT and labelme-to-YOLO exports of segmentation data), normalised to 0..1 within
+    Ultralytics' 1 % tolerance; a polygon is read as its enclosing box. What Ultralytics reads
+    is read the same way here; what would make it drop the whole image with a warning (a bad
+    row, polygon and box rows mixed in one file) is a problem.
+
+    Args:
+        text: the file's text (a UTF-8 byte-order mark already removed).
+        file: the file, for messages.
+        nc: the number of classes (class ids are checked when given).
+        problems: collect the problem lines here instead of raising at the first.
+
+    Returns:
+        ``[cls, cx, cy, w, h]`` per good row.
+
+    Raises:
+        ValueError: ``problems`` is None and a row is bad: ``file:line: bad label row ...``.
+    """
+    rows, kinds = [], set()
+
+    def report(msg: str) -> None:
+        if problems is None:
+            raise ValueError(msg)
+        problems.append(msg)
+
     for n, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
         parts = line.split()
-        problem = None
+        if not parts:
+            continue
+        problem, box = None, None
         try:
             vals = [float(x) for x in parts]
         except ValueError:
             vals, problem = [], "non-numeric value"
-        if problem is None and len(vals) != 5:
-            problem = f"{len(vals)} values, expected 5 (class cx cy w h)"
-        elif problem is None and (vals[0] != int(vals[0]) or vals[0] < 0 or (nc and vals[0] >= nc)):
+        polygon = len(vals) > 6
+        lo, hi = -_TOLERANCE, 1.0 + _TOLERANCE
+        if problem is not None:
+            pass
+        elif polygon and len(vals) % 2 == 0:
+            problem = (f"{len(vals)} values; a polygon row is class x1 y1 x2 y2 ... "
+                       f"(an odd count)")
+        elif not polygon and len(vals) != 5:
+            problem = (f"{len(vals)} values, expected 5 (class cx cy w h) or a polygon "
+                       f"(class x1 y1 x2 y2 x3 y3 ...)")
+        elif vals[0] != int(vals[0]) or vals[0] < 0 or (nc and vals[0] >= nc):
             problem = f"class {parts[0]} is not an integer in 0..{(nc or 1) - 1 if nc else 'nc-1'}"
-        elif problem is None and not all(0.0 <= v <= 1.0 for v in vals[1:]):
+        elif not all(lo <= v <= hi for v in vals[1:]):
             problem = "coordinates must be normalised to 0..1"
-        elif problem is None and (vals[3] <= 0 or vals[4] <= 0):
-            problem = "box width and height must be > 0"
+        else:
+            if polygon:
+                xs, ys = vals[1::2], vals[2::2]
+                box = [(min(xs) + max(xs)) / 2, (min(ys) + max(ys)) / 2,
+                       max(xs) - min(xs), max(ys) - min(ys)]
+            else:
+                box = vals[1:5]
+            if box[2] <= 0 or box[3] <= 0:
+                problem = "box width and height must be > 0"
         if problem:
-            raise ValueError(f"{file}:{n}: bad label row {line.strip()!r}: {problem}.")
-        rows.append(vals)
+            report(f"{file}:{n}: bad label row {line.strip()!r}: {problem}.")
+            continue
+        kinds.add(polygon)
+        rows.append([vals[0], *box])
+    if len(kinds) == 2:
+        report(f"{file}: mixes polygon rows and box rows (Ultralytics drops such a file): "
+               f"write every row of it in one form.")
     return rows
 
 
 def check_label_file(path: Union[str, Path], nc: Optional[int] = None) -> List[List[float]]:
-    """Read and check one YOLO label file (see :func:`parse_label_rows`)."""
-    return parse_label_rows(Path(path).read_text(), path, nc)
+    """Read and check one YOLO label file (see :func:`parse_label_rows`); UTF-8 with or without
+    a byte-order mark, as Ultralytics reads it."""
+    return parse_label_rows(Path(path).read_text(encoding="utf-8-sig"), path, nc)
 
 
-def check_label_dir(label_dir: Union[str, Path], nc: Optional[int] = None) -> int:
-    """Check every ``*.txt`` label file under a directory; returns the number of files."""
+def check_label_dir(label_dir: Union[str, Path], nc: Optional[int] = None,
+                    max_lines: int = 20) -> int:
+    """Check every ``*.txt`` label file under a directory; returns the number of files.
+
+    Raises:
+        ValueError: every bad row of every file, one line each (the first ``max_lines``, then
+            how many more).
+    """
     files = sorted(Path(label_dir).rglob("*.txt"))
+    problems: List[str] = []
     for f in files:
-        check_label_file(f, nc)
+        parse_label_rows(f.read_text(encoding="utf-8-sig"), f, nc, problems)
+    if problems:
+        more = len(problems) - max_lines
+        raise ValueError(f"{len(problems)} bad label row(s) under {label_dir}:\n  " +
+                         "\n  ".join(problems[:max_lines]) +
+                         (f"\n  ... and {more} more" if more > 0 else ""))
     return len(files)
 
 

@@ -292,7 +292,7 @@ def verify_multitask_image(args: tuple) -> tuple:
     """
     im_file, lb_file, mask_files, fmt, nc, cmap, single_cls, where = args
     found = Path(lb_file).is_file()
-    rows = parse_label_rows(Path(lb_file).read_text(), lb_file, nc) if found else []
+    rows = parse_label_rows(Path(lb_file).read_text(encoding="utf-8-sig"), lb_file, nc) if found else []
     lb = np.array(rows, dtype=np.float32).reshape(-1, 5)
     if cmap:
         lb = lb[np.array([int(c) in cmap for c in lb[:, 0]], dtype=bool)]
