@@ -51,7 +51,8 @@ def test_lsnet_config_is_the_official_recipe(stem):
     assert (bb.type, bb.arch, tuple(bb.out_indices), bb.frozen_stages) == \
         ("LSNetBackbone", arch, (0, 1, 2, 3), -1)
     assert bb.norm_eval is True  # the official backbone's train() always freezes its BatchNorm
-    assert bb.init_cfg == dict(type="Pretrained", checkpoint=f"checkpoints/lsnet_{arch}.pth")
+    assert bb.init_cfg == dict(  # the official release, downloaded into torch.hub's cache
+        type="Pretrained", checkpoint=f"https://huggingface.co/jameslahm/lsnet/resolve/main/lsnet_{arch}.pth")
     assert list(cfg.model.neck.in_channels) == WIDTHS[arch]
 
     opt = cfg.optim_wrapper
