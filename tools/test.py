@@ -19,8 +19,9 @@ import sys
 from typing import List, Optional
 
 
-def parse_args(argv: List[str]) -> argparse.Namespace:
-    """Parse the arguments of mmdet's / mmseg's tools/test.py (same flags, same defaults)."""
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    """Parse the arguments of mmdet's / mmseg's tools/test.py (same flags, same defaults);
+    ``argv`` defaults to ``sys.argv[1:]``."""
     from lsdense.mm.runner import add_runner_arguments
 
     p = argparse.ArgumentParser(description="Test a checkpoint of an mmdet/mmseg config.")

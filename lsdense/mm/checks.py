@@ -526,7 +526,16 @@ def _dataset_classes(ds: dict, framework: str) -> Optional[Sequence[str]]:
 
 
 def _class_fix(cfg, names: Sequence[str], heads: List[Tuple[str, int]]) -> str:
-    keys = [f"{_option_key(k)}.metainfo.classes=\"{tuple(names)!r}\"" for k, _ in _all_datasets(cfg)]
+    """The option string that sets ``names`` as the classes of every dataset (train, val and
+    test) and ``num_classes`` of every head; a config snippet when a name holds a space
+    (mmengine's ``DictAction`` drops spaces inside values)."""
+    datasets = [_option_key(k) for k, _ in _all_datasets(cfg)]
+    if any(any(ch.isspace() for ch in n) for n in names):
+        return (f"in a config with _base_ = [THIS CONFIG] (--cfg-options drops the spaces in "
+                f"names), set metainfo=dict(classes={tuple(names)!r}) in "
+                f"{', '.join(datasets)} and num_classes={len(names)} in "
+                f"{', '.join(p for p, _ in heads)}")
+    keys = [f"{k}.metainfo.classes=\"{tuple(names)!r}\"" for k in datasets]
     keys += [f"{p}.num_classes={len(names)}" for p, _ in heads]
     return "--cfg-options " + " ".join(keys)
 
@@ -554,9 +563,10 @@ def check_num_classes(cfg, mode: str = "train",
             foreign = sorted(n for n in counts if n not in classes)
             if names is not None and absent:
                 theirs = ", ".join(map(repr, names[:10])) + (", ..." if len(names) > 10 else "")
+                gone = repr(absent[:10])[:-1] + (", ...]" if len(absent) > 10 else "]")
                 own.append(
-                    f"{key}: {len(absent)} of the config's {len(classes)} classes ({shown}) are "
-                    f"not categories of {ann} (its {len(names)}: {theirs}). To train on its "
+                    f"{key}: classes {gone} are not categories of {ann} (its {len(names)}: "
+                    f"{theirs}; the config's {len(classes)}: {shown}). To train on its "
                     f"categories: {_class_fix(cfg, names, heads)}")
                 continue
             if foreign and any(c not in counts for c in classes):
@@ -635,7 +645,9 @@ def check_backbone_args(cfg) -> None:
         cls = MODELS.get(d["type"])
         if cls is None:
             continue  # check_custom_imports names the missing import
-        params = inspect.signature(cls).parameters
+        # __init__, not the class: LiSANetBackbone's __new__ takes **kwargs to pick LiSANet-I
+        params = {k: p for k, p in inspect.signature(cls.__init__).parameters.items()
+                  if k != "self"}
         if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
             continue
         unknown = [k for k in d if k not in params and k not in ("type", "_delete_")]
@@ -645,7 +657,7 @@ def check_backbone_args(cfg) -> None:
                 f"from the base config's backbone when the type is switched without "
                 f"`_delete_=True`. Write {path.split('.')[-1]}=dict(_delete_=True, "
                 f"type='{d['type']}', ...) to replace it (or remove those keys); "
-                f"{d['type']} takes {', '.join(p for p in params if p != 'self')}.")
+                f"{d['type']} takes {', '.join(params)}.")
 
 
 def _checkpoint_sources(cfg, mode: str, checkpoint: Optional[str]) -> List[Tuple[str, str]]:
