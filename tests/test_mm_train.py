@@ -436,7 +436,9 @@ def _options(line: str) -> dict:
 
     p = argparse.ArgumentParser()
     p.add_argument("--cfg-options", nargs="+", action=DictAction)
-    return p.parse_args(shlex.split(line[line.index("--cfg-options"):])).cfg_options
+    words = shlex.split(line[line.index("--cfg-options"):])
+    n = next((i for i, w in enumerate(words[1:], 1) if "=" not in w), len(words))
+    return p.parse_args(words[:n]).cfg_options
 
 
 def _preflight_problems(config, opts: dict, mode: str = "train", checkpoint=None) -> list:
@@ -541,12 +543,12 @@ def test_tools_test_checkpoint_fit_out_and_tta(tmp_path):
 
 @needs_real
 def test_custom_segmentation_data_every_problem_at_once(tmp_path):
-    """Issue 22 item 5: custom data in the ADE layout. Training images saved as .png (mmseg
-    lists no file: "need at least one array to concatenate"), a LoadAnnotations whose
-    reduce_zero_label differs from its dataset's (mmseg's AssertionError) and VOC masks where 0
+    """Issue 22 item 5: custom data in the ADE layout. A LoadAnnotations whose
+    reduce_zero_label differs from its dataset's (mmseg's AssertionError), VOC masks where 0
     is a real class ('_background_') and 255 the ignored outline, read with
-    reduce_zero_label=True (every class name silently shifted by one): three lines, one run;
-    with their fixes the pre-flight passes."""
+    reduce_zero_label=True (every class name silently shifted by one), and validation images
+    saved as .png (mmseg lists no file: "need at least one array to concatenate"): three
+    lines, one run; with their fixes the pre-flight passes."""
     import cv2
 
     src = REAL / "seg_voc_ade"
@@ -555,11 +557,11 @@ def test_custom_segmentation_data_every_problem_at_once(tmp_path):
         (data / "images" / split).mkdir(parents=True)
         shutil.copytree(src / "orig_voc_SegmentationClass" / split, data / "annotations" / split)
         for jpg in (src / "ADEChallengeData2016" / "images" / split).glob("*.jpg"):
-            if split == "training":  # the user's photos are PNG
+            if split == "validation":  # the user's photos are PNG
                 cv2.imwrite(str(data / "images" / split / f"{jpg.stem}.png"), cv2.imread(str(jpg)))
             else:
                 shutil.copy(jpg, data / "images" / split)
-    classes = tuple((src / "class_names.txt").read_text().split())
+    classes = tuple((src / "class_names.txt").read_text().splitlines())
     assert len(classes) == 21 and classes[0] == "_background_"
     config = tmp_path / "my_fpn.py"
     config.write_text(
@@ -580,16 +582,16 @@ def test_custom_segmentation_data_every_problem_at_once(tmp_path):
     res, errors = _run("train", config, "--work-dir", tmp_path / "w", cwd=tmp_path)
     assert res.returncode == 1 and "Traceback" not in res.stderr, res.stderr[-3000:]
     train_key, val_key = "train_dataloader.dataset", "val_dataloader.dataset"
-    assert errors[0] == (f"{train_key}.img_suffix='.jpg' but {data}/images/training holds no .jpg "
-                         f"file: its 3 files end in .png. Set --cfg-options "
-                         f"{train_key}.img_suffix=.png")
-    assert errors[1].startswith(f"{train_key}.pipeline[1] (LoadAnnotations) has "
-                                f"reduce_zero_label=False but the dataset reads reduce_zero_label=True")
-    assert errors[2].startswith(f"{val_key}: seg maps hold values [0, 15, 20] and 255 with 21 "
-                                f"classes, but reduce_zero_label=True") and "0 looks like a real class" in errors[2]
+    assert errors[0].startswith(f"{train_key}.pipeline[1] (LoadAnnotations) has reduce_zero_label="
+                                f"False but the dataset reads reduce_zero_label=True")
+    assert errors[1].startswith(f"{train_key}: seg maps hold values [0, 5, 9, 12, 15, 18] and 255 "
+                                f"with 21 classes, but reduce_zero_label=True")
+    assert "0 looks like a real class" in errors[1]
+    assert errors[2] == (f"{val_key}.img_suffix='.jpg' but {data}/images/validation holds no .jpg "
+                         f"file: its 1 files end in .png. Set --cfg-options "
+                         f"{val_key}.img_suffix=.png")
     assert len(errors) == 3
-    opts = {**_options(errors[0]), **_options(errors[2]),
-            f"{train_key}.reduce_zero_label": False, f"{train_key}.pipeline.1.reduce_zero_label": False}
+    opts = {**_options(errors[1]), **_options(errors[2])}
     assert _preflight_problems(config, opts) == []
 
 

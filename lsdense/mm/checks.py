@@ -562,6 +562,9 @@ def check_num_classes(cfg, mode: str = "train",
             absent = [c for c in classes if c not in names] if names is not None else []
             foreign = sorted(n for n in counts if n not in classes)
             if names is not None and absent:
+                if tuple(names) in reported:
+                    continue  # the fix already given names every dataset
+                reported.add(tuple(names))
                 theirs = ", ".join(map(repr, names[:10])) + (", ..." if len(names) > 10 else "")
                 gone = repr(absent[:10])[:-1] + (", ...]" if len(absent) > 10 else "]")
                 own.append(
@@ -570,6 +573,9 @@ def check_num_classes(cfg, mode: str = "train",
                     f"categories: {_class_fix(cfg, names, heads)}")
                 continue
             if foreign and any(c not in counts for c in classes):
+                if tuple(sorted(counts)) in reported:
+                    continue
+                reported.add(tuple(sorted(counts)))
                 own.append(
                     f"{key}: the XML files of {ann} name classes the config lacks "
                     f"({', '.join(f'{n!r} x{counts[n]}' for n in foreign[:10])}; the config's: "
@@ -697,12 +703,12 @@ def check_checkpoint_files(cfg, mode: str, checkpoint: Optional[str],
             if key == "checkpoint":
                 fix = "give the .pth file tools/train.py wrote (work_dirs/<config>/epoch_N.pth)"
             elif key == "load_from":
-                fix = "fix the path, or --cfg-options load_from=None"
+                fix = "fix the path, or drop it: --cfg-options load_from=None"
             else:
                 fix = (f"download it there, name its http(s) URL instead (downloaded once and "
                        f"cached), or train from scratch: --cfg-options "
                        f"{key.rsplit('.', 1)[0]}=None")
-            problems.append(f"{key}={path}: checkpoint not found; {fix}.")
+            problems.append(f"{key}={path}: checkpoint not found; {fix}")
             continue
         try:
             check_checkpoint_file(path)
