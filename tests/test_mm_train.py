@@ -173,6 +173,12 @@ def test_quickstart_semantic_fpn_trains_and_tests(mm_toy_data, tmp_path):
                    show_dir=show, cfg_options=toy_data_options("ade20k", mm_toy_data / "ade", 0))
     assert {"mIoU", "aAcc"} <= set(metrics)
     assert len(list(show.rglob("*.png"))) == 4
+    # mmseg's --out (a folder of predicted maps) and --tta (SegTTAModel, 6 ratios x flip)
+    metrics = run_test(SEG, tmp_path / "seg" / "iter_2.pth", work_dir=tmp_path / "seg",
+                       out=str(tmp_path / "pred"), tta=True,
+                       cfg_options=toy_data_options("ade20k", mm_toy_data / "ade", 0))
+    assert {"mIoU", "aAcc"} <= set(metrics)
+    assert len(list((tmp_path / "pred").rglob("*.png"))) == 4
 
 
 # ---------------------------------------------------------------- converter

@@ -666,19 +666,21 @@ def check_backbone_args(cfg) -> None:
                 f"{d['type']} takes {', '.join(params)}.")
 
 
-def _checkpoint_sources(cfg, mode: str, checkpoint: Optional[str]) -> List[Tuple[str, str]]:
+def _checkpoint_sources(cfg, mode: str, checkpoint: Optional[str]) -> List[Tuple[str, str, bool]]:
+    """``(key, path, read by lsdense's loader)`` of every checkpoint the run reads."""
     out = []
     if checkpoint is not None:
-        out.append(("checkpoint", str(checkpoint)))
+        out.append(("checkpoint", str(checkpoint), False))
     elif mode == "train" and cfg.get("load_from"):
-        out.append(("load_from", str(cfg.load_from)))
+        out.append(("load_from", str(cfg.load_from), False))
     for path, d in _walk(cfg.get("model", {})):
         init = d.get("init_cfg")
         inits = init if isinstance(init, (list, tuple)) else [init]
         for i, ic in enumerate(inits):
             if isinstance(ic, dict) and ic.get("type") == "Pretrained" and ic.get("checkpoint"):
                 key = f"{path}.init_cfg" + (f"[{i}]" if isinstance(init, (list, tuple)) else "")
-                out.append((f"{key}.checkpoint", str(ic["checkpoint"])))
+                out.append((f"{key}.checkpoint", str(ic["checkpoint"]),
+                            d.get("type") in LSDENSE_MODULES))
     return out
 
 
@@ -690,7 +692,12 @@ def check_checkpoint_files(cfg, mode: str, checkpoint: Optional[str],
     from lsdense.models.checkpoint import check_checkpoint_file, is_url, read_checkpoint, \
         url_cache_path
 
-    for key, path in _checkpoint_sources(cfg, mode, checkpoint):
+    for key, path, ours in _checkpoint_sources(cfg, mode, checkpoint):
+        if "://" in path and not is_url(path):  # open-mmlab://, torchvision://, s3:// ...
+            if ours:
+                problems.append(f"{key}={path!r} uses a scheme lsdense's loader does not read; "
+                                f"give a local path or an http(s):// URL.")
+            continue  # mmengine's CheckpointLoader reads them for other modules
         if is_url(path):
             if url_cache_path(path).is_file():
                 continue
