@@ -673,6 +673,8 @@ def _checkpoint_sources(cfg, mode: str, checkpoint: Optional[str]) -> List[Tuple
         out.append(("checkpoint", str(checkpoint), False))
     elif mode == "train" and cfg.get("load_from"):
         out.append(("load_from", str(cfg.load_from), False))
+    if mode != "train":  # Runner.test loads the checkpoint only: init_cfg is not read
+        return out
     for path, d in _walk(cfg.get("model", {})):
         init = d.get("init_cfg")
         inits = init if isinstance(init, (list, tuple)) else [init]
@@ -686,9 +688,10 @@ def _checkpoint_sources(cfg, mode: str, checkpoint: Optional[str]) -> List[Tuple
 
 def check_checkpoint_files(cfg, mode: str, checkpoint: Optional[str],
                            problems: List[str]) -> None:
-    """``--checkpoint`` / ``load_from`` / every ``init_cfg`` checkpoint exists, is a torch
-    file, and a URL is in torch.hub's cache or downloads now (offline: one line naming the
-    cache path to put the file at)."""
+    """``--checkpoint`` / ``load_from`` / (training) every ``init_cfg`` checkpoint exists, is a
+    torch file, and a URL is in torch.hub's cache or downloads now (offline: one line naming
+    the cache path to put the file at). Other schemes (``open-mmlab://``) are mmengine's to
+    read, except in an lsdense backbone's ``init_cfg``, whose loader reads paths and URLs."""
     from lsdense.models.checkpoint import check_checkpoint_file, is_url, read_checkpoint, \
         url_cache_path
 
@@ -801,7 +804,7 @@ def check_checkpoint_fit(cfg, mode: str, checkpoint: Optional[str], problems: Li
     except (ValueError, TypeError) as err:
         problems.append(f"{key}={path}: {str(err).splitlines()[0]}")
         return
-    share = f"{fit} of the {total} tensors ({100 * fit / max(total, 1):.0f} %)"
+    share = f"{fit} of the {total} tensors ({100 * fit // max(total, 1)} %)"  # 99 % until all
     details = "; ".join(s for s in (
         f"missing {_group(missing)}" if missing else "",
         f"other shapes {_group(mismatched)}" if mismatched else "",
