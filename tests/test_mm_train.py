@@ -535,6 +535,13 @@ def test_tools_test_checkpoint_fit_out_and_tta(tmp_path):
     assert "missing neck.* (2), bbox_head.* (16); not in the model decode_head.*" in errors[0]
     assert "it was saved for another model" in errors[0]
 
+    # load_from for training (fine-tuning): part of the model is enough, and said; none is not
+    assert _preflight_problems(config, {"load_from": str(tmp_path / "semfpn.pth")}) == []
+    torch.save({"state_dict": {"head.fc.weight": torch.zeros(2, 2)}}, tmp_path / "other.pth")
+    problems = _preflight_problems(config, {"load_from": str(tmp_path / "other.pth")})
+    assert len(problems) == 1 and problems[0].startswith(
+        f"load_from={tmp_path / 'other.pth'} fits 0 of the {len(det.state_dict())} tensors (0 %)")
+
     out = tmp_path / "preds.pkl"
     res, errors = _run("test", config, tmp_path / "retinanet.pth", "--work-dir", tmp_path / "w",
                        "--out", out, "--tta", cwd=tmp_path)
