@@ -679,3 +679,19 @@ def test_tools_test_offers_every_flag_of_mmdet_and_mmseg_tools_test():
     for pkg in (mmdet, mmseg):
         theirs = options(Path(pkg.__file__).parent / ".mim" / "tools" / "test.py")
         assert theirs and theirs <= ours, (pkg.__name__, theirs - ours)
+
+
+def test_voc_object_names_not_in_the_config_classes_one_fix(mm_toy_data):
+    """The paper VOC config (VOC's 20 classes) on a VOC-layout set naming its own classes: mmdet
+    drops every object it cannot name. One line gives the data's names for every dataset
+    (07 + 12 trainval, test) and the head; with it, the pre-flight passes."""
+    voc = str(mm_toy_data / "voc")
+    opts = {f"train_dataloader.dataset.dataset.datasets.{i}.data_root": voc for i in (0, 1)}
+    opts.update({"val_dataloader.dataset.data_root": voc, "test_dataloader.dataset.data_root": voc,
+                 "model.backbone.init_cfg": None})
+    problems = _preflight_problems("retinanet_lsnet_t_voc0712.py", opts)
+    assert len(problems) == 1 and "name classes the config lacks ('circle' x" in problems[0]
+    assert "mmdet would drop those objects" in problems[0]
+    fix = _options(problems[0])
+    assert fix["model.bbox_head.num_classes"] == 3 and len(fix) == 5
+    assert _preflight_problems("retinanet_lsnet_t_voc0712.py", {**opts, **fix}) == []

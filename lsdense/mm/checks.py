@@ -573,14 +573,15 @@ def check_num_classes(cfg, mode: str = "train",
                     f"categories: {_class_fix(cfg, names, heads)}")
                 continue
             if foreign and any(c not in counts for c in classes):
-                if tuple(sorted(counts)) in reported:
-                    continue
-                reported.add(tuple(sorted(counts)))
+                if "voc-names" in reported:
+                    continue  # the fix already given names every dataset and every name
+                reported.add("voc-names")
+                every = sorted({n for _, c in (objects or {}).values() for n in c})
                 own.append(
                     f"{key}: the XML files of {ann} name classes the config lacks "
                     f"({', '.join(f'{n!r} x{counts[n]}' for n in foreign[:10])}; the config's: "
                     f"{shown}): mmdet would drop those objects. To train on the data's names: "
-                    f"{_class_fix(cfg, sorted(counts), heads)}")
+                    f"{_class_fix(cfg, every, heads)}")
                 continue
             for path, n in heads:
                 if n != len(classes) and path not in reported:
@@ -631,8 +632,14 @@ def _missing_data_fix(cfg, problems: List[str]) -> Optional[str]:
             if ann:
                 rel = ann[len(root):] if ann.startswith(root) else osp.basename(ann)
                 opts.append(f"{key}.ann_file=DIR/{rel.lstrip('/')}")
-    return (f"To use your copy at DIR (same layout as {root}), one option string moves every "
-            f"dataset and evaluator of this config, for tools/train.py and tools/test.py: "
+    framework = framework_of(cfg)
+    classes = [c for _, d in _all_datasets(cfg) for c in [_dataset_classes(d, framework)] if c]
+    heads = [p for p, d in _walk(cfg.get("model", {})) if isinstance(d.get("num_classes"), int)]
+    also = (f"; if its classes are not the config's {len(classes[0])}, also set "
+            f"metainfo.classes of each dataset below and num_classes=N in "
+            f"{', '.join(heads)}" if classes and heads else "")
+    return (f"To use your copy at DIR (same layout as {root}{also}), one option string moves "
+            f"every dataset and evaluator of this config, for tools/train.py and tools/test.py: "
             f"--cfg-options {' '.join(opts)}")
 
 
