@@ -381,3 +381,29 @@ def test_ade20k_test_pipeline_runs_and_prediction_returns_to_original_size(tmp_p
     with torch.no_grad():
         (pred,) = model.test_step(dict(inputs=[data["inputs"]], data_samples=[data["data_samples"]]))
     assert pred.pred_sem_seg.data.shape[-2:] == (375, 500)
+
+
+def test_model_index_lists_every_config_with_the_registry_figures():
+    """model-index.yml (mmdet's metafile format) imports one metafile per family; every
+    paper config is listed once with an existing Config path, and each Result is the figure
+    lsdense's registry publishes for that config (``Published.dense``), none invented."""
+    import yaml
+
+    from lsdense.models import list_backbones
+
+    index = yaml.safe_load((ROOT / "model-index.yml").read_text())
+    models = [m for f in index["Import"] for m in yaml.safe_load((ROOT / f).read_text())["Models"]]
+    names = [m["Name"] for m in models]
+    assert sorted(names) == sorted(p.stem for p in (ROOT / "configs").glob("*.py"))
+    published = {}
+    for fam in ("lsnet", "lisanet", "hylisanet", "lolvit"):
+        for n in list_backbones(fam):
+            pub = get_variant(n).published
+            published.update(pub.dense if pub else {})
+    metric = {"box AP": "bbox_mAP", "mask AP": "segm_mAP", "mIoU": "mIoU"}
+    for m in models:
+        assert (ROOT / m["Config"]).is_file()
+        got = {metric[k]: v for r in m.get("Results") or [] for k, v in r["Metrics"].items()}
+        want = {k: f.value for k, f in published.get(m["Name"], {}).items()
+                if k in metric.values()}
+        assert got == want, m["Name"]
