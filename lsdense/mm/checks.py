@@ -390,10 +390,17 @@ def _check_reduce_zero_label(key: str, ds: dict, framework: str, maps: List[str]
     values = set()
     for m in maps:
         try:
-            values |= set(np.unique(np.asarray(Image.open(m))).tolist())
+            label = np.asarray(Image.open(m))
         except (OSError, ValueError) as err:
             problems.append(f"Seg map unreadable: {m} ({key}): {err}")
             return
+        if label.ndim != 2:
+            problems.append(
+                f"Seg map {m} ({key}) has shape {label.shape}: a colour image, but mmseg reads "
+                f"one class index per pixel (a single-channel or palette PNG). Convert the "
+                f"colours to class indices.")
+            return
+        values |= set(np.unique(label).tolist())
     real = sorted(v for v in values if v != 255)
     if not real:
         return
