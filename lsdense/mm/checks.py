@@ -117,7 +117,10 @@ def _backbone_channels(backbone: dict, framework: str, path: str) -> List[int]:
     try:
         return list(MODELS.build({**backbone, "init_cfg": None}).out_channels)
     except (ValueError, TypeError) as err:  # bad out_indices, frozen_stages, ... named by the model
-        raise PreflightError(f"{path}.backbone: {err}") from None
+        hint = (" (an argument left from the base config's backbone? Switch the type with "
+                "backbone=dict(_delete_=True, ...))"
+                if "unexpected keyword argument" in str(err) else "")
+        raise PreflightError(f"{path}.backbone: {err}{hint}") from None
 
 
 def _channel_error(path: str, consumer: dict, configured, backbone: dict, real: List[int],
