@@ -51,7 +51,8 @@ def test_lsnet_config_is_the_official_recipe(stem):
     assert (bb.type, bb.arch, tuple(bb.out_indices), bb.frozen_stages) == \
         ("LSNetBackbone", arch, (0, 1, 2, 3), -1)
     assert bb.norm_eval is True  # the official backbone's train() always freezes its BatchNorm
-    assert bb.init_cfg == dict(type="Pretrained", checkpoint=f"checkpoints/lsnet_{arch}.pth")
+    assert bb.init_cfg == dict(  # the official release, downloaded into torch.hub's cache
+        type="Pretrained", checkpoint=f"https://huggingface.co/jameslahm/lsnet/resolve/main/lsnet_{arch}.pth")
     assert list(cfg.model.neck.in_channels) == WIDTHS[arch]
 
     opt = cfg.optim_wrapper
@@ -380,3 +381,29 @@ def test_ade20k_test_pipeline_runs_and_prediction_returns_to_original_size(tmp_p
     with torch.no_grad():
         (pred,) = model.test_step(dict(inputs=[data["inputs"]], data_samples=[data["data_samples"]]))
     assert pred.pred_sem_seg.data.shape[-2:] == (375, 500)
+
+
+def test_model_index_lists_every_config_with_the_registry_figures():
+    """model-index.yml (mmdet's metafile format) imports one metafile per family; every
+    paper config is listed once with an existing Config path, and each Result is the figure
+    lsdense's registry publishes for that config (``Published.dense``), none invented."""
+    import yaml
+
+    from lsdense.models import list_backbones
+
+    index = yaml.safe_load((ROOT / "model-index.yml").read_text())
+    models = [m for f in index["Import"] for m in yaml.safe_load((ROOT / f).read_text())["Models"]]
+    names = [m["Name"] for m in models]
+    assert sorted(names) == sorted(p.stem for p in (ROOT / "configs").glob("*.py"))
+    published = {}
+    for fam in ("lsnet", "lisanet", "hylisanet", "lolvit"):
+        for n in list_backbones(fam):
+            pub = get_variant(n).published
+            published.update(pub.dense if pub else {})
+    metric = {"box AP": "bbox_mAP", "mask AP": "segm_mAP", "mIoU": "mIoU"}
+    for m in models:
+        assert (ROOT / m["Config"]).is_file()
+        got = {metric[k]: v for r in m.get("Results") or [] for k, v in r["Metrics"].items()}
+        want = {k: f.value for k, f in published.get(m["Name"], {}).items()
+                if k in metric.values()}
+        assert got == want, m["Name"]

@@ -55,8 +55,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         train(args.config, work_dir=args.work_dir, resume=args.resume, amp=args.amp,
               auto_scale_lr=args.auto_scale_lr, cfg_options=args.cfg_options,
               launcher=args.launcher)
-    except REPORTED_ERRORS as err:
-        print(f"error: {err}", file=sys.stderr)
+    except REPORTED_ERRORS as err:  # one line per problem, all of them
+        for line in str(err).splitlines():
+            print(f"error: {line}", file=sys.stderr)
         return 1
     return 0
 

@@ -9,7 +9,8 @@ nothing from mm* until one of its submodules is used:
 * :mod:`.transforms`: ``AlignResize``, ``CudnnDeterministicHook`` (mmseg; official LSNet recipe)
 * :mod:`.register`: registration in each framework's ``MODELS``
 * :mod:`.safe_load`: torch weights-only allow-list for mmengine checkpoints
-* :mod:`.checks`: pre-flight checks of a config and its datasets
+* :mod:`.checks`: pre-flight checks of a config, its datasets and checkpoints (all problems at once)
+* :mod:`.hooks`: ``VOCClassNamesHook`` (mmdet; VOC tables name the config's classes)
 * :mod:`.optim`: ``NoWeightDecayOptimWrapperConstructor`` (no decay on ``no_weight_decay()``)
 * :mod:`.runner`: ``train`` / ``test`` (what ``tools/train.py`` / ``tools/test.py`` call)
 * :mod:`.convert`: official LSNet dense checkpoints -> our configs

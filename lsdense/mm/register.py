@@ -27,14 +27,17 @@ def _register_optim() -> None:
 
 
 def register_mmdet() -> None:
-    """Register the four backbones and ``LSNetFPN`` in ``mmdet.registry.MODELS`` and
+    """Register the four backbones and ``LSNetFPN`` in ``mmdet.registry.MODELS``,
+    ``VOCClassNamesHook`` in ``HOOKS`` and
     ``NoWeightDecayOptimWrapperConstructor`` in mmengine's ``OPTIM_WRAPPER_CONSTRUCTORS``."""
-    from mmdet.registry import MODELS
+    from mmdet.registry import HOOKS, MODELS
 
+    from .hooks import VOCClassNamesHook
     from .necks import LSNetFPN
     from .safe_load import allow_mmengine_checkpoints
 
     _register(MODELS, [*_backbones(), LSNetFPN])
+    _register(HOOKS, [VOCClassNamesHook])
     _register_optim()
     allow_mmengine_checkpoints()
 

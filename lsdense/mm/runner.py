@@ -8,12 +8,15 @@ pre-flight checks of :mod:`lsdense.mm.checks` and then hand over to mmengine's
 """
 from __future__ import annotations
 
+import argparse
 import contextlib
+import copy
 import datetime
 import os
 import os.path as osp
 import re
 import time
+import warnings
 from pathlib import Path
 from typing import Dict, Iterator, Optional, Union
 
@@ -85,10 +88,15 @@ def load_config(config: PathLike, cfg_options: Optional[dict] = None,
 
 
 def build_runner(cfg):
-    """``Runner.from_cfg`` (or the config's ``runner_type``), in the config's scope."""
+    """``Runner.from_cfg`` (or the config's ``runner_type``), in the config's scope; mmdet runs
+    get :class:`~lsdense.mm.hooks.VOCClassNamesHook`."""
     from mmengine.registry import RUNNERS
     from mmengine.runner import Runner
 
+    if framework_of(cfg) == "mmdet":  # VOC tables name the config's classes (mm/hooks.py)
+        hooks = list(cfg.get("custom_hooks") or [])
+        if not any(h.get("type") == "VOCClassNamesHook" for h in hooks):
+            cfg.custom_hooks = hooks + [dict(type="VOCClassNamesHook")]
     if "runner_type" in cfg:
         return RUNNERS.build(cfg)
     return Runner.from_cfg(cfg)
@@ -206,8 +214,8 @@ def train(config: PathLike, work_dir: Optional[PathLike] = None, resume: Optiona
         DataError: an image of the dataset cannot be read.
     """
     cfg = load_config(config, cfg_options, work_dir, launcher)
-    preflight(cfg, "train", str(config))
     _apply_resume(cfg, resume)
+    preflight(cfg, "train", str(config))
     if amp:
         _apply_amp(cfg)
     if auto_scale_lr:
@@ -225,15 +233,24 @@ def train(config: PathLike, work_dir: Optional[PathLike] = None, resume: Optiona
     return runner
 
 
-def _show(cfg, framework: str, show_dir: str) -> None:
-    """Switch the visualisation hook on and save every test image under ``show_dir``."""
+def _visualize(cfg, framework: str, show: bool, show_dir: Optional[str], wait_time: float) -> None:
+    """``--show`` / ``--show-dir`` as mmdet's and mmseg's tools/test.py: draw every test image,
+    show it in a window (``wait_time`` s) and / or save it under ``show_dir``."""
     hook = cfg.default_hooks.get("visualization")
     if hook is None:
-        raise PreflightError("The config has no default_hooks.visualization; --show-dir needs it.")
-    hook["draw"] = True
-    if framework == "mmdet":
-        hook["test_out_dir"] = show_dir  # relative to the run's log dir unless absolute
-    else:  # mmseg's hook saves through the visualizer's backends: PNGs in show_dir/vis_data/vis_image
+        raise PreflightError("--show / --show-dir need default_hooks.visualization in the config "
+                             "(dict(type='DetVisualizationHook') or 'SegVisualizationHook').")
+    if framework == "mmdet":  # mmdet's own function, as its tools/test.py calls it
+        from mmdet.engine.hooks.utils import trigger_visualization_hook
+
+        trigger_visualization_hook(cfg, argparse.Namespace(
+            show=show, show_dir=show_dir, wait_time=wait_time))
+        return
+    hook["draw"] = True  # mmseg's tools/test.py trigger_visualization_hook (a script function)
+    if show:
+        hook["show"] = True
+        hook["wait_time"] = wait_time
+    if show_dir:  # saved through the visualizer's backends: PNGs in show_dir/vis_data/vis_image
         hook["interval"] = 1
         cfg.visualizer["save_dir"] = show_dir
         # a fresh name: the base config's fixed 'visualizer' would return an instance an
@@ -241,39 +258,91 @@ def _show(cfg, framework: str, show_dir: str) -> None:
         cfg.visualizer["name"] = f"lsdense_test_{osp.basename(show_dir)}_{time.time_ns()}"
 
 
+def _apply_tta(cfg, framework: str) -> None:
+    """``--tta`` as mmdet's / mmseg's tools/test.py: the config's ``tta_model`` wraps the model
+    and ``tta_pipeline`` replaces the test pipeline. mmdet's tool falls back to a flip-only
+    ``DetTTAModel``; so does this one (with the same warning)."""
+    if framework == "mmdet":
+        if "tta_model" not in cfg:
+            warnings.warn("Cannot find ``tta_model`` in config, we will set it as default.")
+            cfg.tta_model = dict(type="DetTTAModel", tta_cfg=dict(
+                nms=dict(type="nms", iou_threshold=0.5), max_per_img=100))
+        if "tta_pipeline" not in cfg:
+            warnings.warn("Cannot find ``tta_pipeline`` in config, we will set it as default.")
+            ds = cfg.test_dataloader.dataset
+            while "dataset" in ds:
+                ds = ds["dataset"]
+            cfg.tta_pipeline = copy.deepcopy(ds.pipeline)
+            cfg.tta_pipeline[-1] = dict(type="TestTimeAug", transforms=[
+                [dict(type="RandomFlip", prob=1.), dict(type="RandomFlip", prob=0.)],
+                [dict(type="PackDetInputs", meta_keys=(
+                    "img_id", "img_path", "ori_shape", "img_shape", "scale_factor", "flip",
+                    "flip_direction"))]])
+        if any(k.endswith("mask_head") for k in (cfg.model.get("roi_head") or {})):
+            raise PreflightError("--tta: mmdet's DetTTAModel merges boxes only (it refuses "
+                                 "instance masks); test Mask R-CNN configs without --tta.")
+        from mmengine.config import ConfigDict
+
+        cfg.model = ConfigDict(**cfg.tta_model, module=cfg.model)
+    else:
+        missing = [k for k in ("tta_model", "tta_pipeline") if k not in cfg]
+        if missing:
+            raise PreflightError(f"--tta needs {' and '.join(missing)} in the config (mmseg's "
+                                 f"default_runtime.py and dataset base files define them).")
+        cfg.tta_model.module = cfg.model
+        cfg.model = cfg.tta_model
+    cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
+
+
 def test(config: PathLike, checkpoint: PathLike, work_dir: Optional[PathLike] = None,
          show_dir: Optional[PathLike] = None, cfg_options: Optional[dict] = None,
-         launcher: str = "none") -> Dict[str, float]:
+         launcher: str = "none", out: Optional[str] = None, tta: bool = False,
+         show: bool = False, wait_time: float = 2) -> Dict[str, float]:
     """Evaluate ``checkpoint`` with the config's test loop; return the metrics.
+
+    The options are those of mmdet's and mmseg's ``tools/test.py``, with their meaning.
 
     Args:
         config: config file path.
-        checkpoint: an mmengine checkpoint (ours, or converted by ``tools/convert_official.py``).
+        checkpoint: an mmengine checkpoint (ours, or converted by ``tools/convert_official.py``);
+            its keys and shapes must fit the config's model entirely (pre-flight).
         work_dir: where the test log goes.
         show_dir: save the visualised predictions (PNG) in this folder.
         cfg_options: ``--cfg-options`` as a dict of dotted keys.
         launcher: as in :func:`train`.
+        out: mmdet: a ``.pkl`` file of the raw predictions (``DumpDetResults``, what
+            mmdet's ``confusion_matrix.py`` reads); mmseg: a folder for the predicted maps
+            (``IoUMetric(output_dir=..., keep_results=True)``).
+        tta: test-time augmentation (the config's ``tta_model`` / ``tta_pipeline``).
+        show: show each drawn image in a window for ``wait_time`` seconds.
+
+    Raises:
+        PreflightError: every config, data and checkpoint problem, before anything runs.
     """
     cfg = load_config(config, cfg_options, work_dir, launcher)
     framework = framework_of(cfg)
-    preflight(cfg, "test", str(config))
     checkpoint = str(checkpoint)
-    if not osp.isfile(checkpoint):
-        raise PreflightError(f"Checkpoint not found: {checkpoint}")
-    from lsdense.models.checkpoint import check_checkpoint_file
-
-    try:
-        check_checkpoint_file(checkpoint)
-    except ValueError as err:
-        raise PreflightError(str(err)) from None
+    preflight(cfg, "test", str(config), checkpoint=checkpoint)
+    if out is not None and framework == "mmdet" and not out.endswith((".pkl", ".pickle")):
+        raise PreflightError(f"--out {out}: mmdet dumps predictions to a .pkl / .pickle file.")
     cfg.load_from = checkpoint
-    if show_dir is not None:
-        show_dir = osp.abspath(show_dir)
-        os.makedirs(show_dir, exist_ok=True)
-        _show(cfg, framework, show_dir)
+    if show or show_dir is not None:
+        if show_dir is not None:
+            show_dir = osp.abspath(show_dir)
+            os.makedirs(show_dir, exist_ok=True)
+        _visualize(cfg, framework, show, show_dir, wait_time)
+    if tta:
+        _apply_tta(cfg, framework)
+    if out is not None and framework == "mmseg":
+        cfg.test_evaluator["output_dir"] = out
+        cfg.test_evaluator["keep_results"] = True
     started = setup_cpu_distributed(cfg)
     try:
         runner = build_runner(cfg)
+        if out is not None and framework == "mmdet":
+            from mmdet.evaluation import DumpDetResults
+
+            runner.test_evaluator.metrics.append(DumpDetResults(out_file_path=out))
         with data_errors():
             metrics = runner.test()
     finally:

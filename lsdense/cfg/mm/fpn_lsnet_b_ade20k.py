@@ -5,5 +5,6 @@
 # neck input widths change.
 _base_ = './fpn_lsnet_t_ade20k.py'
 
-model = dict(backbone=dict(arch='b', init_cfg=dict(type='Pretrained', checkpoint='checkpoints/lsnet_b.pth')),
+checkpoint_file = 'https://huggingface.co/jameslahm/lsnet/resolve/main/lsnet_b.pth'
+model = dict(backbone=dict(arch='b', init_cfg=dict(type='Pretrained', checkpoint=checkpoint_file)),
              neck=dict(in_channels=[128, 256, 384, 512]))

@@ -7,7 +7,9 @@
 # official backbone's train() always freezes it: ImageNet statistics are kept); test: keep-ratio
 # resize to (2048, 512), then each side resized up to a multiple of 32 (AlignResize); seed 0,
 # deterministic cuDNN. Neck: FPN over the four stages (strides 8-64), 4 outputs.
-# ImageNet weights: lsnet_t.pth from huggingface.co/jameslahm/lsnet, saved as checkpoints/lsnet_t.pth.
+# ImageNet weights: the official lsnet_t.pth (huggingface.co/jameslahm/lsnet), downloaded once
+# into torch.hub's cache ($TORCH_HOME/hub/checkpoints), as mmdet's configs name theirs;
+# offline, the pre-flight names the file to put there.
 # FPNHead's feature_strides only set the relative upsampling (x2 per level), so the default
 # [4, 8, 16, 32] builds the same head for LSNet's strides 8-64.
 _base_ = [
@@ -21,6 +23,7 @@ custom_imports = dict(imports=['lsdense.mmseg'], allow_failed_imports=False)
 crop_size = (512, 512)  # as mmseg's sem_fpn/fpn_r50_4xb4-*_ade20k-512x512.py
 data_preprocessor = dict(size=crop_size)
 
+checkpoint_file = 'https://huggingface.co/jameslahm/lsnet/resolve/main/lsnet_t.pth'
 model = dict(
     data_preprocessor=data_preprocessor,
     decode_head=dict(num_classes=150),
@@ -32,7 +35,7 @@ model = dict(
         out_indices=(0, 1, 2, 3),
         frozen_stages=-1,
         norm_eval=True,
-        init_cfg=dict(type='Pretrained', checkpoint='checkpoints/lsnet_t.pth')),
+        init_cfg=dict(type='Pretrained', checkpoint=checkpoint_file)),
     neck=dict(in_channels=[64, 128, 256, 384]))
 
 train_dataloader = dict(batch_size=4)  # x 8 GPUs

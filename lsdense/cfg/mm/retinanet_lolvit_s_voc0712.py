@@ -8,9 +8,12 @@ _base_ = [
     'mmdet::_base_/models/retinanet_r50_fpn.py',
     'mmdet::_base_/datasets/voc0712.py',
     './_base_/schedules/adamw_1x_voc0712.py',
-    'mmdet::_base_/default_runtime.py'
+    'mmdet::_base_/default_runtime.py',
+    'mmdet::retinanet/retinanet_tta.py'  # tools/test.py --tta
 ]
 custom_imports = dict(imports=['lsdense.mmdet'], allow_failed_imports=False)
+# per-class tables name metainfo's classes, not VOC's 20 (mmdet's VOCMetric; lsdense/mm/hooks.py)
+custom_hooks = [dict(type='VOCClassNamesHook')]
 
 model = dict(
     backbone=dict(

@@ -6,7 +6,9 @@
 # steps at 8 and 11, 2 images/GPU x 8 GPUs, scale (1333, 800), backbone BatchNorm frozen
 # (norm_eval), seed 0. FPN over the four stages (strides 8-64) with an extra conv on the input:
 # strides 8-128.
-# ImageNet weights: lsnet_t.pth from huggingface.co/jameslahm/lsnet, saved as checkpoints/lsnet_t.pth.
+# ImageNet weights: the official lsnet_t.pth (huggingface.co/jameslahm/lsnet), downloaded once
+# into torch.hub's cache ($TORCH_HOME/hub/checkpoints), as mmdet's configs name theirs;
+# offline, the pre-flight names the file to put there.
 _base_ = [
     'mmdet::_base_/models/retinanet_r50_fpn.py',
     'mmdet::_base_/datasets/coco_detection.py',
@@ -16,6 +18,7 @@ _base_ = [
 ]
 custom_imports = dict(imports=['lsdense.mmdet'], allow_failed_imports=False)
 
+checkpoint_file = 'https://huggingface.co/jameslahm/lsnet/resolve/main/lsnet_t.pth'
 model = dict(
     backbone=dict(
         _delete_=True,
@@ -24,7 +27,7 @@ model = dict(
         out_indices=(0, 1, 2, 3),
         frozen_stages=-1,
         norm_eval=True,
-        init_cfg=dict(type='Pretrained', checkpoint='checkpoints/lsnet_t.pth')),
+        init_cfg=dict(type='Pretrained', checkpoint=checkpoint_file)),
     neck=dict(in_channels=[64, 128, 256, 384], start_level=0, num_outs=5))
 
 train_dataloader = dict(batch_size=2)  # x 8 GPUs

@@ -51,6 +51,20 @@ val_evaluator = dict(ann_file=data_root + 'annotations/instances_val2017.json')
 test_evaluator = val_evaluator
 
 max_epochs = 8
+# tools/test.py --tta: mmdet's retinanet_tta.py (3 scales x flip, merged by DetTTAModel) at
+# this config's image size
+tta_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='TestTimeAug',
+         transforms=[[dict(type='Resize', scale=s, keep_ratio=True)
+                      for s in ((240, 192), img_scale, (480, 384))],
+                     [dict(type='RandomFlip', prob=1.), dict(type='RandomFlip', prob=0.)],
+                     [dict(type='LoadAnnotations', with_bbox=True)],
+                     [dict(type='PackDetInputs',
+                           meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
+                                      'scale_factor', 'flip', 'flip_direction'))]])
+]
+
 train_cfg = dict(max_epochs=max_epochs, val_interval=max_epochs)
 # from scratch, BatchNorm trains: no weight decay on norm layers (the official recipe decays
 # them, fine-tuning from ImageNet with BatchNorm frozen)
