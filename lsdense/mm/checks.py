@@ -21,6 +21,8 @@ every problem at once, one line each naming the config key, the value and the fi
 """
 from __future__ import annotations
 
+import logging
+
 import copy
 import inspect
 import json
@@ -368,6 +370,11 @@ def _check_seg_dataset(key: str, ds: dict, framework: str, problems: List[str]) 
     _check_reduce_zero_label(key, ds, framework, [m for m in maps if osp.isfile(m)][:20], problems)
 
 
+# a first class of one of these names means label 0 is a class of the list (as labelme's
+# `_background_`), so reduce_zero_label=True would shift every name
+BACKGROUND_NAMES = ("background", "bg", "unlabeled", "unlabelled", "void")
+
+
 def _check_reduce_zero_label(key: str, ds: dict, framework: str, maps: List[str],
                              problems: List[str]) -> None:
     rzl = bool(_init_default(ds, framework, "reduce_zero_label", False))
@@ -419,12 +426,21 @@ def _check_reduce_zero_label(key: str, ds: dict, framework: str, maps: List[str]
             f"{n} has no class, so 0 looks like background and 1..{n} like the classes. Set "
             f"--cfg-options {okey}.reduce_zero_label=True (and in its LoadAnnotations).")
     elif rzl and not subset and 255 in values and 0 in values and real[-1] <= n - 1:
-        problems.append(
-            f"{key}: seg maps hold {shown} and 255 with {n} classes, but reduce_zero_label=True "
-            f"ignores 0 and reads value v as classes[v-1]: 0 looks like a real class (255 is "
-            f"the ignored background), so every class name would be shifted by one and the "
-            f"last class never seen. Set --cfg-options {okey}.reduce_zero_label=False (and in "
-            f"its LoadAnnotations).")
+        background = str(classes[0]).strip("_ ").lower() in BACKGROUND_NAMES
+        message = (f"{key}: seg maps hold {shown} and 255 with {n} classes, but "
+                   f"reduce_zero_label=True ignores 0 and reads value v as classes[v-1]")
+        if background:  # the class list names 0 itself: True shifts every name by one
+            problems.append(
+                f"{message}: 0 looks like a real class (classes[0] is {classes[0]!r}; 255 is "
+                f"the ignored label), so every class name would be shifted by one and the last "
+                f"class never seen. Set --cfg-options {okey}.reduce_zero_label=False (and in "
+                f"its LoadAnnotations).")
+        else:  # ambiguous: VOC's own masks (0 background, 255 boundary, 1..20) read right
+            from mmengine.logging import print_log
+            print_log(f"{message}. Right when 0 is unlabelled background (VOC's masks); if 0 "
+                      f"is a real class here, every class name is shifted by one: then set "
+                      f"--cfg-options {okey}.reduce_zero_label=False (and in its "
+                      f"LoadAnnotations).", logger="current", level=logging.WARNING)
 
 
 def check_datasets(cfg, mode: str = "train", problems: Optional[List[str]] = None,
