@@ -8,12 +8,14 @@ The dataset YAML itself is read by Ultralytics' ``check_det_dataset``.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterable, List, Optional, Union
+import logging
+import tempfile
+from typing import Iterable, List, Optional, Tuple, Union
 
 import yaml
 
 __all__ = ["check_data_yaml", "check_image_channels", "check_label_file", "check_label_dir",
-           "parse_label_rows"]
+           "parse_label_rows", "preflight"]
 
 
 def check_data_yaml(data: Union[str, Path, dict], keys: Iterable[str] = ("train", "val")) -> dict:
@@ -78,29 +80,60 @@ def check_data_yaml(data: Union[str, Path, dict], keys: Iterable[str] = ("train"
     return out
 
 
+TOLERANCE = 0.01  # Ultralytics' verify_image_label: coordinates up to 1.01, down to -0.01 (box sides >= 0)
+
+
 def parse_label_rows(text: str, file: Union[str, Path], nc: Optional[int] = None) -> List[List[float]]:
-    """Parse YOLO ``cls cx cy w h`` rows, raising ValueError with file:line for a bad row."""
-    rows = []
-    for n, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        parts = line.split()
-        problem = None
+    """Parse a YOLO detection label file as Ultralytics' ``verify_image_label`` reads it, with
+    file:line in the message of a bad row.
+
+    Rows are ``cls cx cy w h``, or polygons ``cls x1 y1 x2 y2 ...`` (more than 6 values), which
+    Ultralytics turns into their enclosing boxes (``segments2boxes``); a file may not mix both.
+    Tolerances are Ultralytics' own (:data:`TOLERANCE`): coordinates up to 1.01, negative
+    values down to -0.01 when the box sides are >= 0; class ids integers below ``nc``.
+
+    Returns:
+        ``[[cls, cx, cy, w, h], ...]`` (polygon rows as boxes).
+
+    Raises:
+        ValueError: ``<file>:<line>: bad label row '<row>': <problem>.``
+    """
+    import numpy as np
+    from ultralytics.utils.ops import segments2boxes
+
+    lines = [(n, line) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
+
+    def bad(n, line, problem):
+        return ValueError(f"{file}:{n}: bad label row {line.strip()!r}: {problem}.")
+
+    vals = []
+    for n, line in lines:
         try:
-            vals = [float(x) for x in parts]
+            vals.append([float(x) for x in line.split()])
         except ValueError:
-            vals, problem = [], "non-numeric value"
-        if problem is None and len(vals) != 5:
-            problem = f"{len(vals)} values, expected 5 (class cx cy w h)"
-        elif problem is None and (vals[0] != int(vals[0]) or vals[0] < 0 or (nc and vals[0] >= nc)):
-            problem = f"class {parts[0]} is not an integer in 0..{(nc or 1) - 1 if nc else 'nc-1'}"
-        elif problem is None and not all(0.0 <= v <= 1.0 for v in vals[1:]):
-            problem = "coordinates must be normalised to 0..1"
-        elif problem is None and (vals[3] <= 0 or vals[4] <= 0):
-            problem = "box width and height must be > 0"
-        if problem:
-            raise ValueError(f"{file}:{n}: bad label row {line.strip()!r}: {problem}.")
-        rows.append(vals)
+            raise bad(n, line, "non-numeric value") from None
+    poly = any(len(v) > 6 for v in vals)
+    rows = []
+    for (n, line), v in zip(lines, vals):
+        if poly and len(v) <= 6:
+            raise bad(n, line, "the file mixes polygon rows (cls x1 y1 ...) and box rows, "
+                               "which Ultralytics does not accept")
+        if poly and len(v) % 2 == 0:
+            raise bad(n, line, "a polygon row needs cls then x y pairs (an odd number of values)")
+        if not poly and len(v) != 5:
+            raise bad(n, line, f"{len(v)} values, expected 5 (class cx cy w h) or a polygon "
+                               f"(class x1 y1 x2 y2 ...)")
+        pts = np.array(v[1:], dtype=np.float64)
+        box = segments2boxes([pts.reshape(-1, 2)])[0] if poly else pts
+        row = np.concatenate([[v[0]], box]).astype(np.float64)
+        if row[0] != int(row[0]) or row[0] < 0 or (nc and row[0] >= nc):
+            raise bad(n, line, f"class {line.split()[0]} is not an integer in 0..{nc - 1 if nc else 'nc-1'}")
+        if row[1:].max() > 1 + TOLERANCE:
+            raise bad(n, line, f"coordinates must be normalised to 0..1 (Ultralytics accepts up to "
+                               f"{1 + TOLERANCE})")
+        if row.min() < 0 and (row.min() < -TOLERANCE or row[3:5].min() < 0):
+            raise bad(n, line, "negative value")
+        rows.append([float(x) for x in row])
     return rows
 
 
@@ -152,3 +185,182 @@ def check_image_channels(d: dict, keys: Iterable[str] = ("train", "val")) -> Non
                     f"Ultralytics reads such files unchanged and builds the model for {channels} "
                     f"channels: store the images with {channels} channels (e.g. PNG/TIFF for RGB+IR) "
                     f"or set channels: {got}.")
+
+
+# --- one pre-flight for tools/train.py (Ultralytics side) -------------------------------------
+
+_TASK_LABELS = {"detect": "boxes (cls cx cy w h) or polygons (turned into boxes)",
+                "segment": "polygons (cls x1 y1 x2 y2 ...)",
+                "obb": "4-corner polygons (cls x1 y1 x2 y2 x3 y3 x4 y4)",
+                "pose": "boxes + keypoints (cls cx cy w h px1 py1 [v1] ...)"}
+MAX_LINES_PER_KEY = 10  # corrupt label files listed per split; the rest are counted
+
+
+def _split_images(value, root: Path) -> List[str]:
+    """Image files of one split entry as Ultralytics lists them (``BaseDataset.get_img_files``:
+    a folder, a list of folders, or a .txt of image paths)."""
+    from types import SimpleNamespace
+
+    from ultralytics.data.base import BaseDataset
+
+    paths = [str(Path(v) if Path(v).is_absolute() else root / v)
+             for v in (value if isinstance(value, list) else [value])]
+    try:
+        return BaseDataset.get_img_files(SimpleNamespace(prefix="", fraction=1.0), paths)
+    except FileNotFoundError:
+        return []
+
+
+def _dataset_root(d: dict, name: str, yaml_dir: Path) -> Tuple[Path, List[str], List[str]]:
+    """Resolve ``path`` as Ultralytics' ``check_det_dataset`` does (a relative path: against
+    the working directory if it exists there, else against its ``datasets_dir`` setting), and
+    say how: returns (root, problems, notes)."""
+    from ultralytics.utils import DATASETS_DIR
+
+    raw = d.get("path")
+    if not raw:
+        return yaml_dir.resolve(), [], []
+    p = Path(str(raw))
+    if p.is_absolute() or p.exists():
+        return p.resolve(), [], []
+    root = (DATASETS_DIR / p).resolve()
+    beside = (yaml_dir / p).resolve()
+    if root.exists() and beside.exists() and beside != root:
+        return root, [f"{name} path: {raw!r} is read from {root} (Ultralytics resolves a relative "
+                      f"path against the working directory {Path.cwd()}, then its datasets_dir "
+                      f"{DATASETS_DIR}), but another copy is next to the YAML at {beside}: write "
+                      f"the absolute path of the one you mean"], []
+    if not root.exists() and beside.exists():
+        return root, [f"{name} path: {raw!r} does not exist relative to the working directory "
+                      f"{Path.cwd()} nor to Ultralytics' datasets_dir {DATASETS_DIR} (relative "
+                      f"paths are not read against the YAML's folder): write path: {beside}"], []
+    if root.exists():
+        return root, [], [f"{name} path: {raw!r} resolved to {root} (Ultralytics' datasets_dir "
+                          f"{DATASETS_DIR}; it does not exist under {Path.cwd()})"]
+    return root, [f"{name} path: {raw!r} does not exist (tried {Path.cwd() / p} and {root}, "
+                  f"Ultralytics' datasets_dir): write an absolute path"], []
+
+
+def preflight(data: Union[str, Path], task: str = "detect", keys: Iterable[str] = ("train", "val")
+              ) -> dict:
+    """Check everything a data YAML names before a model is built, and report all problems at once.
+
+    Checks: the YAML is found and passes Ultralytics' own key checks (``check_det_dataset``
+    without download); ``path`` resolves as Ultralytics resolves it, and not silently to
+    another copy (:func:`_dataset_root`); every split path exists and holds images; every
+    label file passes Ultralytics' own ``verify_image_label`` (its tolerances: coordinates
+    up to 1.01, polygon rows turned into boxes, class ids below ``nc``), which would
+    otherwise drop the image with a warning; the labels fit the model's ``task`` (polygons
+    for segment/obb, ``kpt_shape`` and keypoint columns for pose); image channels fit
+    ``channels``. A dataset Ultralytics can download (``download:`` key) is not checked.
+
+    Args:
+        data: the data YAML (path or a stock name such as ``coco8.yaml``).
+        task: the model's task (``detect``, ``segment``, ``obb``, ``pose``; from the model
+            YAML's head, see :func:`lsdense.yolo.train.guess_task`).
+        keys: the splits to check.
+
+    Returns:
+        The resolved dataset dict (as :func:`check_data_yaml`).
+
+    Raises:
+        ValueError: one line per problem (``<yaml> <key>: <value>: <problem>: <fix>``).
+    """
+    from multiprocessing.pool import ThreadPool
+
+    from ultralytics.data.utils import check_det_dataset, img2label_paths, verify_image_label
+    from ultralytics.utils import LOGGER, NUM_THREADS
+    from ultralytics.utils.checks import check_yaml
+
+    p, name = Path(str(data)), str(data)
+    if not p.is_file():
+        try:
+            p = Path(check_yaml(str(data)))
+        except FileNotFoundError:
+            raise ValueError(f"data: {name!r} not found: give the path of a data YAML "
+                             f"(or a stock name such as coco8.yaml)") from None
+    d = yaml.safe_load(p.read_text()) or {}
+    if d.get("download"):
+        return d  # a stock dataset: Ultralytics downloads it
+    problems: List[str] = []
+    keys = list(keys) + (["test"] if d.get("test") and "test" not in keys else [])
+    absent = [k for k in keys if not d.get(k)]
+    problems += [f"{name} {k}: missing: add the split's image folder (relative to 'path')"
+                 for k in absent]
+    root, more, notes = _dataset_root(d, name, p.parent)
+    problems += more
+    for n in notes:
+        LOGGER.info(f"lsdense: {n}")
+    probe = {**d, "path": str(root), **{k: "/" for k in ("train", "val")}}
+    with tempfile.TemporaryDirectory() as tmp:
+        f = Path(tmp) / "data.yaml"
+        f.write_text(yaml.safe_dump(probe))
+        try:
+            out = check_det_dataset(str(f), autodownload=False)
+        except (SyntaxError, TypeError) as err:
+            problems.append(f"{name}: {' '.join(str(err).replace(str(f), name).split())}")
+            out = dict(probe, names={}, nc=None)
+    nc = out.get("nc")
+    kpt = out.get("kpt_shape")
+    if task == "pose" and not kpt:
+        problems.append(f"{name} kpt_shape: missing: a pose model needs the keypoint layout, "
+                        f"e.g. kpt_shape: [17, 3] (17 points, x y visible)")
+    for k in keys:
+        if k in absent:
+            continue
+        entries = d[k] if isinstance(d[k], list) else [d[k]]
+        bad = [v for v in entries if not (Path(v) if Path(str(v)).is_absolute() else root / v).exists()]
+        if bad:
+            problems += [f"{name} {k}: {v!r} -> {root / v} does not exist: fix '{k}' or 'path' "
+                         f"(relative entries are read against path: {root})" for v in bad]
+            continue
+        level = LOGGER.level
+        LOGGER.setLevel(logging.WARNING)  # its image-access speed lines
+        try:
+            ims = _split_images(d[k], root)
+        finally:
+            LOGGER.setLevel(level)
+        if not ims:
+            problems.append(f"{name} {k}: {d[k]!r}: no images found under {root}: point '{k}' at "
+                            f"the image folder (or a .txt list of images)")
+            continue
+        lbs = img2label_paths(ims)
+        nkpt, ndim = (list(kpt) + [2])[:2] if kpt else (0, 0)
+        args = [(im, lb, "", task == "pose" and bool(kpt), nc or 10 ** 9, nkpt, ndim, False)
+                for im, lb in zip(ims, lbs)]
+        with ThreadPool(NUM_THREADS) as pool:
+            res = pool.map(verify_image_label, args)
+        corrupt = [(lb, r[-1]) for lb, r in zip(lbs, res) if r[0] is None]
+        for lb, msg in corrupt[:MAX_LINES_PER_KEY]:
+            why = " ".join(msg.split("ignoring corrupt image/label:", 1)[-1].split())
+            if task != "pose" and Path(lb).is_file():  # the same rules, with the line number
+                try:
+                    check_label_file(lb, nc)
+                except ValueError as err:
+                    why = str(err).rstrip(".")
+            problems.append(f"{name} {k}: {why if why.startswith(lb) else f'{lb}: {why}'}: "
+                            f"Ultralytics would drop this image; fix the file")
+        if len(corrupt) > MAX_LINES_PER_KEY:
+            problems.append(f"{name} {k}: {len(corrupt) - MAX_LINES_PER_KEY} more corrupt label "
+                            f"files (not listed): run again after fixing the ones above")
+        found = sum(r[6] or 0 for r in res if r[0] is not None)
+        if not found and not corrupt:
+            problems.append(f"{name} {k}: {d[k]!r}: no label files for its {len(ims)} images: "
+                            f"expected e.g. {lbs[0]} (Ultralytics reads labels from the "
+                            f"'labels' folder beside 'images')")
+            continue
+        boxes = sum(len(r[1]) for r in res if r[0] is not None)
+        polys = sum(len(r[3]) for r in res if r[0] is not None)
+        if task in ("segment", "obb") and boxes and not polys:
+            problems.append(f"{name} {k}: labels hold {boxes} boxes and no polygons, but the model "
+                            f"is a {task} model (its YAML's head), which learns from "
+                            f"{_TASK_LABELS[task]}: use {task} labels, or a detection model YAML")
+    try:
+        check_image_channels({**out, **{k: d.get(k) for k in keys}, "path": str(root)}, keys)
+    except ValueError as err:
+        problems.append(f"{name} channels: {err}")
+    if problems:
+        raise ValueError("\n".join(problems))
+    out.update({k: d[k] for k in keys})
+    out["path"] = str(root)
+    return out
