@@ -306,7 +306,7 @@ def preflight(data: Union[str, Path], task: str = "detect", keys: Iterable[str] 
         problems.append(f"{name} kpt_shape: missing: a pose model needs the keypoint layout, "
                         f"e.g. kpt_shape: [17, 3] (17 points, x y visible)")
     for k in keys:
-        if k in absent:
+        if k in absent or more:  # no split lines under a 'path' that is itself wrong
             continue
         entries = d[k] if isinstance(d[k], list) else [d[k]]
         bad = [v for v in entries if not (Path(v) if Path(str(v)).is_absolute() else root / v).exists()]
