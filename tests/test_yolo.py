@@ -683,3 +683,20 @@ def test_swap_backbone_tool_errors_are_one_line_with_a_fitting_hint(tmp_path, ca
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith("error: ") and re.search(pattern, err[0]), err
         assert not (tmp_path / "o.yaml").exists()
+
+
+def test_demo_progress_lines_estimate_the_time_left():
+    """Issue 22: the demo's Ultralytics trainings print the time left after each epoch (from the
+    mean epoch time)."""
+    import time
+    from types import SimpleNamespace
+
+    from lsdense.yolo.demo import epoch_eta, format_seconds
+
+    lines = []
+    cb = epoch_eta(lines.append, "A-YOLOM")
+    start = time.time() - 30  # 3 of 12 epochs done in 30 s: 90 s left
+    cb(SimpleNamespace(epoch=2, epochs=12, train_time_start=start))
+    assert lines[0].startswith("A-YOLOM: epoch 3/12, about 1 min 30 s") or \
+        lines[0].startswith("A-YOLOM: epoch 3/12, about 1 min 31 s"), lines
+    assert [format_seconds(s) for s in (5, 75, 4000)] == ["5 s", "1 min 15 s", "1 h 6 min"]
