@@ -196,6 +196,10 @@ def test_train_main_and_cli(toy, tmp_path):
     assert (tmp_path / "v").is_dir()
     # a bad argument: status 2 and one error line (Ultralytics' SyntaxError, no traceback)
     assert cli_main(["detect", "val", f"model={pt}", "epochz=1"]) == 2
+    # train: the data pre-flight of tools/train.py runs first (a missing split path)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(dict(yaml.safe_load(Path(toy["det_yaml"]).read_text()), val="nope")))
+    assert cli_main(["detect", "train", f"model={CFG / 'yolov8n-lolvit_s.yaml'}", f"data={bad}"]) == 2
 
 
 def _env(**kw):

@@ -241,6 +241,38 @@ def _dataset_root(d: dict, name: str, yaml_dir: Path) -> Tuple[Path, List[str], 
                   f"Ultralytics' datasets_dir): write an absolute path"], []
 
 
+def _scan_labels(ims: List[str], lbs: List[str], task: str, nc: Optional[int], kpt
+                 ) -> Tuple[List[Tuple[str, str]], int, int, int]:
+    """Ultralytics' ``verify_image_label`` over a split (threaded, as its own scan), or its
+    label cache (``<labels>.cache``) when that is valid for these files and settings and holds
+    no corrupt file. Returns (corrupt [(label file, message)], label files found, boxes,
+    polygons)."""
+    from multiprocessing.pool import ThreadPool
+
+    from ultralytics.data.dataset import DATASET_CACHE_VERSION
+    from ultralytics.data.utils import get_hash, load_dataset_cache_file, verify_image_label
+    from ultralytics.utils import NUM_THREADS
+
+    pose = task == "pose" and bool(kpt)
+    # the hash of YOLODataset.get_cache_hash
+    key = get_hash(lbs + ims + [str((pose, nc, kpt, False))])
+    try:
+        cache = load_dataset_cache_file(Path(lbs[0]).parent.with_suffix(".cache"))
+        if cache["version"] == DATASET_CACHE_VERSION and cache["hash"] == key and not cache["results"][3]:
+            labels = cache["labels"]
+            return ([], cache["results"][0], sum(len(lb["cls"]) for lb in labels),
+                    sum(len(lb["segments"]) for lb in labels))
+    except Exception:  # no cache, or another version: scan
+        pass
+    nkpt, ndim = (list(kpt) + [2])[:2] if kpt else (0, 0)
+    args = [(im, lb, "", pose, nc or 10 ** 9, nkpt, ndim, False) for im, lb in zip(ims, lbs)]
+    with ThreadPool(NUM_THREADS) as pool:
+        res = pool.map(verify_image_label, args)
+    ok = [r for r in res if r[0] is not None]
+    return ([(lb, r[-1]) for lb, r in zip(lbs, res) if r[0] is None], sum(r[6] for r in ok),
+            sum(len(r[1]) for r in ok), sum(len(r[3]) for r in ok))
+
+
 def preflight(data: Union[str, Path], task: str = "detect", keys: Iterable[str] = ("train", "val")
               ) -> dict:
     """Check everything a data YAML names before a model is built, and report all problems at once.
@@ -266,10 +298,8 @@ def preflight(data: Union[str, Path], task: str = "detect", keys: Iterable[str] 
     Raises:
         ValueError: one line per problem (``<yaml> <key>: <value>: <problem>: <fix>``).
     """
-    from multiprocessing.pool import ThreadPool
-
-    from ultralytics.data.utils import check_det_dataset, img2label_paths, verify_image_label
-    from ultralytics.utils import LOGGER, NUM_THREADS
+    from ultralytics.data.utils import check_det_dataset, img2label_paths
+    from ultralytics.utils import LOGGER
     from ultralytics.utils.checks import check_yaml
 
     p, name = Path(str(data)), str(data)
@@ -325,12 +355,7 @@ def preflight(data: Union[str, Path], task: str = "detect", keys: Iterable[str] 
                             f"the image folder (or a .txt list of images)")
             continue
         lbs = img2label_paths(ims)
-        nkpt, ndim = (list(kpt) + [2])[:2] if kpt else (0, 0)
-        args = [(im, lb, "", task == "pose" and bool(kpt), nc or 10 ** 9, nkpt, ndim, False)
-                for im, lb in zip(ims, lbs)]
-        with ThreadPool(NUM_THREADS) as pool:
-            res = pool.map(verify_image_label, args)
-        corrupt = [(lb, r[-1]) for lb, r in zip(lbs, res) if r[0] is None]
+        corrupt, found, boxes, polys = _scan_labels(ims, lbs, task, nc, kpt)
         for lb, msg in corrupt[:MAX_LINES_PER_KEY]:
             why = " ".join(msg.split("ignoring corrupt image/label:", 1)[-1].split())
             if task != "pose" and Path(lb).is_file():  # the same rules, with the line number
@@ -343,14 +368,11 @@ def preflight(data: Union[str, Path], task: str = "detect", keys: Iterable[str] 
         if len(corrupt) > MAX_LINES_PER_KEY:
             problems.append(f"{name} {k}: {len(corrupt) - MAX_LINES_PER_KEY} more corrupt label "
                             f"files (not listed): run again after fixing the ones above")
-        found = sum(r[6] or 0 for r in res if r[0] is not None)
-        if not found and not corrupt:
+        if not found and not corrupt and k != "test":  # a test split may come without labels
             problems.append(f"{name} {k}: {d[k]!r}: no label files for its {len(ims)} images: "
                             f"expected e.g. {lbs[0]} (Ultralytics reads labels from the "
                             f"'labels' folder beside 'images')")
             continue
-        boxes = sum(len(r[1]) for r in res if r[0] is not None)
-        polys = sum(len(r[3]) for r in res if r[0] is not None)
         if task in ("segment", "obb") and boxes and not polys:
             problems.append(f"{name} {k}: labels hold {boxes} boxes and no polygons, but the model "
                             f"is a {task} model (its YAML's head), which learns from "

@@ -161,8 +161,16 @@ def prepare(config: str, overrides: Sequence[str] = ()) -> Tuple[str, Optional[s
 
 
 def train_prepared(model: str, task: Optional[str], cfg: dict) -> Any:
-    """Build the model and train it (Ultralytics' ``Model.train``); returns the final metrics."""
+    """Build the model and train it (Ultralytics' ``Model.train``); returns the final metrics.
+
+    Besides Ultralytics' per-epoch progress bars, one line after each epoch gives the time
+    left in the whole training (:func:`lsdense.yolo.demo.epoch_eta`)."""
+    from ultralytics.utils import LOGGER
+
+    from .demo import epoch_eta
+
     yolo = build_model(model, task)
+    yolo.add_callback("on_train_epoch_end", epoch_eta(LOGGER.info, "lsdense"))
     yolo.train(**cfg)
     return getattr(yolo.trainer, "metrics", None)
 
