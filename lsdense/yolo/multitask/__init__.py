@@ -62,8 +62,9 @@ class AYOLOM(Model):
                 raise ValueError(
                     f"{model} is a checkpoint of the official A-YOLOM code, whose own classes stock "
                     f"Ultralytics cannot load ({type(err).__name__}: {err}): convert it once with "
-                    f"python tools/convert_ayolom.py {model} {stem}-lsdense.pt, then load "
-                    f"AYOLOM('{stem}-lsdense.pt').") from None
+                    f"python tools/convert_ayolom.py {model} {stem}-lsdense.pt (or, without the "
+                    f"checkout, lsdense.yolo.multitask.convert.convert_ayolom('{model}', "
+                    f"'{stem}-lsdense.pt')), then load AYOLOM('{stem}-lsdense.pt').") from None
             raise
 
     @property
