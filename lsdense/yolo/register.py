@@ -312,7 +312,7 @@ _GFLOPS_CACHE: Dict[Tuple[str, int, int, int], float] = {}
 def lsdense_gflops(model: nn.Module, imgsz=640) -> float:
     """GFLOPs of one forward at ``imgsz`` (int or (h, w)), 2 FLOPs per multiply-add, as
     Ultralytics reports them, counted by :func:`lsdense.benchmark.count_flops` on a copy of
-    the model (eval mode, CPU, one zero image of the real size).
+    the model (eval mode, float32, on the model's device, one zero image of the real size).
 
     The count depends on the architecture and the size only, so it is kept per model YAML
     (``model.yaml``, which holds ``nc`` and ``ch``) and size: ``info()`` and the training
@@ -325,8 +325,9 @@ def lsdense_gflops(model: nn.Module, imgsz=640) -> float:
     y = getattr(model, "yaml", None)
     key = (repr(y), ch, int(h), int(w)) if isinstance(y, dict) else None
     if key is None or key not in _GFLOPS_CACHE:
-        net = deepcopy(model).float().eval().cpu()
-        flops = count_flops(net, torch.zeros(1, ch, int(h), int(w))) / 1e9
+        device = next(model.parameters()).device
+        net = deepcopy(model).float().eval()
+        flops = count_flops(net, torch.zeros(1, ch, int(h), int(w), device=device)) / 1e9
         if key is None:
             return flops
         _GFLOPS_CACHE[key] = flops
