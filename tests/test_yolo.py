@@ -656,16 +656,12 @@ def test_info_gflops_equal_flop_counter(backbone, imgsz):
     from lsdense.benchmark import count_flops
     from ultralytics.utils.torch_utils import get_flops
 
-    model = YOLO.__new__(YOLO)
-    from ultralytics.engine.model import Model
+    from ultralytics.utils.torch_utils import model_info
 
-    Model.__init__(model, "yolov8n.yaml")  # the stock model builds; its count stays thop's
-    stock = model.info(imgsz=640)[-1]
+    stock = YOLO("yolov8n.yaml").info(imgsz=640)[-1]  # a stock model keeps thop's count
     assert 8.0 < stock < 9.5  # yolov8n: 8.7 GFLOPs (Ultralytics' table)
     net = DetectionModel(swap_backbone("yolov8n.yaml", backbone), verbose=False)
     ref = count_flops(net.eval(), torch.zeros(1, 3, imgsz, imgsz)) / 1e9
-    from ultralytics.utils.torch_utils import model_info
-
     assert model_info(net, imgsz=imgsz)[-1] == pytest.approx(ref, rel=0.01)
     assert get_flops(net, imgsz) == pytest.approx(ref, rel=0.01)
     if imgsz == 640:
