@@ -160,6 +160,12 @@ def test_convert_official_checkpoint_every_tensor_and_outputs(monkeypatch, tmp_p
     fork_state = fork.state_dict()
     assert len(fork_state) == 613  # official.md: 613 tensors in the published n checkpoint
 
+    # loading the official file directly names the converter, in one line
+    with pytest.raises(ValueError) as err:
+        AYOLOM(str(src))
+    msg = str(err.value)
+    assert "\n" not in msg and "python tools/convert_ayolom.py" in msg and str(src) in msg
+
     res = convert_ayolom(src, dst)
     assert res["scale"] == scale and res["tensors"] == 613 and res["loaded"] == 611
     assert sorted(res["dropped"]) == ["model.47.dfl.conv.weight", "model.48.dfl.conv.weight"]

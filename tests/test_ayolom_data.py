@@ -67,6 +67,36 @@ def test_polygon_release_layout_rasterised_at_working_resolution(tmp_path):
     assert (m[:top] == 255).all() and np.array_equal((m[top:top + 32] & 1).numpy(), drivable)
 
 
+def test_label_tolerance_matches_ultralytics(tmp_path):
+    """Rows Ultralytics' own verify_image_label accepts are accepted (issue 18): a polygon point
+    at y = 1.00098 (as in the A-YOLOM release), a box coordinate 1.0000001, and polygon rows in
+    a detection label file (turned into their boxes); 1.02 is refused by both."""
+    from ultralytics.data.utils import verify_image_label
+
+    from lsdense.yolo.checks import check_label_file
+
+    data = _release(tmp_path)
+    (tmp_path / "seg-drivable-10/labels/val2017/a.txt").write_text(
+        "10 0.25 0.5 0.75 0.5 0.75 1.00098 0.25 1.00098\n")
+    det = tmp_path / "detection-object/labels/val2017/a.txt"
+    det.write_text("2 0.5 0.5 0.25 0.25 0.5 1.0000001\n")  # a triangle, last y just above 1
+    ds = _dataset(data)
+    a = ds.im_files.index(str(tmp_path / "images/val2017/a.jpg"))
+    assert np.allclose(ds.labels[a]["bboxes"], [[0.375, 0.625, 0.25, 0.7500001]])
+    assert ds.load_packed_mask(a)[32:, 24:73].all()  # the drivable rectangle down to the last row
+    img = str(tmp_path / "images/val2017/a.jpg")
+    for text, ok in (("0 0.5 0.5 0.2 1.0000001", True), ("0 0.1 0.1 0.3 0.1 0.3 0.4", True),
+                     ("0 0.5 0.5 0.2 1.02", False), ("0 0.5 0.5 0.2 0.2\n0 0.1 0.1 0.3 0.1 0.3 0.4", False)):
+        det.write_text(text + "\n")
+        ultra = verify_image_label((img, str(det), "", False, 80, 0, 0, False))[0] is not None
+        try:
+            check_label_file(det, 80)
+            ours = True
+        except ValueError:
+            ours = False
+        assert ours == ultra == ok, text
+
+
 def test_polygon_errors_name_the_file_and_line(tmp_path):
     data = _release(tmp_path)
     bad = tmp_path / "seg-lane-11/labels/val2017/a.txt"

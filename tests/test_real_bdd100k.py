@@ -232,3 +232,79 @@ def test_multitask_reader_takes_an_exif_rotated_frame_at_its_displayed_size(tmp_
     assert ds.labels[0]["shape"] == (720, 1280)
     item = ds[0]
     assert item["img"].shape[1:] == item["semantic_mask"].shape
+
+
+# ---------------------------------------------------------------- mask encodings (issue 18)
+
+BDD_DRIVABLE_BGR = {0: (86, 94, 219), 1: (219, 211, 86)}  # BDD100K colormaps: direct, alternative
+
+
+def _encode(task, ids, enc):
+    """A mask in one public encoding from BDD100K ids (drivable: 0/1/2; lane: 255 = none)."""
+    fg = ids != (2 if task == "drivable" else 255)
+    if enc == "bdd":
+        return ids
+    if enc == "0/1":
+        return fg.astype(np.uint8)
+    if enc == "0/255":  # YOLOP da_seg / ll_seg
+        return (fg * 255).astype(np.uint8)
+    out = np.zeros((*ids.shape, 3), np.uint8)  # colour map, black background
+    for v, bgr in BDD_DRIVABLE_BGR.items():
+        out[ids == v] = bgr
+    if task == "lane":
+        out[fg] = (0, 0, 255)
+    return out
+
+
+def _multitask_ds(root, **keys):
+    import yaml
+    from lsdense.bdd100k import write_dataset_yamls
+    from lsdense.yolo.multitask.data import MultiTaskDataset
+    from ultralytics.cfg import get_cfg
+
+    data = yaml.safe_load(write_dataset_yamls(root)["multitask_yaml"].read_text()) | {"channels": 3}
+    return MultiTaskDataset(img_path=str(root / "images/100k/val"), imgsz=640, augment=False,
+                            hyp=get_cfg(overrides={"imgsz": 640}), data=data | keys, batch_size=1)
+
+
+@pytest.mark.parametrize("enc", ["bdd", "0/1", "0/255", "colour"])
+def test_mask_encoding_detected_from_values_never_inverted(enc, tmp_path):
+    """Real BDD100K lane masks and a drivable area (direct ego lane, alternative side) written in
+    each public encoding (BDD100K ids / bitmasks, 0/1, YOLOP 0/255, colour maps): the reader
+    finds the encoding from the values and reads exactly the true foreground."""
+    root, masks = _bdd_root_with_real_lanes(tmp_path / "bdd")
+    truth = {}
+    for m in masks:
+        lane = cv2.imread(str(m), cv2.IMREAD_UNCHANGED)
+        drivable = np.full(lane.shape, 2, np.uint8)
+        drivable[450:, 200:1080] = 1
+        drivable[450:, 500:780] = 0
+        for task, ids in (("drivable", drivable), ("lane", lane)):
+            cv2.imwrite(str(root / f"{task}/masks/val/{m.stem}.png"), _encode(task, ids, enc))
+        truth[m.stem] = (drivable != 2, lane != 255)
+    ds = _multitask_ds(root)
+    for i in range(len(ds)):
+        packed = ds.load_packed_mask(i)
+        drivable, lane = truth[Path(ds.im_files[i]).stem]
+        assert np.array_equal(packed & 1, drivable) and np.array_equal((packed >> 1) & 1, lane)
+        assert drivable.mean() > 0.1 and lane.sum() > 0  # foreground exists: agreement is real
+
+
+def test_mask_encoding_refusals_are_one_line(tmp_path):
+    """An explicit rule that would invert the target, and values of no known encoding, are
+    refused with one line naming the encoding and the setting that reads it."""
+    root, masks = _bdd_root_with_real_lanes(tmp_path / "bdd")
+    for m in masks:  # YOLOP 0/255 drivable masks: 255 = drivable, a quarter of the frame
+        d = np.zeros((720, 1280), np.uint8)
+        d[540:] = 255
+        cv2.imwrite(str(root / f"drivable/masks/val/{m.stem}.png"), d)
+    with pytest.raises(ValueError) as err:
+        _multitask_ds(root, drivable_fg=[0, 1])  # the BDD100K id rule: 0 = direct drivable
+    msg = str(err.value)
+    assert "\n" not in msg and "inverted" in msg and "YOLOP da_seg" in msg and "drivable_fg: auto" in msg
+    assert np.array_equal(_multitask_ds(root, drivable_fg=[255]).load_packed_mask(0) & 1, d == 255)
+    for m in masks:
+        cv2.imwrite(str(root / f"drivable/masks/val/{m.stem}.png"), np.full((720, 1280), 7, np.uint8))
+    with pytest.raises(ValueError, match=r"^drivable masks .* hold values \[7\] .* set drivable_fg") as err:
+        _multitask_ds(root)
+    assert "\n" not in str(err.value)

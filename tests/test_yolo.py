@@ -196,6 +196,10 @@ def test_train_main_and_cli(toy, tmp_path):
     assert (tmp_path / "v").is_dir()
     # a bad argument: status 2 and one error line (Ultralytics' SyntaxError, no traceback)
     assert cli_main(["detect", "val", f"model={pt}", "epochz=1"]) == 2
+    # train: the data pre-flight of tools/train.py runs first (a missing split path)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(dict(yaml.safe_load(Path(toy["det_yaml"]).read_text()), val="nope")))
+    assert cli_main(["detect", "train", f"model={CFG / 'yolov8n-lolvit_s.yaml'}", f"data={bad}"]) == 2
 
 
 def _env(**kw):
@@ -498,3 +502,201 @@ def test_pt_with_filled_eval_caches_safe_loads_and_pickles_them_empty(name, tmp_
                          text=True, env=_env(ULTRALYTICS_SAFE_LOAD="1"))
     assert res.returncode == 0, res.stderr[-3000:]
     assert res.stdout.strip().splitlines()[-1].endswith("Backbone")
+
+
+# ---------------------------------------------------------------- issues 22 and 18: the user's path
+
+
+def _coco8_copy(root: Path, polygons: bool = False) -> Path:
+    """The real COCO8 set copied to ``root`` with an absolute ``path``; ``polygons``: each box
+    written as its 4-corner polygon (segment and OBB labels)."""
+    import shutil
+
+    shutil.copytree(REALDATA / "coco8_yolo", root)
+    if polygons:
+        for f in root.glob("labels/*/*.txt"):
+            rows = []
+            for line in f.read_text().splitlines():
+                c, x, y, w, h = line.split()
+                x, y, w, h = map(float, (x, y, w, h))
+                x0, y0, x1, y1 = x - w / 2, y - h / 2, x + w / 2, y + h / 2
+                rows.append(f"{c} {x0:.6f} {y0:.6f} {x1:.6f} {y0:.6f} {x1:.6f} {y1:.6f} {x0:.6f} {y1:.6f}")
+            f.write_text("\n".join(rows) + "\n")
+    d = yaml.safe_load((root / "coco8.yaml").read_text())
+    out = root / "data.yaml"
+    out.write_text(yaml.safe_dump(dict(d, path=str(root))))
+    return out
+
+
+def _user_env(tmp_path: Path) -> dict:
+    """A user's shell: no pytest markers (Ultralytics sends runs of a test session elsewhere),
+    fresh Ultralytics settings, offline."""
+    env = _env(YOLO_CONFIG_DIR=str(tmp_path / "ultralytics-config"), YOLO_OFFLINE="1",
+               YOLO_AUTOINSTALL="False", OMP_NUM_THREADS="1")
+    env.pop("PYTEST_CURRENT_TEST", None)
+    return env
+
+
+@pytest.mark.parametrize("stock,task", [("yolo11n-seg.yaml", "segment"), ("yolo11n-obb.yaml", "obb"),
+                                        ("yolo11n-pose.yaml", "pose"), ("yolov8n.yaml", "detect")])
+def test_task_is_read_from_the_model_yaml_head(stock, task, tmp_path):
+    from lsdense.yolo.swap import dump_model_yaml
+    from lsdense.yolo.train import guess_task, load_train_config
+
+    model = tmp_path / f"{stock[:-5]}-lsnet_t.yaml"
+    dump_model_yaml(swap_backbone(stock, "lsnet_t"), model)
+    assert guess_task(str(model)) == task
+    assert load_train_config(str(model), ["data=coco8.yaml"])[1] == task
+
+
+def test_swapped_seg_yaml_trains_and_runs_land_under_working_dir(tmp_path):
+    """Issue 22: tools/train.py on a swapped yolo11n-seg YAML trains segmentation (the task of
+    its head), on real COCO8 images with polygon labels, and the run lands under the working
+    directory, as Ultralytics does outside a checkout (not in the checkout holding the venv)."""
+    from lsdense.yolo.swap import dump_model_yaml
+
+    data = _coco8_copy(tmp_path / "coco8", polygons=True)
+    model = tmp_path / "yolo11n-seg-lsnet_t.yaml"
+    dump_model_yaml(swap_backbone("yolo11n-seg.yaml", "lsnet_t"), model)
+    work = tmp_path / "work"
+    work.mkdir()
+    r = subprocess.run([sys.executable, str(ROOT / "tools/train.py"), str(model), f"data={data}",
+                        "epochs=1", "imgsz=64", "batch=4", "workers=0", "plots=False", "device=cpu",
+                        "amp=False"], cwd=work, env=_user_env(tmp_path), capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-3000:]
+    ckpt = work / "runs" / "segment" / "train" / "weights" / "last.pt"
+    assert ckpt.is_file()
+    assert YOLO(str(ckpt)).task == "segment"
+    # the obb model on the same polygons is accepted by the pre-flight; boxes only are not
+    from lsdense.yolo.checks import preflight
+
+    assert preflight(data, "obb")["nc"] == 80
+    with pytest.raises(ValueError, match=r"train: labels hold \d+ boxes and no polygons, but the model is "
+                                         r"a segment model"):
+        preflight(_coco8_copy(tmp_path / "boxes"), "segment")
+
+
+def test_preflight_reports_every_problem_at_once(tmp_path):
+    """Issue 22/18: one run of tools/train.py names every problem of the model YAML and the data
+    (one line each: file/key, value, fix) before anything is built; rows Ultralytics accepts
+    (1.0000001, a polygon in a detection file) are not problems."""
+    data = _coco8_copy(tmp_path / "coco8")
+    lab = tmp_path / "coco8/labels"
+    with open(lab / "train/000000000009.txt", "a") as f:
+        f.write("0 0.5 0.5 0.2 1.0000001\n")  # accepted by Ultralytics (1 % tolerance)
+    (lab / "train/000000000030.txt").write_text("0 0.1 0.1 0.3 0.1 0.3 0.4\n")  # polygon: a box
+    with open(lab / "train/000000000034.txt", "a") as f:
+        f.write("99 0.5 0.5 0.2 0.2\n")
+    with open(lab / "val/000000000036.txt", "a") as f:
+        f.write("0 0.5 0.5 0.2\n")
+    d = yaml.safe_load(data.read_text())
+    data.write_text(yaml.safe_dump(dict(d, test="images/test")))
+    model = tmp_path / "m.yaml"
+    from lsdense.yolo.swap import dump_model_yaml
+
+    dump_model_yaml(swap_backbone("yolov8n.yaml", "lsnet_t", pretrained="nowhere/lsnet_t.pth"), model)
+    r = subprocess.run([sys.executable, str(ROOT / "tools/train.py"), str(model), f"data={data}",
+                        "epochs=1", "imgsz=64"], cwd=tmp_path, env=_user_env(tmp_path),
+                       capture_output=True, text=True)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    lines = [line for line in r.stderr.strip().splitlines() if "cpp_extension" not in line]
+    assert all(line.startswith("error: ") for line in lines), lines
+    expected = [r"m\.yaml: .*LSNetBackbone names backbone weights 'nowhere/lsnet_t.pth'.*write null",
+                r"data\.yaml train: .*000000000034\.txt:\d+: bad label row '99 .*class 99 .*0\.\.79",
+                r"data\.yaml val: .*000000000036\.txt:\d+: .*4 values, expected 5",
+                r"data\.yaml test: 'images/test' -> .*images/test does not exist: fix 'test' or 'path'"]
+    import re
+
+    for pattern in expected:
+        assert sum(bool(re.search(pattern, line)) for line in lines) == 1, (pattern, lines)
+    assert len(lines) == len(expected), lines  # nothing else: 000000000009 and 030 are fine
+
+
+def test_pose_yaml_needs_kpt_shape_named_up_front(tmp_path):
+    from lsdense.yolo.checks import preflight
+    from lsdense.yolo.swap import dump_model_yaml
+    from lsdense.yolo.train import guess_task
+
+    model = tmp_path / "pose.yaml"
+    dump_model_yaml(swap_backbone("yolo11n-pose.yaml", "lsnet_t"), model)
+    assert guess_task(str(model)) == "pose"
+    with pytest.raises(ValueError, match=r"^\S*data\.yaml kpt_shape: missing: .*kpt_shape: \[17, 3\]"):
+        preflight(_coco8_copy(tmp_path / "coco8"), "pose")
+
+
+def test_relative_dataset_path_resolves_as_ultralytics_and_never_from_another_copy(tmp_path, monkeypatch):
+    """A relative ``path:`` is read as Ultralytics reads it (working directory, then its
+    datasets_dir); when another copy sits next to the YAML, the pre-flight says so."""
+    import ultralytics.utils as uu
+
+    from lsdense.yolo.checks import preflight
+
+    data = _coco8_copy(tmp_path / "proj/coco8")
+    yml = tmp_path / "proj/data.yaml"
+    yml.write_text(yaml.safe_dump(dict(yaml.safe_load(data.read_text()), path="coco8")))
+    monkeypatch.chdir(tmp_path / "proj")
+    assert preflight(yml)["path"] == str(tmp_path / "proj/coco8")  # relative to the working dir
+    monkeypatch.chdir(tmp_path)  # now 'coco8' is only next to the YAML
+    with pytest.raises(ValueError, match=r"path: 'coco8' does not exist relative to the working "
+                                         r"directory .* write path: .*proj/coco8$"):
+        preflight(yml)
+    (tmp_path / "datasets").mkdir()
+    _coco8_copy(tmp_path / "datasets/coco8")  # another copy in Ultralytics' datasets_dir
+    monkeypatch.setattr(uu, "DATASETS_DIR", tmp_path / "datasets")
+    with pytest.raises(ValueError, match=r"path: 'coco8' is read from .*datasets/coco8 .* another "
+                                         r"copy is next to the YAML"):
+        preflight(yml)
+
+
+@pytest.mark.parametrize("backbone,imgsz", [("lolvit_s", 640), ("lisanet_s", 320)])
+def test_info_gflops_equal_flop_counter(backbone, imgsz):
+    """Issue 18: model.info() (and the training log, same get_flops) reports the GFLOPs counted
+    by torch.utils.flop_counter at the real size, not thop's small-image extrapolation
+    (LOLViT-S + YOLOv8n: 15.48 before, 10.64 true at 640)."""
+    from lsdense.models import count_flops
+    from ultralytics.utils.torch_utils import get_flops
+
+    from ultralytics.utils.torch_utils import model_info
+
+    stock = YOLO("yolov8n.yaml").info(imgsz=640)[-1]  # a stock model keeps thop's count
+    assert 8.0 < stock < 9.5  # yolov8n: 8.7 GFLOPs (Ultralytics' table)
+    net = DetectionModel(swap_backbone("yolov8n.yaml", backbone), verbose=False)
+    ref = count_flops(net.eval(), torch.zeros(1, 3, imgsz, imgsz)) / 1e9
+    assert model_info(net, imgsz=imgsz)[-1] == pytest.approx(ref, rel=0.01)
+    assert get_flops(net, imgsz) == pytest.approx(ref, rel=0.01)
+    if imgsz == 640:
+        assert ref == pytest.approx(10.64, abs=0.01)
+
+
+def test_swap_backbone_tool_errors_are_one_line_with_a_fitting_hint(tmp_path, capsys):
+    import re
+    import runpy
+
+    tool = runpy.run_path(str(ROOT / "tools/swap_backbone.py"))["main"]
+    cases = [(["yolov8n-p6.yaml", "--backbone", "lolvit_s"], r"no \[64\]\): use the YAML without -p6.*lsnet_t"),
+             (["yolov8n-p2.yaml", "--backbone", "lsnet_t"], r"no \[4\]\): use the YAML without -p2.*lolvit_s"),
+             (["yolov8n.yaml", "--backbone", "lolvit_q"], r"Unknown backbone 'lolvit_q'. Valid names: .*lsnet_t"),
+             (["yolov8n.yaml", "--backbone", "lsnet_t", "--pretrained", "no.pth"], r"names backbone weights 'no.pth'")]
+    for args, pattern in cases:
+        capsys.readouterr()
+        assert tool([*args, "-o", str(tmp_path / "o.yaml")]) == 1
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("error: ") and re.search(pattern, err[0]), err
+        assert not (tmp_path / "o.yaml").exists()
+
+
+def test_demo_progress_lines_estimate_the_time_left():
+    """Issue 22: the demo's Ultralytics trainings print the time left after each epoch (from the
+    mean epoch time)."""
+    import time
+    from types import SimpleNamespace
+
+    from lsdense.yolo.demo import epoch_eta, format_seconds
+
+    lines = []
+    cb = epoch_eta(lines.append, "A-YOLOM")
+    start = time.time() - 30  # 3 of 12 epochs done in 30 s: 90 s left
+    cb(SimpleNamespace(epoch=2, epochs=12, train_time_start=start))
+    assert lines[0].startswith("A-YOLOM: epoch 3/12, about 1 min 30 s") or \
+        lines[0].startswith("A-YOLOM: epoch 3/12, about 1 min 31 s"), lines
+    assert [format_seconds(s) for s in (5, 75, 4000)] == ["5 s", "1 min 15 s", "1 h 6 min"]

@@ -39,14 +39,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     """Entry point; returns the exit status (0 ok, 1 a reported config/data error)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0].endswith((".yaml", ".yml")):
-        from lsdense.yolo.train import load_train_config, main as yolo_main
+        from lsdense.yolo.train import prepare, train_prepared
 
-        try:  # the YAML, the key=value overrides and Ultralytics' argument checks, up front
-            load_train_config(argv[0], argv[1:])
+        try:  # the YAML, the overrides, the model YAML and the data: all problems, before building
+            job = prepare(argv[0], argv[1:])
         except ValueError as err:
-            print(f"error: {err}", file=sys.stderr)
+            for line in str(err).strip().splitlines():
+                print(f"error: {line}", file=sys.stderr)
             return 1
-        yolo_main(argv)
+        train_prepared(*job)
         return 0
     args = parse_args(argv)
     from lsdense.mm.runner import REPORTED_ERRORS, train

@@ -8,12 +8,14 @@ The dataset YAML itself is read by Ultralytics' ``check_det_dataset``.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterable, List, Optional, Union
+import logging
+import tempfile
+from typing import Iterable, List, Optional, Tuple, Union
 
 import yaml
 
 __all__ = ["check_data_yaml", "check_image_channels", "check_label_file", "check_label_dir",
-           "parse_label_rows"]
+           "parse_label_rows", "preflight"]
 
 
 def check_data_yaml(data: Union[str, Path, dict], keys: Iterable[str] = ("train", "val")) -> dict:
@@ -79,7 +81,7 @@ def check_data_yaml(data: Union[str, Path, dict], keys: Iterable[str] = ("train"
 
 
 # Ultralytics' verify_image_label reads coordinates within 1 % outside 0..1 (it clips them later)
-_TOLERANCE = 0.01
+TOLERANCE = 0.01
 
 
 def parse_label_rows(text: str, file: Union[str, Path], nc: Optional[int] = None,
@@ -121,7 +123,7 @@ def parse_label_rows(text: str, file: Union[str, Path], nc: Optional[int] = None
         except ValueError:
             vals, problem = [], "non-numeric value"
         polygon = len(vals) > 6
-        lo, hi = -_TOLERANCE, 1.0 + _TOLERANCE
+        lo, hi = -TOLERANCE, 1.0 + TOLERANCE
         if problem is not None:
             pass
         elif polygon and len(vals) % 2 == 0:
@@ -215,3 +217,204 @@ def check_image_channels(d: dict, keys: Iterable[str] = ("train", "val")) -> Non
                     f"Ultralytics reads such files unchanged and builds the model for {channels} "
                     f"channels: store the images with {channels} channels (e.g. PNG/TIFF for RGB+IR) "
                     f"or set channels: {got}.")
+
+
+# --- one pre-flight for tools/train.py (Ultralytics side) -------------------------------------
+
+_TASK_LABELS = {"detect": "boxes (cls cx cy w h) or polygons (turned into boxes)",
+                "segment": "polygons (cls x1 y1 x2 y2 ...)",
+                "obb": "4-corner polygons (cls x1 y1 x2 y2 x3 y3 x4 y4)",
+                "pose": "boxes + keypoints (cls cx cy w h px1 py1 [v1] ...)"}
+MAX_LINES_PER_KEY = 10  # corrupt label files listed per split; the rest are counted
+
+
+def _split_images(value, root: Path) -> List[str]:
+    """Image files of one split entry as Ultralytics lists them (``BaseDataset.get_img_files``:
+    a folder, a list of folders, or a .txt of image paths)."""
+    from types import SimpleNamespace
+
+    from ultralytics.data.base import BaseDataset
+
+    paths = [str(Path(v) if Path(v).is_absolute() else root / v)
+             for v in (value if isinstance(value, list) else [value])]
+    try:
+        return BaseDataset.get_img_files(SimpleNamespace(prefix="", fraction=1.0), paths)
+    except FileNotFoundError:
+        return []
+
+
+def _dataset_root(d: dict, name: str, yaml_dir: Path) -> Tuple[Path, List[str], List[str]]:
+    """Resolve ``path`` as Ultralytics' ``check_det_dataset`` does (a relative path: against
+    the working directory if it exists there, else against its ``datasets_dir`` setting), and
+    say how: returns (root, problems, notes)."""
+    from ultralytics.utils import DATASETS_DIR
+
+    raw = d.get("path")
+    if not raw:
+        return yaml_dir.resolve(), [], []
+    p = Path(str(raw))
+    if p.is_absolute() or p.exists():
+        return p.resolve(), [], []
+    root = (DATASETS_DIR / p).resolve()
+    beside = (yaml_dir / p).resolve()
+    if root.exists() and beside.exists() and beside != root:
+        return root, [f"{name} path: {raw!r} is read from {root} (Ultralytics resolves a relative "
+                      f"path against the working directory {Path.cwd()}, then its datasets_dir "
+                      f"{DATASETS_DIR}), but another copy is next to the YAML at {beside}: write "
+                      f"the absolute path of the one you mean"], []
+    if not root.exists() and beside.exists():
+        return root, [f"{name} path: {raw!r} does not exist relative to the working directory "
+                      f"{Path.cwd()} nor to Ultralytics' datasets_dir {DATASETS_DIR} (relative "
+                      f"paths are not read against the YAML's folder): write path: {beside}"], []
+    if root.exists():
+        return root, [], [f"{name} path: {raw!r} resolved to {root} (Ultralytics' datasets_dir "
+                          f"{DATASETS_DIR}; it does not exist under {Path.cwd()})"]
+    return root, [f"{name} path: {raw!r} does not exist (tried {Path.cwd() / p} and {root}, "
+                  f"Ultralytics' datasets_dir): write an absolute path"], []
+
+
+def _scan_labels(ims: List[str], lbs: List[str], task: str, nc: Optional[int], kpt
+                 ) -> Tuple[List[Tuple[str, str]], int, int, int]:
+    """Ultralytics' ``verify_image_label`` over a split (threaded, as its own scan), or its
+    label cache (``<labels>.cache``) when that is valid for these files and settings and holds
+    no corrupt file. Returns (corrupt [(label file, message)], label files found, boxes,
+    polygons)."""
+    from multiprocessing.pool import ThreadPool
+
+    from ultralytics.data.dataset import DATASET_CACHE_VERSION
+    from ultralytics.data.utils import get_hash, load_dataset_cache_file, verify_image_label
+    from ultralytics.utils import NUM_THREADS
+
+    pose = task == "pose" and bool(kpt)
+    # the hash of YOLODataset.get_cache_hash
+    key = get_hash(lbs + ims + [str((pose, nc, kpt, False))])
+    try:
+        cache = load_dataset_cache_file(Path(lbs[0]).parent.with_suffix(".cache"))
+        if cache["version"] == DATASET_CACHE_VERSION and cache["hash"] == key and not cache["results"][3]:
+            labels = cache["labels"]
+            return ([], cache["results"][0], sum(len(lb["cls"]) for lb in labels),
+                    sum(len(lb["segments"]) for lb in labels))
+    except Exception:  # no cache, or another version: scan
+        pass
+    nkpt, ndim = (list(kpt) + [2])[:2] if kpt else (0, 0)
+    args = [(im, lb, "", pose, nc or 10 ** 9, nkpt, ndim, False) for im, lb in zip(ims, lbs)]
+    with ThreadPool(NUM_THREADS) as pool:
+        res = pool.map(verify_image_label, args)
+    ok = [r for r in res if r[0] is not None]
+    return ([(lb, r[-1]) for lb, r in zip(lbs, res) if r[0] is None], sum(r[6] for r in ok),
+            sum(len(r[1]) for r in ok), sum(len(r[3]) for r in ok))
+
+
+def preflight(data: Union[str, Path], task: str = "detect", keys: Iterable[str] = ("train", "val")
+              ) -> dict:
+    """Check everything a data YAML names before a model is built, and report all problems at once.
+
+    Checks: the YAML is found and passes Ultralytics' own key checks (``check_det_dataset``
+    without download); ``path`` resolves as Ultralytics resolves it, and not silently to
+    another copy (:func:`_dataset_root`); every split path exists and holds images; every
+    label file passes Ultralytics' own ``verify_image_label`` (its tolerances: coordinates
+    up to 1.01, polygon rows turned into boxes, class ids below ``nc``), which would
+    otherwise drop the image with a warning; the labels fit the model's ``task`` (polygons
+    for segment/obb, ``kpt_shape`` and keypoint columns for pose); image channels fit
+    ``channels``. A dataset Ultralytics can download (``download:`` key) is not checked.
+
+    Args:
+        data: the data YAML (path or a stock name such as ``coco8.yaml``).
+        task: the model's task (``detect``, ``segment``, ``obb``, ``pose``; from the model
+            YAML's head, see :func:`lsdense.yolo.train.guess_task`).
+        keys: the splits to check.
+
+    Returns:
+        The resolved dataset dict (as :func:`check_data_yaml`).
+
+    Raises:
+        ValueError: one line per problem (``<yaml> <key>: <value>: <problem>: <fix>``).
+    """
+    from ultralytics.data.utils import check_det_dataset, img2label_paths
+    from ultralytics.utils import LOGGER
+    from ultralytics.utils.checks import check_yaml
+
+    p, name = Path(str(data)), str(data)
+    if not p.is_file():
+        try:
+            p = Path(check_yaml(str(data)))
+        except FileNotFoundError:
+            raise ValueError(f"data: {name!r} not found: give the path of a data YAML "
+                             f"(or a stock name such as coco8.yaml)") from None
+    d = yaml.safe_load(p.read_text()) or {}
+    if d.get("download"):
+        return d  # a stock dataset: Ultralytics downloads it
+    problems: List[str] = []
+    keys = list(keys) + (["test"] if d.get("test") and "test" not in keys else [])
+    absent = [k for k in keys if not d.get(k)]
+    problems += [f"{name} {k}: missing: add the split's image folder (relative to 'path')"
+                 for k in absent]
+    root, more, notes = _dataset_root(d, name, p.parent)
+    problems += more
+    for n in notes:
+        LOGGER.info(f"lsdense: {n}")
+    probe = {**d, "path": str(root), **{k: "/" for k in ("train", "val")}}
+    with tempfile.TemporaryDirectory() as tmp:
+        f = Path(tmp) / "data.yaml"
+        f.write_text(yaml.safe_dump(probe))
+        try:
+            out = check_det_dataset(str(f), autodownload=False)
+        except (SyntaxError, TypeError) as err:
+            problems.append(f"{name}: {' '.join(str(err).replace(str(f), name).split())}")
+            out = dict(probe, names={}, nc=None)
+    nc = out.get("nc")
+    kpt = out.get("kpt_shape")
+    if task == "pose" and not kpt:
+        problems.append(f"{name} kpt_shape: missing: a pose model needs the keypoint layout, "
+                        f"e.g. kpt_shape: [17, 3] (17 points, x y visible)")
+    for k in keys:
+        if k in absent or more:  # no split lines under a 'path' that is itself wrong
+            continue
+        entries = d[k] if isinstance(d[k], list) else [d[k]]
+        bad = [v for v in entries if not (Path(v) if Path(str(v)).is_absolute() else root / v).exists()]
+        if bad:
+            problems += [f"{name} {k}: {v!r} -> {root / v} does not exist: fix '{k}' or 'path' "
+                         f"(relative entries are read against path: {root})" for v in bad]
+            continue
+        level = LOGGER.level
+        LOGGER.setLevel(logging.WARNING)  # its image-access speed lines
+        try:
+            ims = _split_images(d[k], root)
+        finally:
+            LOGGER.setLevel(level)
+        if not ims:
+            problems.append(f"{name} {k}: {d[k]!r}: no images found under {root}: point '{k}' at "
+                            f"the image folder (or a .txt list of images)")
+            continue
+        lbs = img2label_paths(ims)
+        corrupt, found, boxes, polys = _scan_labels(ims, lbs, task, nc, kpt)
+        for lb, msg in corrupt[:MAX_LINES_PER_KEY]:
+            why = " ".join(msg.split("ignoring corrupt image/label:", 1)[-1].split())
+            if task != "pose" and Path(lb).is_file():  # the same rules, with the line number
+                try:
+                    check_label_file(lb, nc)
+                except ValueError as err:
+                    why = str(err).rstrip(".")
+            problems.append(f"{name} {k}: {why if why.startswith(lb) else f'{lb}: {why}'}: "
+                            f"Ultralytics would drop this image; fix the file")
+        if len(corrupt) > MAX_LINES_PER_KEY:
+            problems.append(f"{name} {k}: {len(corrupt) - MAX_LINES_PER_KEY} more corrupt label "
+                            f"files (not listed): run again after fixing the ones above")
+        if not found and not corrupt and k != "test":  # a test split may come without labels
+            problems.append(f"{name} {k}: {d[k]!r}: no label files for its {len(ims)} images: "
+                            f"expected e.g. {lbs[0]} (Ultralytics reads labels from the "
+                            f"'labels' folder beside 'images')")
+            continue
+        if task in ("segment", "obb") and boxes and not polys:
+            problems.append(f"{name} {k}: labels hold {boxes} boxes and no polygons, but the model "
+                            f"is a {task} model (its YAML's head), which learns from "
+                            f"{_TASK_LABELS[task]}: use {task} labels, or a detection model YAML")
+    try:
+        check_image_channels({**out, **{k: d.get(k) for k in keys}, "path": str(root)}, keys)
+    except ValueError as err:
+        problems.append(f"{name} channels: {err}")
+    if problems:
+        raise ValueError("\n".join(problems))
+    out.update({k: d[k] for k in keys})
+    out["path"] = str(root)
+    return out

@@ -48,6 +48,17 @@ def run(args: List[str]):
     for a in args:  # fail early, with the lsdense message, on a bad model YAML
         if a.startswith("model=") and a.endswith((".yaml", ".yml")):
             check_model_yaml(load_model_yaml(a.split("=", 1)[1]))
+    data = next((a[5:] for a in args if a.startswith("data=")), None)
+    if "train" in args and data:  # the data pre-flight of tools/train.py: all problems at once
+        from .checks import preflight
+        from .train import guess_task
+
+        model = next((a[6:] for a in args if a.startswith("model=")), "")
+        task = next((a[5:] for a in args if a.startswith("task=")), None) or \
+            next((a for a in args if a in ("detect", "segment", "pose", "obb")), None) or \
+            (guess_task(model) if model else None) or "detect"
+        if task in ("detect", "segment", "pose", "obb"):
+            preflight(data, task)
     from ultralytics.cfg import entrypoint
 
     return entrypoint(" ".join(["lsdense-yolo", *args]))

@@ -22,6 +22,7 @@ import numpy as np
 from lsdense.cfg import YOLO_CFG_DIR
 
 __all__ = ["run", "detector_sizes", "draw_multitask", "predict_to_files", "PAPER_TARGETS",
+           "estimate_seconds", "epoch_eta", "fwd_bwd_seconds", "format_seconds",
            "DRIVABLE_BGR", "LANE_BGR"]
 
 
@@ -121,7 +122,79 @@ def predict_to_files(model, images: Iterable[PathLike], out_dir: PathLike, imgsz
     return written
 
 
-def run(work_dir: Union[PathLike, None] = None, epochs: int = 20, imgsz: int = 128,
+DEMO_EPOCHS, DEMO_IMGSZ, DEMO_BATCH, DEMO_TRAIN_IMAGES = 20, 128, 8, 32
+
+
+def format_seconds(s: float) -> str:
+    """``75`` -> ``'1 min 15 s'``; ``4000`` -> ``'1 h 7 min'``."""
+    s = int(round(s))
+    if s >= 3600:
+        return f"{s // 3600} h {s % 3600 // 60} min"
+    return f"{s // 60} min {s % 60} s" if s >= 60 else f"{s} s"
+
+
+def epoch_eta(say: Callable[[str], None], name: str) -> Callable:
+    """Ultralytics ``on_train_epoch_end`` callback: one line per epoch with the time left in the
+    training, from the mean epoch time so far (Ultralytics' own bars show one epoch at a time)."""
+    import time
+
+    start = {}
+
+    def callback(trainer) -> None:
+        now = time.time()
+        start.setdefault("t", getattr(trainer, "train_time_start", now))
+        done, total = trainer.epoch + 1, trainer.epochs
+        left = (now - start["t"]) / done * (total - done)
+        say(f"{name}: epoch {done}/{total}, about {format_seconds(left)} left in this training")
+    return callback
+
+
+def fwd_bwd_seconds(model, x, batch: Optional[int] = None) -> float:
+    """Seconds of one forward + backward of ``model`` (train mode) at ``batch`` images: one
+    untimed call on ``x[:1]`` (one-time costs), then one timed call on ``x`` scaled linearly by
+    ``batch / len(x)`` (an over-estimate: fixed costs are scaled too, standing in for data
+    loading and the optimizer step). The probe behind the demo's up-front estimate."""
+    import time
+
+    import torch
+
+    def flat(o):
+        if isinstance(o, torch.Tensor):
+            return [o]
+        if isinstance(o, dict):
+            o = list(o.values())
+        return [t for v in (o if isinstance(o, (list, tuple)) else []) for t in flat(v)]
+
+    model.train()
+    sum(t.float().mean() for t in flat(model(x[:1]))).backward()  # untimed: one-time costs
+    t0 = time.perf_counter()
+    sum(t.float().mean() for t in flat(model(x))).backward()
+    seconds = time.perf_counter() - t0
+    model.zero_grad(set_to_none=True)
+    return seconds * (batch or len(x)) / len(x)
+
+
+def estimate_seconds(k_train: float = 1.0) -> float:
+    """Rough seconds of :func:`run` on this machine, from one forward + backward of each model
+    at the demo's size (batch 2, scaled to the demo's batch; :func:`fwd_bwd_seconds`):
+    iterations x probe x ``k_train``. Rough: not calibrated against full runs.
+    ``tools/demo.py`` prints it up front and corrects it as steps finish."""
+    import torch
+    from ultralytics.nn.tasks import DetectionModel
+
+    from .multitask import MultiTaskModel
+
+    x = torch.zeros(2, 3, DEMO_IMGSZ, DEMO_IMGSZ)
+    iters = DEMO_EPOCHS * -(-DEMO_TRAIN_IMAGES // DEMO_BATCH)
+    det = fwd_bwd_seconds(DetectionModel(str(_CFG / "yolov8n-lolvit_s.yaml"), nc=3, verbose=False),
+                          x, DEMO_BATCH)
+    mt = fwd_bwd_seconds(MultiTaskModel(str(_CFG / "ayolom-n-lolvit_s.yaml"), nc=1, verbose=False),
+                         x, DEMO_BATCH)
+    # + FPS (4 x batch 1 + 4 x batch 32 forwards, ~ 17 batches of 8) and drawing (~40 images at 320 px)
+    return iters * (det + mt) * k_train + 17 * mt + 40 * mt
+
+
+def run(work_dir: Union[PathLike, None] = None, epochs: int = DEMO_EPOCHS, imgsz: int = DEMO_IMGSZ,
         progress: Optional[Callable[[str], None]] = None) -> dict:
     """Train both demo models on toy data, draw their predictions; return metrics and paths.
 
@@ -142,23 +215,25 @@ def run(work_dir: Union[PathLike, None] = None, epochs: int = 20, imgsz: int = 1
     from .multitask import AYOLOM
     from .speed import measure_fps
 
-    data = make_bdd100k(work / "bdd100k", num_train=32, num_val=8, seed=0, size=(96, 160))
+    data = make_bdd100k(work / "bdd100k", num_train=DEMO_TRAIN_IMAGES, num_val=8, seed=0, size=(96, 160))
     # short CPU runs: no LR warm-up, no mosaic (toy scenes are already small and centred)
-    common = dict(epochs=epochs, imgsz=imgsz, batch=8, workers=0, device="cpu", amp=False,
+    common = dict(epochs=epochs, imgsz=imgsz, batch=DEMO_BATCH, workers=0, device="cpu", amp=False,
                   plots=False, exist_ok=True, project=str(work / "runs"), verbose=False,
                   warmup_epochs=0, mosaic=0.0, close_mosaic=0, optimizer="AdamW", lr0=0.002)
-    say("training LOLViT-S + YOLOv8n head on toy BDD100K")
+    say(f"training LOLViT-S + YOLOv8n head on toy BDD100K ({epochs} epochs)")
     det = YOLO(str(_CFG / "yolov8n-lolvit_s.yaml"))
+    det.add_callback("on_train_epoch_end", epoch_eta(say, "LOLViT-S YOLO"))
     det.train(data=str(data["det_yaml"]), name="lolvit_s-yolov8n", **common)
-    say("training A-YOLOM-n with LOLViT-S on toy BDD100K")
+    say(f"training A-YOLOM-n with LOLViT-S on toy BDD100K ({epochs} epochs)")
     mt = AYOLOM(str(_CFG / "ayolom-n-lolvit_s.yaml"))
+    mt.add_callback("on_train_epoch_end", epoch_eta(say, "A-YOLOM"))
     mt.train(data=str(data["multitask_yaml"]), name="ayolom-n-lolvit_s", **common)
     res = {"detector": det.trainer.metrics, "multitask": mt.trainer.metrics,
            "fps": {bs: measure_fps(mt.model, imgsz=imgsz, batch=bs, warmup=1, iters=3)
                    for bs in (1, 32)},
            "sizes": detector_sizes(), "vis": {}, "work_dir": work}
 
-    say("drawing predictions on toy and real images")
+    say("drawing predictions on toy and real images")  # ~40 images
     toy_val = sorted((Path(data["root"]) / "images/100k/val").glob("*.jpg"))[:6]
     vis = work / "vis"
     res["vis"]["toy_detector"] = vis / "toy_detector"

@@ -26,7 +26,16 @@
    caller's model is left as it was;
 7. adds an ``on_train_start`` callback to Ultralytics' default callbacks that
    marks the YAML of the model being trained with ``lsdense_trained: true``
-   (:func:`mark_trained`); checkpoints carry the mark in ``model.yaml``.
+   (:func:`mark_trained`); checkpoints carry the mark in ``model.yaml``;
+8. wraps ``ultralytics.utils.torch_utils.get_flops`` (:func:`_counting_flops`), which
+   ``model.info()`` and the training logs call: for a model holding lsdense modules the
+   GFLOPs are counted at the real input size by :func:`lsdense.models.count_flops`
+   (``torch.utils.flop_counter``, custom operators in their reference form), not by thop
+   on a small image scaled up, which is wrong for attention (LOLViT-S + YOLOv8n head 15.48
+   instead of 10.64 at 640; LiSANet-S 68.97 instead of 77.14); other models keep thop;
+9. runs go under the working directory (:func:`_runs_under_working_directory`) when
+   Ultralytics took the git checkout that holds its *installation* (a virtual environment
+   inside a project's checkout) for an Ultralytics checkout.
 
 Why the mark: to fine-tune or resume a ``.pt``, Ultralytics rebuilds the model
 from the checkpoint's ``model.yaml`` (``trainer.get_model(cfg=model.yaml)``) and
@@ -54,7 +63,7 @@ from lsdense.models.forms import prepare_export
 from . import modules as M
 
 __all__ = ["register", "check_model_yaml", "fill_backbone_rows", "mark_trained", "lsdense_modules",
-           "backbone_channels", "BACKBONE_ROW_ARGS", "TRAINED_KEY"]
+           "backbone_channels", "lsdense_gflops", "BACKBONE_ROW_ARGS", "TRAINED_KEY"]
 
 BACKBONE_ROW_ARGS = ("arch", "pretrained", "out_indices", "in_chans")
 TRAINED_KEY = "lsdense_trained"
@@ -297,6 +306,71 @@ def _exporting(call: Callable) -> Callable:
     return export_with_lsdense
 
 
+_GFLOPS_CACHE: Dict[Tuple[str, int, int, int], float] = {}
+
+
+def lsdense_gflops(model: nn.Module, imgsz=640) -> float:
+    """GFLOPs of one forward at ``imgsz`` (int or (h, w)), 2 FLOPs per multiply-add, as
+    Ultralytics reports them, counted by :func:`lsdense.models.count_flops` on a copy of
+    the model (eval mode, float32, on the model's device, one zero image of the real size).
+
+    The count depends on the architecture and the size only, so it is kept per model YAML
+    (``model.yaml``, which holds ``nc`` and ``ch``) and size: ``info()`` and the training
+    log's ``model/GFLOPs`` count once.
+    """
+    from lsdense.models import count_flops
+
+    h, w = (imgsz, imgsz) if isinstance(imgsz, (int, float)) else tuple(imgsz)[:2]
+    ch = next(m for m in model.modules() if isinstance(m, nn.Conv2d)).in_channels
+    y = getattr(model, "yaml", None)
+    key = (repr(y), ch, int(h), int(w)) if isinstance(y, dict) else None
+    if key is None or key not in _GFLOPS_CACHE:
+        device = next(model.parameters()).device
+        net = deepcopy(model).float().eval()
+        flops = count_flops(net, torch.zeros(1, ch, int(h), int(w), device=device)) / 1e9
+        if key is None:
+            return flops
+        _GFLOPS_CACHE[key] = flops
+    return _GFLOPS_CACHE[key]
+
+
+def _counting_flops(get_flops: Callable) -> Callable:
+    """``get_flops`` that counts models holding lsdense modules with :func:`lsdense_gflops`."""
+    @functools.wraps(get_flops)
+    def get_flops_lsdense(model, imgsz=640):
+        from ultralytics.utils.torch_utils import unwrap_model
+
+        net = unwrap_model(model)
+        if isinstance(net, nn.Module) and any(isinstance(m, (M.LSDenseBackbone, M.AGate,
+                                                             M.AdaptiveConcat, *M.SEG_HEADS.values()))
+                                              for m in net.modules()):
+            try:
+                return lsdense_gflops(net, imgsz)
+            except Exception:  # as Ultralytics: a model that cannot be counted reports 0.0
+                return 0.0
+        return get_flops(model, imgsz)
+    get_flops_lsdense.__lsdense_wrapped__ = True
+    return get_flops_lsdense
+
+
+def _runs_under_working_directory() -> None:
+    """Outside an Ultralytics checkout, Ultralytics writes runs to ``./runs`` (its settings'
+    default ``runs_dir`` is the relative ``runs``). It takes the git repository that holds its
+    own package for its checkout: installed in a virtual environment inside any project's
+    checkout (``<project>/.venv``), every run lands in ``<project>/runs`` whatever the
+    working directory. When the settings hold exactly that default and the repository is
+    not an Ultralytics checkout, ``runs_dir`` is set back to ``runs`` for this process (not
+    written to the settings file); a ``runs_dir`` the user set is kept."""
+    import ultralytics
+    from ultralytics.utils import GIT, SETTINGS
+
+    root = GIT.root
+    if root is None or Path(ultralytics.__file__).resolve().parents[1] == Path(root).resolve():
+        return
+    if SETTINGS.get("runs_dir") == str(Path(root) / "runs"):
+        dict.__setitem__(SETTINGS, "runs_dir", "runs")
+
+
 def register() -> None:
     """Register the lsdense modules with Ultralytics (safe to call repeatedly)."""
     import ultralytics.cfg as ucfg
@@ -321,4 +395,9 @@ def register() -> None:
 
     if mark_trained not in default_callbacks["on_train_start"]:
         default_callbacks["on_train_start"].append(mark_trained)
+    import ultralytics.utils.torch_utils as tu
+
+    if not hasattr(tu.get_flops, "__lsdense_wrapped__"):
+        tu.get_flops = _counting_flops(tu.get_flops)
+    _runs_under_working_directory()
     torch.serialization.add_safe_globals(_lsdense_classes())

@@ -79,6 +79,20 @@ def _apply_scale(d: dict, scale: Optional[str]) -> dict:
     return d
 
 
+def _stride_hint(used: List[int], missing: List[int], levels: Dict[int, tuple]) -> str:
+    """What fits when a head needs strides a backbone lacks: backbones that have them, or
+    the stock head that needs only the strides this backbone has."""
+    from lsdense.models import list_backbones
+
+    fits = [n for n in list_backbones()
+            if set(used) <= {f["reduction"] for f in get_variant(n).feature_info}]
+    if max(missing) > max(levels):
+        head = "the YAML without -p6/-p7 (e.g. yolov8n.yaml: strides 8, 16, 32)"
+    else:
+        head = "the YAML without -p2 (e.g. yolov8n.yaml: strides 8, 16, 32)"
+    return f"use {head}" + (f", or a backbone with those levels: {', '.join(fits)}" if fits else "")
+
+
 def swap_backbone(model: Union[str, Path, dict], backbone: str, pretrained: Optional[str] = None,
                   scale: Optional[str] = None, nc: Optional[int] = None) -> dict:
     """Return a model YAML dict with ``backbone`` replaced by an lsdense backbone.
@@ -114,8 +128,8 @@ def swap_backbone(model: Union[str, Path, dict], backbone: str, pretrained: Opti
     missing = [s for s in used if s not in levels]
     if missing:
         raise ValueError(f"The head of this YAML uses backbone strides {used}, but {variant.name} "
-                         f"has levels at strides {sorted(levels)} only (no {missing}). Pick a head "
-                         f"that matches, e.g. a -p6 YAML for stride 64.")
+                         f"has levels at strides {sorted(levels)} only (no {missing}): "
+                         f"{_stride_hint(used, missing, levels)}.")
     out_indices = [levels[s][0] for s in used]
     module = _FAMILY_MODULE.get(variant.family)
     if module is None:

@@ -21,8 +21,8 @@ import yaml
 
 from lsdense.cfg import yolo_yaml
 
-__all__ = ["run", "main", "load_train_config", "build_model", "guess_task", "parse_overrides",
-           "check_train_args"]
+__all__ = ["run", "main", "prepare", "train_prepared", "load_train_config", "build_model",
+           "guess_task", "parse_overrides", "check_train_args"]
 
 
 def parse_overrides(items: Sequence[str]) -> Dict[str, Any]:
@@ -44,14 +44,26 @@ def parse_overrides(items: Sequence[str]) -> Dict[str, Any]:
     return out
 
 
-def guess_task(model: str) -> str:
-    """'multitask' for a YAML or checkpoint of an A-YOLOM model, else 'detect'."""
+def guess_task(model: str) -> Optional[str]:
+    """The task of a model YAML or checkpoint, as Ultralytics reads it.
+
+    ``'multitask'`` for an A-YOLOM YAML (``SegHead`` / ``SegHeadLinear`` rows); otherwise
+    Ultralytics' own ``guess_model_task`` on the YAML (the head's last module: ``Segment`` ->
+    segment, ``Pose`` -> pose, ``OBB`` -> obb, ``Classify`` -> classify, ``Detect`` -> detect).
+    ``None`` for a ``.pt``: ``YOLO(path)`` reads the task stored in the checkpoint.
+    """
     model = yolo_yaml(model)
-    if str(model).endswith((".yaml", ".yml")) and Path(model).is_file():
-        d = yaml.safe_load(Path(model).read_text())
-        rows = d.get("backbone", []) + d.get("head", [])
-        return "multitask" if any(r[2] in ("SegHead", "SegHeadLinear") for r in rows) else "detect"
-    return "detect"
+    if not str(model).endswith((".yaml", ".yml")):
+        return None
+    from ultralytics.nn.tasks import guess_model_task
+
+    from .swap import load_model_yaml
+
+    d = load_model_yaml(model)
+    rows = d.get("backbone", []) + d.get("head", [])
+    if any(r[2] in ("SegHead", "SegHeadLinear") for r in rows):
+        return "multitask"
+    return guess_model_task(d)
 
 
 def load_train_config(path: str, overrides: Optional[List[str]] = None) -> Tuple[str, str, dict]:
@@ -101,8 +113,9 @@ def check_train_args(cfg: Dict[str, Any], where: str = "train arguments") -> Non
         LOGGER.setLevel(level)
 
 
-def build_model(model: str, task: str = "detect"):
-    """An Ultralytics ``YOLO`` (detect) or lsdense ``AYOLOM`` (multitask) model object."""
+def build_model(model: str, task: Optional[str] = "detect"):
+    """An Ultralytics ``YOLO`` (detect, segment, pose, obb, classify; ``None``: the task
+    stored in a ``.pt``) or lsdense ``AYOLOM`` (multitask) model object."""
     if task == "multitask":
         from .multitask import AYOLOM
 
@@ -112,33 +125,60 @@ def build_model(model: str, task: str = "detect"):
     return YOLO(yolo_yaml(model), task=task)
 
 
-def _check_detect_data(data: str) -> None:
-    from ultralytics.data.utils import img2label_paths
+def prepare(config: str, overrides: Sequence[str] = ()) -> Tuple[str, Optional[str], dict]:
+    """Read the YAML and overrides and run the whole pre-flight before anything is built:
+    the train arguments (Ultralytics' ``get_cfg``), the model YAML (modules, ``Index``
+    channels, backbone weights files: :func:`lsdense.yolo.check_model_yaml`) and the data
+    (:func:`lsdense.yolo.checks.preflight`, against the task the model YAML's head gives).
 
-    from .checks import check_data_yaml, check_image_channels, check_label_dir
+    Returns:
+        ``(model, task, train_kwargs)`` for :func:`train_prepared`.
 
-    d = check_data_yaml(data)
-    if d.get("download"):
-        return
-    check_image_channels(d)
-    nc = len(d["names"]) if isinstance(d.get("names"), (list, dict)) else d.get("nc")
-    for k in ("train", "val"):
-        for v in d[k] if isinstance(d[k], list) else [d[k]]:
-            img_dir = Path(d["path"]) / v
-            label_dir = Path(img2label_paths([str(img_dir / "x.jpg")])[0]).parent
-            if label_dir.is_dir():
-                check_label_dir(label_dir, nc)
+    Raises:
+        ValueError: every problem found, one line each (key, value, fix).
+    """
+    from .checks import preflight
+    from .register import check_model_yaml
+    from .swap import load_model_yaml
+
+    model, task, cfg = load_train_config(config, list(overrides))
+    problems = []
+    if str(model).endswith((".yaml", ".yml")):
+        try:
+            check_model_yaml(load_model_yaml(model))
+        except (ValueError, FileNotFoundError) as err:
+            problems.append(f"{model}: {err}")
+    elif not Path(model).is_file():
+        problems.append(f"model: {model!r} not found: give a model YAML or a .pt file")
+    if task in (None, "detect", "segment", "pose", "obb"):
+        try:
+            preflight(str(cfg["data"]), task or "detect")
+        except ValueError as err:
+            problems += str(err).splitlines()
+    if problems:
+        raise ValueError("\n".join(problems))
+    return model, task, cfg
+
+
+def train_prepared(model: str, task: Optional[str], cfg: dict) -> Any:
+    """Build the model and train it (Ultralytics' ``Model.train``); returns the final metrics.
+
+    Besides Ultralytics' per-epoch progress bars, one line after each epoch gives the time
+    left in the whole training (:func:`lsdense.yolo.demo.epoch_eta`)."""
+    from ultralytics.utils import LOGGER
+
+    from .demo import epoch_eta
+
+    yolo = build_model(model, task)
+    yolo.add_callback("on_train_epoch_end", epoch_eta(LOGGER.info, "lsdense"))
+    yolo.train(**cfg)
+    return getattr(yolo.trainer, "metrics", None)
 
 
 def run(config: str, overrides: Sequence[str] = ()) -> Any:
     """Train from a YAML (path or bundled name) plus ``key=value`` overrides; returns the
-    trainer's final metrics (dict)."""
-    model, task, cfg = load_train_config(config, list(overrides))
-    if task == "detect":
-        _check_detect_data(str(cfg["data"]))
-    yolo = build_model(model, task)
-    yolo.train(**cfg)
-    return getattr(yolo.trainer, "metrics", None)
+    trainer's final metrics (dict). :func:`prepare` (all checks) then :func:`train_prepared`."""
+    return train_prepared(*prepare(config, overrides))
 
 
 def main(argv: Sequence[str]) -> Any:

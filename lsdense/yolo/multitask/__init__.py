@@ -7,6 +7,7 @@ uses :class:`MultiTaskTrainer`, :class:`MultiTaskValidator` and
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Dict
 
 from ultralytics.engine.model import Model
@@ -29,6 +30,18 @@ __all__ = ["AYOLOM", "MultiTaskModel", "MultiTaskTrainer", "MultiTaskValidator",
            "ayolom_fitness", "ayolom_compute_ap", "ayolom_ap_per_class"]
 
 
+def _is_official_checkpoint(path) -> bool:
+    """True when ``path`` reads as a checkpoint of the official A-YOLOM code (the converter's
+    restricted unpickler and row check, :mod:`lsdense.yolo.multitask.convert`)."""
+    from .convert import _fork_model, load_fork_checkpoint
+
+    try:
+        _fork_model(load_fork_checkpoint(path), str(path))
+    except (ValueError, FileNotFoundError):
+        return False
+    return True
+
+
 class AYOLOM(Model):
     """Ultralytics ``Model`` for the A-YOLOM multi-task task (``task='multitask'``).
 
@@ -41,7 +54,18 @@ class AYOLOM(Model):
     def __init__(self, model: str = "ayolom-n.yaml", verbose: bool = False):
         from lsdense.cfg import yolo_yaml  # a bundled YAML by bare name, from any directory
 
-        super().__init__(model=yolo_yaml(model), task="multitask", verbose=verbose)
+        try:
+            super().__init__(model=yolo_yaml(model), task="multitask", verbose=verbose)
+        except Exception as err:
+            if str(model).endswith(".pt") and _is_official_checkpoint(model):
+                stem = Path(str(model)).stem
+                raise ValueError(
+                    f"{model} is a checkpoint of the official A-YOLOM code, whose own classes stock "
+                    f"Ultralytics cannot load ({type(err).__name__}: {err}): convert it once with "
+                    f"python tools/convert_ayolom.py {model} {stem}-lsdense.pt (or, without the "
+                    f"checkout, lsdense.yolo.multitask.convert.convert_ayolom('{model}', "
+                    f"'{stem}-lsdense.pt')), then load AYOLOM('{stem}-lsdense.pt').") from None
+            raise
 
     @property
     def task_map(self) -> Dict[str, Dict[str, Any]]:

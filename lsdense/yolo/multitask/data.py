@@ -10,8 +10,8 @@ Dataset YAML (``configs/yolo/bdd100k.yaml``)::
     labels: labels/100k       # YOLO txt (tools/convert_bdd100k.py), <labels>/<split>/<stem>.txt
     drivable: drivable/masks  # PNG, <drivable>/<split>/<stem>.png
     lane: lane/masks          # PNG, <lane>/<split>/<stem>.png
-    drivable_fg: [0, 1]       # official: 0 direct, 1 alternative, 2 background
-    lane_fg: not255           # official lane masks: 255 = no lane
+    drivable_fg: auto         # encoding read from the values (see detect_mask_encoding)
+    lane_fg: auto             # or explicit: [0, 1], not255, nonzero, [255]
     class_map: null           # optional {source id: train id}; unlisted ids are dropped
 
 ``layout: ayolom`` reads the official A-YOLOM release (``bdd-multi.yaml`` of the
@@ -60,17 +60,18 @@ from ultralytics.utils import LOGGER
 from ultralytics.utils.instance import Instances
 from ultralytics.utils.ops import resample_segments, segments2boxes
 
-from ..checks import parse_label_rows
+from ..checks import TOLERANCE, parse_label_rows
 
 __all__ = ["MultiTaskDataset", "MultiTaskFormat", "LAYOUTS", "resolve_layout", "foreground",
+           "MaskEncoding", "detect_mask_encoding", "mask_value_counts",
            "read_polygons", "fill_polygons", "polygon_instances", "carry_polygons", "rasterise_polygons",
            "build_multitask_dataset", "verify_multitask_image"]
 
 LAYOUTS: Dict[str, Dict[str, Any]] = {
     "official": dict(labels="labels/100k", drivable="drivable/masks", lane="lane/masks",
-                     drivable_fg=[0, 1], lane_fg="not255", mask_format="png"),
+                     drivable_fg="auto", lane_fg="auto", mask_format="png"),
     "ayolom": dict(labels="detection-object/labels", drivable="seg-drivable-10/labels",
-                   lane="seg-lane-11/labels", drivable_fg="nonzero", lane_fg="nonzero",
+                   lane="seg-lane-11/labels", drivable_fg="auto", lane_fg="auto",
                    mask_format="polygon"),
 }
 SEG_TASKS = ("drivable", "lane")
@@ -94,7 +95,125 @@ def foreground(mask: np.ndarray, rule: Union[str, List[int]]) -> np.ndarray:
         return mask != 255
     if isinstance(rule, (list, tuple)):
         return np.isin(mask, rule)
-    raise ValueError(f"Mask foreground rule {rule!r}: use 'nonzero', 'not255' or a list of values.")
+    raise ValueError(f"Mask foreground rule {rule!r}: use 'auto', 'nonzero', 'not255' or a list of values.")
+
+
+MASK_SAMPLES = 8  # masks per task whose values decide the encoding (spread over the split)
+
+
+class MaskEncoding:
+    """How a task's PNG masks code foreground: ``name`` (for messages), the foreground rule
+    (grey values, or ``'colour'``: every pixel that is not black), and the grey values the
+    encoding allows (``None``: any)."""
+
+    def __init__(self, name: str, fg, allowed=None):
+        self.name, self.fg, self.allowed = name, fg, allowed
+        self.lut = None
+        if fg != "colour":
+            v = np.arange(256)
+            self.lut = foreground(v, fg).astype(np.uint8)
+
+    def __call__(self, mask: np.ndarray, file: str, task: str) -> np.ndarray:
+        """Foreground (uint8 0/1, (H, W)) of a mask read with ``cv2.IMREAD_UNCHANGED``.
+
+        Raises:
+            ValueError: a colour mask for a grey encoding, or grey values the encoding lacks.
+        """
+        grey = _grey(mask)
+        if self.fg == "colour":
+            if grey is not None:
+                return (grey != 0).astype(np.uint8)
+            return (mask[..., :3] != 0).any(-1).astype(np.uint8)
+        if grey is None:
+            raise ValueError(f"{task} mask {file} is a colour map, but the other {task} masks are "
+                             f"{self.name}: store every mask in one encoding.")
+        if self.allowed is not None:
+            extra = sorted(set(np.unique(grey).tolist()) - set(self.allowed))
+            if extra:
+                raise ValueError(f"{task} mask {file} holds values {extra}, outside the {self.name} "
+                                 f"encoding of the other {task} masks ({sorted(self.allowed)}): fix the "
+                                 f"mask, or set {task}_fg to the values that mean {task}.")
+        return self.lut[grey]
+
+
+def _grey(mask: np.ndarray) -> Optional[np.ndarray]:
+    """The grey values of a mask (a colour PNG whose channels are equal counts as grey), or
+    None for a colour map."""
+    if mask.ndim == 2:
+        return mask
+    c = mask[..., :3]
+    return c[..., 0] if (c == c[..., :1]).all() else None
+
+
+def mask_value_counts(files: List[str]) -> Tuple[Dict[Any, int], bool]:
+    """Pixel counts per grey value (or per BGR colour for colour maps) over ``files``, and
+    whether any is a colour map."""
+    counts: Dict[Any, int] = {}
+    colour = False
+    for f in files:
+        m = cv2.imread(str(f), cv2.IMREAD_UNCHANGED)
+        if m is None:
+            raise ValueError(f"Could not read mask {f}.")
+        if m.dtype != np.uint8:
+            raise ValueError(f"Mask {f} is {m.dtype}; masks are 8-bit PNGs (values 0..255).")
+        g = _grey(m)
+        if g is None:
+            colour = True
+            v, c = np.unique(m[..., :3].reshape(-1, 3), axis=0, return_counts=True)
+            keys = [tuple(int(x) for x in row) for row in v]
+        else:
+            v, c = np.unique(g, return_counts=True)
+            keys = v.tolist()
+        for k, n in zip(keys, c.tolist()):
+            counts[k] = counts.get(k, 0) + n
+    return counts, colour
+
+
+def detect_mask_encoding(counts: Dict[Any, int], colour: bool, task: str, where: str) -> MaskEncoding:
+    """The encoding of a task's masks, from their pixel values (``mask_value_counts``).
+
+    Public encodings (BDD100K release, YOLOP, A-YOLOM):
+
+    * drivable: BDD100K ids (0 direct, 1 alternative, 2 background; foreground 0 and 1);
+      0/1 (1 drivable); YOLOP ``da_seg`` 0/255 (255 drivable); BDD100K colour maps
+      (black background, direct and alternative in colour).
+    * lane: BDD100K lane bitmasks (255 no lane, every other value codes a lane's category,
+      style and direction: the most common value is 255); YOLOP ``ll_seg`` 0/255 (255 lane,
+      the most common value is 0); 0/1 (1 lane); colour maps with a black background.
+
+    Raises:
+        ValueError: values that fit none of these; the message names the values and the
+            setting (``<task>_fg``) that reads them.
+    """
+    total = sum(counts.values()) or 1
+    top = max(counts, key=counts.get) if counts else None
+    if colour:
+        if top == (0, 0, 0) or (0, 0, 0) in counts:
+            return MaskEncoding(f"colour maps (black background, e.g. BDD100K {task} colormaps)",
+                                "colour")
+        raise ValueError(f"{task} masks ({where}) are colour maps without a black background "
+                         f"(most common colour BGR {top}): convert them to grey masks and set "
+                         f"{task}_fg to the values that mean {task}.")
+    vals = set(counts)
+    share = {v: round(100 * n / total) for v, n in sorted(counts.items())}
+    if task == "drivable":
+        if vals <= {0, 1, 2} and 2 in vals:
+            return MaskEncoding("BDD100K drivable ids (0 direct, 1 alternative, 2 background)",
+                                [0, 1], (0, 1, 2))
+        if vals <= {0, 1}:
+            return MaskEncoding("0/1 (1 = drivable)", [1], (0, 1))
+        if vals <= {0, 255}:
+            return MaskEncoding("0/255 (YOLOP da_seg: 255 = drivable)", [255], (0, 255))
+    else:
+        if 255 in vals and top == 255:
+            return MaskEncoding("BDD100K lane bitmasks (255 = no lane)", "not255")
+        if vals <= {0, 255}:
+            return MaskEncoding("0/255 (YOLOP ll_seg: 255 = lane)", [255], (0, 255))
+        if vals <= {0, 1}:
+            return MaskEncoding("0/1 (1 = lane)", [1], (0, 1))
+    raise ValueError(f"{task} masks ({where}) hold values {sorted(vals)} (% of pixels: {share}), "
+                     f"not a known {task} encoding (BDD100K, YOLOP 0/255, 0/1): set {task}_fg in "
+                     f"the dataset YAML to the values that mean {task}, e.g. {task}_fg: [1].")
 
 
 def read_polygons(file: Union[str, Path]) -> List[np.ndarray]:
@@ -102,7 +221,8 @@ def read_polygons(file: Union[str, Path]) -> List[np.ndarray]:
 
     Raises:
         ValueError: a row with an odd number of coordinates, fewer than 3 points, a
-            non-numeric value or a coordinate outside 0..1 (message names file:line).
+            non-numeric value or a coordinate outside Ultralytics' tolerance (-0.01..1.01,
+            ``verify_image_label``) (message names file:line).
     """
     polys = []
     for n, line in enumerate(Path(file).read_text().splitlines(), 1):
@@ -115,7 +235,8 @@ def read_polygons(file: Union[str, Path]) -> List[np.ndarray]:
         problem = ("non-numeric value" if vals is None else
                    "odd number of coordinates" if len(vals) % 2 else
                    "fewer than 3 points" if len(vals) < 6 else
-                   "coordinates must be normalised to 0..1" if not all(0.0 <= v <= 1.0 for v in vals)
+                   f"coordinates must be normalised to 0..1 (Ultralytics accepts -{TOLERANCE}.."
+                   f"{1 + TOLERANCE})" if not all(-TOLERANCE <= v <= 1 + TOLERANCE for v in vals)
                    else None)
         if problem:
             raise ValueError(f"{file}:{n}: bad polygon row (cls x1 y1 x2 y2 ...): {problem}.")
@@ -406,6 +527,8 @@ class MultiTaskDataset(YOLODataset):
         for lb in labels:
             for t in lb.pop("seg_missing", ()):
                 missing[t] += 1
+        if fmt == "png" and labels:
+            self.mask_encodings = {t: self._mask_encoding(t, labels) for t in SEG_TASKS}
         for t, n in missing.items():
             if n == len(labels):
                 raise ValueError(f"No {t} polygon files found for {self.img_path}: expected e.g. "
@@ -415,6 +538,40 @@ class MultiTaskDataset(YOLODataset):
                 LOGGER.info(f"{self.prefix}{n} of {len(labels)} images have no {t} polygon file "
                             f"(read as no {t} foreground).")
         return labels
+
+    def _mask_encoding(self, t: str, labels: List[dict]) -> MaskEncoding:
+        """The encoding of task ``t``'s PNG masks: detected from the values of up to
+        :data:`MASK_SAMPLES` masks spread over the split (``<t>_fg: auto``), or the explicit
+        ``<t>_fg`` rule, refused when it reads most pixels opposite to the detected encoding
+        (an inverted target).
+
+        Raises:
+            ValueError: undetectable values with ``auto``, or an explicit rule that inverts.
+        """
+        step = max(1, len(labels) // MASK_SAMPLES)
+        files = [lb["mask_files"][t] for lb in labels[::step][:MASK_SAMPLES]]
+        counts, colour = mask_value_counts(files)
+        rule = self.cfg.get(f"{t}_fg", "auto")
+        where = f"e.g. {files[0]}, dataset key '{t}: {self.cfg[t]}'"
+        if rule in (None, "auto"):
+            enc = detect_mask_encoding(counts, colour, t, where)
+            LOGGER.info(f"{self.prefix}{t} masks: {enc.name} ({t}_fg: auto; set {t}_fg to override)")
+            return enc
+        enc = MaskEncoding(f"{t}_fg: {rule}", rule)
+        if colour:
+            raise ValueError(f"{t} masks ({where}) are colour maps, which {t}_fg: {rule} (grey "
+                             f"values) cannot read: set {t}_fg: auto.")
+        try:
+            seen = detect_mask_encoding(counts, colour, t, where)
+        except ValueError:
+            return enc  # values no public encoding has: the user's rule is the only reading
+        total = sum(counts.values())
+        agree = sum(n for v, n in counts.items() if enc.lut[v] == seen.lut[v]) / total
+        if agree < 0.5:
+            raise ValueError(f"{t}_fg: {rule} reads {100 * (1 - agree):.0f} % of the {t} pixels opposite "
+                             f"to their encoding, {seen.name} ({where}): the target would be "
+                             f"inverted. Set {t}_fg: auto (or {seen.fg}).")
+        return enc
 
     def load_packed_mask(self, index: int, shape: Optional[tuple] = None) -> np.ndarray:
         """Both masks of an image packed: bit 0 drivable, bit 1 lane (uint8).
@@ -430,10 +587,10 @@ class MultiTaskDataset(YOLODataset):
             if isinstance(files[t], list):  # the same fill as after augmentation (resampled, then truncated)
                 fg = rasterise_polygons(*polygon_instances([files[t]]), h, w, 1)
             else:
-                m = cv2.imread(files[t], cv2.IMREAD_GRAYSCALE)
+                m = cv2.imread(files[t], cv2.IMREAD_UNCHANGED)
                 if m is None:
                     raise ValueError(f"Could not read {t} mask {files[t]}.")
-                fg = foreground(m, self.cfg[f"{t}_fg"]).astype(np.uint8)
+                fg = self.mask_encodings[t](m, files[t], t)
             packed = np.zeros(fg.shape, np.uint8) if packed is None else packed
             packed |= fg << bit
         return packed
