@@ -17,7 +17,7 @@ import torch.nn as nn
 import torch.fx
 import torch.nn.functional as F
 from timm.layers import calculate_drop_path_rates, get_device_dtype
-from timm.models import checkpoint
+from timm.models import checkpoint, checkpoint_seq
 from timm.models._features import feature_take_indices
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.utils.fusion import fuse_conv_bn_eval
@@ -215,7 +215,7 @@ class DenseBackboneMixin:
 
     def _forward_levels(self, x: torch.Tensor) -> List[torch.Tensor]:
         """All level maps, in order: the stem, then each level unit (checkpointed when
-        ``set_grad_checkpointing``). The unit list is Python, which TorchScript cannot
+        ``set_grad_checkpointing``, see :meth:`_checkpointed`). The unit list is Python, which TorchScript cannot
         iterate; a scripted model runs :meth:`_forward_levels_scripted` instead."""
         if torch.jit.is_scripting():
             return self._forward_levels_scripted(x)
@@ -224,9 +224,18 @@ class DenseBackboneMixin:
             x = stem(x)
             outs = []
             for unit in levels:
-                x = checkpoint(unit, x) if self.grad_checkpointing else unit(x)
+                x = self._checkpointed(unit, x) if self.grad_checkpointing else unit(x)
                 outs.append(self._level_output(x))
             return outs
+
+    @staticmethod
+    def _checkpointed(unit: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        """``unit(x)`` recomputed in backward: block by block for an ``nn.Sequential`` unit
+        (timm's ``checkpoint_seq``, as mmdet's ``with_cp`` checkpoints each block), else the
+        whole unit (a LiSANet stage, a LiSANet-I block); an empty unit passes ``x`` on."""
+        if isinstance(unit, nn.Sequential):
+            return checkpoint_seq(unit, x) if len(unit) else x
+        return checkpoint(unit, x)
 
     def _forward_levels_scripted(self, x: torch.Tensor) -> List[torch.Tensor]:
         """:meth:`_forward_levels` in TorchScript's terms, for ``stem`` + ``stages`` networks

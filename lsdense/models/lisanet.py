@@ -217,6 +217,10 @@ class ConvBlock(nn.Module):
                  drop_path: float = 0.0):
         super().__init__()
         hidden = int(dim * expansion)
+        # a module call before norm (the block input is an add or a LayerNorm2d permute in
+        # torch.fx graphs): mmengine's efficient_conv_bn_eval looks up the module feeding
+        # every BatchNorm of the graph
+        self.norm_in = nn.Identity()
         self.norm = nn.BatchNorm2d(dim)
         self.pw1 = nn.Conv2d(dim, hidden, 1)
         self.act1 = nn.GELU()
@@ -226,7 +230,7 @@ class ConvBlock(nn.Module):
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.pw2(self.act2(self.dw(self.act1(self.pw1(self.norm(x))))))
+        y = self.pw2(self.act2(self.dw(self.act1(self.pw1(self.norm(self.norm_in(x)))))))
         return x + self.drop_path(y)
 
     @torch.no_grad()

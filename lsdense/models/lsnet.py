@@ -129,10 +129,13 @@ class LSConv(nn.Module):
         super().__init__()
         self.lkp = LKP(dim, lks=7, sks=3, groups=8)
         self.ska = SKA(ska_impl)
+        # a module call between SKA (a function in torch.fx graphs) and bn: mmengine's
+        # efficient_conv_bn_eval looks up the module feeding every BatchNorm of the graph
+        self.ska_out = nn.Identity()
         self.bn = nn.BatchNorm2d(dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.bn(self.ska(x, self.lkp(x))) + x
+        return self.bn(self.ska_out(self.ska(x, self.lkp(x)))) + x
 
 
 def _offset_index(h: int, w: int, device: Optional[torch.device] = None) -> torch.Tensor:
