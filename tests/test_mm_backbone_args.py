@@ -3,6 +3,7 @@ through the frameworks' own registries (issue 18): with_cp, norm_cfg (BN / SyncB
 mmengine's efficient_conv_bn_eval, the deprecated pretrained, and one line for the rest."""
 import copy
 import warnings
+from unittest import mock
 
 import pytest
 import torch
@@ -13,6 +14,7 @@ from mmengine.model.efficient_conv_bn_eval import turn_on_efficient_conv_bn_eval
 import lsdense.mmdet  # noqa: F401  (registers the backbones with mmdet)
 import lsdense.mmseg  # noqa: F401  (and with mmseg)
 
+BLOCK_CLASSES = {"Block", "GhostBottleneck", "LOLViTBlock", "LiSABlock", "ConvBlock"}
 BACKBONES = [("LSNetBackbone", "t"), ("LOLViTBackbone", "s"), ("HyLiSANetBackbone", "s"),
              ("LiSANetBackbone", "s"), ("LiSANetBackbone", "i")]
 
@@ -42,7 +44,18 @@ def test_with_cp_gives_the_same_gradients(type_, arch):
     cp = build(dict(type=type_, arch=arch, with_cp=True)).train()
     cp.load_state_dict(plain.state_dict())
     assert cp.with_cp and cp.grad_checkpointing and not plain.grad_checkpointing
-    g_plain, g_cp = _grads(plain, x), _grads(cp, x)
+    g_plain = _grads(plain, x)
+    calls = []
+    original = torch.utils.checkpoint.checkpoint
+
+    def counting(fn, *args, **kwargs):
+        calls.append(fn)
+        return original(fn, *args, **kwargs)
+
+    with mock.patch("torch.utils.checkpoint.checkpoint", counting):
+        g_cp = _grads(cp, x)
+    blocks = [m for m in cp.modules() if type(m).__name__ in BLOCK_CLASSES]
+    assert len(calls) >= len(blocks) > 1  # per block, not per stage
     assert g_plain.keys() == g_cp.keys() and len(g_plain) == len(list(plain.parameters()))
     for k in g_plain:
         torch.testing.assert_close(g_cp[k], g_plain[k], rtol=0, atol=0)

@@ -230,12 +230,14 @@ class DenseBackboneMixin:
 
     @staticmethod
     def _checkpointed(unit: nn.Module, x: torch.Tensor) -> torch.Tensor:
-        """``unit(x)`` recomputed in backward: block by block for an ``nn.Sequential`` unit
-        (timm's ``checkpoint_seq``, as mmdet's ``with_cp`` checkpoints each block), else the
-        whole unit (a LiSANet stage, a LiSANet-I block); an empty unit passes ``x`` on."""
+        """``unit(x)`` recomputed in backward block by block, as mmdet's ``with_cp``
+        checkpoints each block: an ``nn.Sequential`` unit through timm's ``checkpoint_seq``, a
+        unit with ``forward_checkpointed`` (a LiSANet stage) through it, any other unit (a
+        LiSANet-I block) as a whole; an empty unit passes ``x`` on."""
         if isinstance(unit, nn.Sequential):
             return checkpoint_seq(unit, x) if len(unit) else x
-        return checkpoint(unit, x)
+        per_block = getattr(unit, "forward_checkpointed", None)
+        return per_block(x) if per_block is not None else checkpoint(unit, x)
 
     def _forward_levels_scripted(self, x: torch.Tensor) -> List[torch.Tensor]:
         """:meth:`_forward_levels` in TorchScript's terms, for ``stem`` + ``stages`` networks

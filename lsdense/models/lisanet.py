@@ -80,7 +80,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from timm.layers import DropPath, LayerNorm2d, to_2tuple, trunc_normal_
-from timm.models import generate_default_cfgs, register_model
+from timm.models import checkpoint_seq, generate_default_cfgs, register_model
 
 from .factory import create_timm_model
 from .forms import refuse_capture, register_forms
@@ -345,6 +345,12 @@ class LiSAStage(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.norm(self.blocks(self.downsample(x)))
+
+    @torch.jit.ignore
+    def forward_checkpointed(self, x: torch.Tensor) -> torch.Tensor:
+        """:meth:`forward` with each block recomputed in backward (timm's ``checkpoint_seq``;
+        the model's ``set_grad_checkpointing`` / mm ``with_cp``)."""
+        return self.norm(checkpoint_seq(self.blocks, self.downsample(x)))
 
 
 # --- models ------------------------------------------------------------------------
