@@ -215,8 +215,9 @@ class DenseBackboneMixin:
 
     def _forward_levels(self, x: torch.Tensor) -> List[torch.Tensor]:
         """All level maps, in order: the stem, then each level unit (checkpointed when
-        ``set_grad_checkpointing``, see :meth:`_checkpointed`). The unit list is Python, which TorchScript cannot
-        iterate; a scripted model runs :meth:`_forward_levels_scripted` instead."""
+        ``set_grad_checkpointing``, see :meth:`_checkpointed`). The unit list is Python,
+        which TorchScript cannot iterate; a scripted model runs
+        :meth:`_forward_levels_scripted` instead."""
         if torch.jit.is_scripting():
             return self._forward_levels_scripted(x)
         else:

@@ -436,8 +436,8 @@ class LiSANet(_LiSAHeadMixin, nn.Module):
         drop_path_rate: stochastic depth, linearly increasing over all blocks.
         img_size: training resolution; sets the grid the LiSA kernels are stored at
             (any input size works; kernels are resized for other grids).
-        global_pool: ``'avg'`` or ``''`` (no pooling: with ``num_classes=0`` the model
-            returns the (B, C, H, W) map).
+        global_pool: ``'avg'`` (or timm's ``'max'``, ``'avgmax'``, ``'fast*'``) or ``''``
+            (no pooling: with ``num_classes=0`` the model returns the (B, C, H, W) map).
         eps: q/k L2-normalisation epsilon.
         device, dtype: where and in which precision to create the tensors (timm's
             factory arguments).

@@ -289,8 +289,8 @@ class LSNet(DenseBackboneMixin, nn.Module):
         drop_path_rate: stochastic depth on the FFN residuals (0 in the paper).
         ska_impl: 'auto' | 'fast' | 'reference' SKA implementation.
         attn_bias_mode: 'matrix' (official) or 'table' bias resizing.
-        global_pool: 'avg', or '' (no pooling: with ``num_classes=0`` the model
-            returns the (B, C, H, W) stage-4 map).
+        global_pool: 'avg' (or timm's 'max', 'avgmax', 'fast*'), or '' (no pooling: with
+            ``num_classes=0`` the model returns the (B, C, H, W) stage-4 map).
         device, dtype: where and in which precision to create the tensors (timm's
             factory arguments).
     """
@@ -302,7 +302,8 @@ class LSNet(DenseBackboneMixin, nn.Module):
                  num_classes: int = 1000, distillation: bool = False, in_chans: int = 3,
                  dense: bool = False, out_indices: Sequence[int] | None = None,
                  frozen_stages: int = -1, norm_eval: bool = False, drop_rate: float = 0.0,
-                 drop_path_rate: float = 0.0, ska_impl: str = "auto", attn_bias_mode: str = "matrix",
+                 drop_path_rate: float = 0.0, ska_impl: str = "auto",
+                 attn_bias_mode: str = "matrix",
                  global_pool: str = "avg", **kwargs):
         super().__init__()
         if kwargs:
