@@ -140,3 +140,24 @@ def test_other_mm_backbone_arguments():
         "num_stages, style set another backbone's architecture (here arch= does): if the config "
         "inherits a base config's backbone, replace it with dict(_delete_=True, "
         "type='LSNetBackbone', ...).")
+
+
+@pytest.mark.parametrize("type_, arch, part", [("LSNetBackbone", "t", "backbone.blocks4"),
+                                               ("HyLiSANetBackbone", "s", "backbone.stages.2")])
+def test_mmengine_activation_checkpointing_on_backbone_parts(type_, arch, part):
+    """The runner option activation_checkpointing=[part] (mmengine wraps the part's forward in
+    torch.utils.checkpoint): the same gradients as without it."""
+    from mmengine.runner.activation_checkpointing import turn_on_activation_checkpointing
+
+    x = torch.randn(2, 3, 64, 64)
+    holder = nn.Module()
+    holder.backbone = build(dict(type=type_, arch=arch)).train()
+    ref = copy.deepcopy(holder.backbone)
+    turn_on_activation_checkpointing(holder, [part])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch asks mmengine to pass use_reentrant
+        got = _grads(holder.backbone, x)
+    want = _grads(ref, x)
+    assert got.keys() == want.keys()
+    for k in want:
+        torch.testing.assert_close(got[k], want[k], rtol=0, atol=0)
