@@ -417,7 +417,7 @@ def test_timm_factory_device_dtype_and_heads(name):
     assert {p.dtype for p in head.parameters()} == {torch.float64} and not head.training
     assert model(x).shape == (1, 5)
     with pytest.raises(ValueError, match="global_pool"):
-        model.reset_classifier(5, "max")
+        model.reset_classifier(5, "catavgmax")  # twice the width: not offered
     names = dict(model.named_parameters())
     no_decay = model.no_weight_decay()
     assert no_decay and no_decay <= set(names)

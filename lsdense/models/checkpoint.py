@@ -1,8 +1,13 @@
 """``load_checkpoint``: the one weight loader every adapter uses.
 
 It reads a path or an ``http(s)://`` URL (downloaded once into torch.hub's
-cache), unwraps ``{'model': ...}`` / ``{'state_dict': ...}`` files, keeps the
-keys under ``prefix`` if one is given, strips ``module.`` and ``backbone.``
+cache) in each weights format the Hugging Face hub serves for timm models
+(:data:`WEIGHTS_FORMATS`: ``torch.save`` files such as ``pytorch_model.bin``,
+``.safetensors`` such as ``model.safetensors``, sharded ``*.index.json`` of
+either, or a downloaded model folder holding one of them), unwraps
+``{'model': ...}`` / ``{'state_dict': ...}`` files, keeps the
+keys under ``prefix`` if one is given, strips ``module.`` / ``_orig_mod.``
+(DDP, ``torch.compile``: timm's ``clean_state_dict``) and ``backbone.``
 prefixes, lets the model's family adapt the
 keys (``checkpoint_filter``: drop buffers, fold distilled heads, resize
 resolution-dependent tensors) and reports missing / unexpected keys by name.
@@ -26,7 +31,16 @@ import torch.nn as nn
 logger = logging.getLogger("lsdense")
 
 _WRAPPER_KEYS = ("state_dict", "model", "model_state", "module")
-_PREFIXES = ("module.", "backbone.")
+# what the Hugging Face hub serves for timm models, in timm's order of preference
+# (timm.models._hub: model.safetensors before pytorch_model.bin; open_clip_* for CLIP towers),
+# then the sharded indexes transformers-style repositories use
+HUB_WEIGHTS_FILES = ("model.safetensors", "pytorch_model.bin", "open_clip_model.safetensors",
+                     "open_clip_pytorch_model.bin", "model.safetensors.index.json",
+                     "pytorch_model.bin.index.json")
+WEIGHTS_FORMATS = ("torch.save file (.pth, .pt, .bin, .pth.tar)", ".safetensors",
+                   "sharded index (*.safetensors.index.json, *.bin.index.json)",
+                   "a model folder holding " + " / ".join(HUB_WEIGHTS_FILES))
+_SAFETENSORS_MAX_HEADER = 100_000_000  # the safetensors format's own header size limit
 
 
 class LoadResult(NamedTuple):
@@ -54,10 +68,17 @@ def _read_url(url: str, trusted: bool) -> dict:
     """Download ``url`` once into torch.hub's cache (reused offline) and load it weights-only.
 
     Every process of a distributed run reads the same cache; concurrent first
-    downloads are safe (torch.hub writes a temporary file and renames it).
+    downloads are safe (torch.hub writes a temporary file and renames it). A
+    ``.safetensors`` address (the hub's ``.../resolve/main/model.safetensors``) is
+    downloaded to the same cache and read with :func:`read_checkpoint`.
     """
     cached = url_cache_path(url)
     try:
+        if cached.suffix == ".safetensors":
+            if not cached.is_file():
+                cached.parent.mkdir(parents=True, exist_ok=True)
+                torch.hub.download_url_to_file(url, str(cached), progress=sys.stderr.isatty())
+            return read_checkpoint(cached, trusted)
         with torch.serialization.safe_globals([argparse.Namespace]):
             return torch.hub.load_state_dict_from_url(
                 url, map_location="cpu", progress=sys.stderr.isatty(), weights_only=not trusted)
@@ -71,26 +92,107 @@ def _read_url(url: str, trusted: bool) -> dict:
                          f"load_checkpoint(..., trusted=True).") from err
 
 
-def read_checkpoint(path: Union[str, Path], trusted: bool = False) -> dict:
-    """Read a checkpoint file or ``http(s)://`` URL safely (``weights_only``), with clear errors.
+def checkpoint_format(path: Union[str, Path]) -> str:
+    """What kind of weights file ``path`` is, from its bytes (not its name).
 
-    Official LSNet files carry an ``argparse.Namespace`` of training args; it is
-    allow-listed. Anything else that needs full unpickling requires ``trusted=True``.
-    A URL is downloaded once into :func:`url_cache_path` (torch.hub's cache) and read
-    from there afterwards, also offline.
+    Returns:
+        ``'torch'`` (``torch.save``: zip archive, or the legacy format, which starts with
+        a pickle protocol byte), ``'safetensors'`` (8-byte little-endian header length,
+        then a JSON header), ``'index'`` (a sharded checkpoint's ``*.index.json`` with a
+        ``weight_map``) or ``'folder'``.
 
     Raises:
-        FileNotFoundError: no such file. ConnectionError: a URL not cached and not
-        downloadable. ValueError: the file needs more than weights-only unpickling.
+        ValueError: an empty file, or none of these (one line naming the formats read).
+    """
+    path = Path(path)
+    if path.is_dir():
+        return "folder"
+    size = path.stat().st_size
+    if size == 0:
+        raise ValueError(f"Checkpoint {path} is empty (0 bytes): an interrupted download or "
+                         f"save? Fetch or save it again.")
+    with open(path, "rb") as f:
+        head = f.read(9)
+    if zipfile.is_zipfile(path) or head[:1] == b"\x80":
+        return "torch"
+    n = int.from_bytes(head[:8], "little") if len(head) == 9 else 0
+    if 2 <= n <= min(size - 8, _SAFETENSORS_MAX_HEADER) and head[8:9] == b"{":
+        return "safetensors"
+    if head[:1] == b"{" and path.name.endswith(".json"):
+        return "index"
+    raise ValueError(f"{path} is not a PyTorch checkpoint nor another weights format lsdense "
+                     f"reads (damaged, or another kind of file?); it reads: "
+                     f"{'; '.join(WEIGHTS_FORMATS)}.")
+
+
+def _read_safetensors(path: Path) -> Dict[str, torch.Tensor]:
+    # safetensors is a dependency of timm (its hub and checkpoint loaders read the format)
+    import safetensors.torch
+
+    try:
+        return safetensors.torch.load_file(str(path), device="cpu")
+    except Exception as err:  # safetensors raises its own SafetensorError
+        raise ValueError(f"{path} is not a readable safetensors file (damaged or truncated?): "
+                         f"{err}") from None
+
+
+def _read_index(path: Path, trusted: bool) -> Dict[str, torch.Tensor]:
+    """A sharded checkpoint: every shard its ``weight_map`` names (beside the index), merged."""
+    import json
+
+    try:
+        weight_map = json.loads(path.read_text())["weight_map"]
+        shards = sorted(set(weight_map.values()))
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise ValueError(f"{path} is not a sharded-checkpoint index: expected JSON with a "
+                         f"'weight_map' of key -> shard file.") from None
+    missing = [s for s in shards if not (path.parent / s).is_file()]
+    if missing:
+        raise FileNotFoundError(f"{path} names shards that are not beside it: "
+                                f"{', '.join(missing)}. Download every shard of the checkpoint.")
+    merged: Dict[str, torch.Tensor] = {}
+    for shard in shards:
+        merged.update(unwrap_state_dict(read_checkpoint(path.parent / shard, trusted)))
+    return merged
+
+
+def _weights_in_folder(path: Path) -> Path:
+    """The weights file of a downloaded model folder (a hub snapshot), in timm's preference."""
+    for name in HUB_WEIGHTS_FILES:
+        if (path / name).is_file():
+            return path / name
+    raise FileNotFoundError(f"{path} is a folder without a weights file; expected one of "
+                            f"{', '.join(HUB_WEIGHTS_FILES)}.")
+
+
+def read_checkpoint(path: Union[str, Path], trusted: bool = False) -> dict:
+    """Read a checkpoint file, model folder or ``http(s)://`` URL safely, with clear errors.
+
+    Every format of :data:`WEIGHTS_FORMATS`, told apart by :func:`checkpoint_format`.
+    ``torch.save`` files are read ``weights_only``: official LSNet files carry an
+    ``argparse.Namespace`` of training args; it is allow-listed. Anything else that
+    needs full unpickling requires ``trusted=True``. A URL is downloaded once into
+    :func:`url_cache_path` (torch.hub's cache) and read from there afterwards, also offline.
+
+    Raises:
+        FileNotFoundError: no such file (or a shard / folder file missing). ConnectionError:
+        a URL not cached and not downloadable. ValueError: a file of no format above, or
+        one that needs more than weights-only unpickling.
     """
     if is_url(path):
         return _read_url(path, trusted)
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"Checkpoint not found: {path}. Give the path of a .pth/.pt "
-                                f"file (official LSNet weights: see README 'Official LSNet "
-                                f"weights').")
-    check_checkpoint_file(path)
+    if not path.exists():
+        raise FileNotFoundError(f"Checkpoint not found: {path}. Give the path of a weights file "
+                                f"({'; '.join(WEIGHTS_FORMATS)}; official LSNet weights: see "
+                                f"README 'Official LSNet weights').")
+    kind = checkpoint_format(path)
+    if kind == "folder":
+        return read_checkpoint(_weights_in_folder(path), trusted)
+    if kind == "safetensors":
+        return _read_safetensors(path)
+    if kind == "index":
+        return _read_index(path, trusted)
     if trusted:
         return torch.load(path, map_location="cpu", weights_only=False)
     try:
@@ -105,18 +207,16 @@ def read_checkpoint(path: Union[str, Path], trusted: bool = False) -> dict:
 
 
 def check_checkpoint_file(path: Union[str, Path]) -> None:
-    """Raise ValueError unless ``path`` looks like a ``torch.save`` file (a zip archive, or the
-    legacy format, which starts with a pickle protocol byte): a clear message for an empty,
-    truncated or foreign file before ``torch.load`` (or mmengine) fails deep inside."""
-    path = Path(path)
-    if path.stat().st_size == 0:
-        raise ValueError(f"Checkpoint {path} is empty (0 bytes): an interrupted download or "
-                         f"save? Fetch or save it again.")
-    with open(path, "rb") as f:
-        head = f.read(2)
-    if not (zipfile.is_zipfile(path) or head[:1] == b"\x80"):
-        raise ValueError(f"{path} is not a PyTorch checkpoint (neither torch.save's zip format "
-                         f"nor its legacy pickle format): damaged, or another kind of file?")
+    """Raise ValueError unless ``path`` is a ``torch.save`` file (a zip archive, or the legacy
+    format): what mmengine's ``load_from`` / ``--checkpoint`` reads. A clear message for an
+    empty, truncated or foreign file before mmengine fails deep inside; a safetensors file
+    or sharded index is named as such, with the loader that reads it."""
+    kind = checkpoint_format(path)
+    if kind != "torch":
+        raise ValueError(f"{path} is a {kind} checkpoint, which mmengine's loader (load_from, "
+                         f"--checkpoint) does not read; load backbone weights with init_cfg="
+                         f"dict(type='Pretrained', checkpoint=...) (lsdense's loader reads it), "
+                         f"or save a torch.save file.")
 
 
 def unwrap_state_dict(obj) -> Dict[str, torch.Tensor]:
@@ -139,8 +239,11 @@ def _is_tensor_dict(d: dict) -> bool:
 
 
 def drop_module_prefix(state_dict: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
-    """The state dict without the ``module.`` a (Distributed)DataParallel wrapper adds."""
-    return {k[len("module."):] if k.startswith("module.") else k: v for k, v in state_dict.items()}
+    """The state dict without the wrapper prefixes of (Distributed)DataParallel (``module.``)
+    and ``torch.compile`` (``_orig_mod.``), in either order (timm's ``clean_state_dict``)."""
+    from timm.models import clean_state_dict
+
+    return clean_state_dict(state_dict)
 
 
 def strip_prefixes(state_dict: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
@@ -217,8 +320,10 @@ def load_checkpoint(model: nn.Module, path_or_state_dict: Union[str, Path, dict]
     Args:
         model: an lsdense model (classification or dense backbone), or a timm
             ``features_only`` wrapper around one.
-        path_or_state_dict: a file path, an ``http(s)://`` URL (cached by torch.hub), or
-            an already loaded (possibly wrapped) dict.
+        path_or_state_dict: a file or model-folder path in any of :data:`WEIGHTS_FORMATS`
+            (``.pth``, ``.safetensors``, ``pytorch_model.bin``, a sharded ``*.index.json``),
+            an ``http(s)://`` URL (cached by torch.hub), or an already loaded (possibly
+            wrapped) dict.
         strict: raise if any key is missing or unexpected.
         trusted: allow full unpickling of the file (only for files you trust).
         prefix: load only the keys under this prefix (e.g. ``'backbone.'`` of a

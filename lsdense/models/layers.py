@@ -17,7 +17,7 @@ import torch.nn as nn
 import torch.fx
 import torch.nn.functional as F
 from timm.layers import calculate_drop_path_rates, get_device_dtype
-from timm.models import checkpoint
+from timm.models import checkpoint, checkpoint_seq
 from timm.models._features import feature_take_indices
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.utils.fusion import fuse_conv_bn_eval
@@ -34,7 +34,10 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-GLOBAL_POOLS = ("avg", "")  # global average pooling, or none (the head sees the map)
+# timm's pooling types that keep the width (timm.layers.SelectAdaptivePool2d; 'fast*' are
+# its flattening variants, the same values), or '' (none: the head sees the map);
+# 'catavgmax' (twice the width) is not offered
+GLOBAL_POOLS = ("avg", "max", "avgmax", "fast", "fastavg", "fastmax", "fastavgmax", "")
 
 
 def factory_kwargs(init):
@@ -55,11 +58,12 @@ def factory_kwargs(init):
 
 
 def check_global_pool(name: str, global_pool: str) -> str:
-    """Validate a ``global_pool`` argument (``'avg'`` or ``''``) with a readable error."""
+    """Validate a ``global_pool`` argument (one of ``GLOBAL_POOLS``) with a readable error."""
     if global_pool not in GLOBAL_POOLS:
         raise ValueError(f"{name}: global_pool={global_pool!r} is not supported; use 'avg' "
-                         f"(global average pooling) or '' (no pooling: the head gets the "
-                         f"(B, C, H, W) map, e.g. with num_classes=0).")
+                         f"(global average pooling), 'max', 'avgmax' (timm's, also with the "
+                         f"'fast' prefix) or '' (no pooling: the head gets the (B, C, H, W) map, "
+                         f"e.g. with num_classes=0).")
     return global_pool
 
 
@@ -211,8 +215,9 @@ class DenseBackboneMixin:
 
     def _forward_levels(self, x: torch.Tensor) -> List[torch.Tensor]:
         """All level maps, in order: the stem, then each level unit (checkpointed when
-        ``set_grad_checkpointing``). The unit list is Python, which TorchScript cannot
-        iterate; a scripted model runs :meth:`_forward_levels_scripted` instead."""
+        ``set_grad_checkpointing``, see :meth:`_checkpointed`). The unit list is Python,
+        which TorchScript cannot iterate; a scripted model runs
+        :meth:`_forward_levels_scripted` instead."""
         if torch.jit.is_scripting():
             return self._forward_levels_scripted(x)
         else:
@@ -220,9 +225,20 @@ class DenseBackboneMixin:
             x = stem(x)
             outs = []
             for unit in levels:
-                x = checkpoint(unit, x) if self.grad_checkpointing else unit(x)
+                x = self._checkpointed(unit, x) if self.grad_checkpointing else unit(x)
                 outs.append(self._level_output(x))
             return outs
+
+    @staticmethod
+    def _checkpointed(unit: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        """``unit(x)`` recomputed in backward block by block, as mmdet's ``with_cp``
+        checkpoints each block: an ``nn.Sequential`` unit through timm's ``checkpoint_seq``, a
+        unit with ``forward_checkpointed`` (a LiSANet stage) through it, any other unit (a
+        LiSANet-I block) as a whole; an empty unit passes ``x`` on."""
+        if isinstance(unit, nn.Sequential):
+            return checkpoint_seq(unit, x) if len(unit) else x
+        per_block = getattr(unit, "forward_checkpointed", None)
+        return per_block(x) if per_block is not None else checkpoint(unit, x)
 
     def _forward_levels_scripted(self, x: torch.Tensor) -> List[torch.Tensor]:
         """:meth:`_forward_levels` in TorchScript's terms, for ``stem`` + ``stages`` networks
@@ -470,10 +486,16 @@ class DenseBackboneMixin:
         return head.train(self.training)  # type: ignore[attr-defined]
 
     def _pool(self, x: torch.Tensor) -> torch.Tensor:
-        """``global_pool``: average over the map (``'avg'``) or keep it (``''``)."""
-        if self.global_pool == "avg":  # type: ignore[attr-defined]
-            x = F.adaptive_avg_pool2d(x, 1).flatten(1)
-        return x
+        """``global_pool`` over the map, flattened to ``(B, C)`` (timm's
+        ``SelectAdaptivePool2d`` types: average, max, or their mean), or ``''``: the map."""
+        pool = self.global_pool  # type: ignore[attr-defined]
+        if pool == "":
+            return x
+        if pool.endswith("avgmax"):
+            return 0.5 * (x.mean((2, 3)) + x.amax((2, 3)))
+        if pool.endswith("max"):
+            return x.amax((2, 3))
+        return F.adaptive_avg_pool2d(x, 1).flatten(1)
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         """Pooling, dropout (``head_drop``), classifier (``pre_logits``: stop before it)."""
@@ -503,11 +525,15 @@ class EvalCache:
     """Tensors derived from parameters (LSNet's attention bias, LiSA's kernel spectra),
     computed once per key in eval mode and reused while the parameters are unchanged.
 
-    One invalidation scheme for every such cache: an entry is stamped with the
-    ``(_version, data_ptr)`` of its source parameters, so an in-place change (an
-    optimiser step, ``load_state_dict``'s ``copy_``), a replaced tensor
-    (``load_state_dict(assign=True)``, ``.to()``) or a new device/dtype makes it
-    stale; the owning module clears it in ``train()``. Nothing is cached while the
+    One invalidation scheme for every such cache: it keeps a copy of its source
+    parameters' values and reuses its entries only while the parameters still equal
+    that copy (``torch.equal``) on the same storage, device and dtype. So every way of
+    changing weights makes it stale: an optimiser step, ``load_state_dict``, a replaced
+    tensor (``assign=True``, ``.to()``), and writes through ``p.data`` (an EMA or
+    mean-teacher update ``p.data.mul_(d).add_(...)``), which bump no version counter
+    (``.data`` shares the storage, not the autograd version). The comparison touches
+    the few source tensors only (measured in docs/timm.md: within timing noise of a
+    forward). The owning module clears it in ``train()``. Nothing is cached while the
     module trains or a gradient is needed (the result must stay in the autograd
     graph), nor in ``torch.fx`` / TorchScript graphs (callers compute directly there).
     Inference-mode tensors are kept apart from others (they must not reach a graph
@@ -519,7 +545,8 @@ class EvalCache:
         if maxsize < 1:
             raise ValueError(f"EvalCache: maxsize must be >= 1, got {maxsize}.")
         self.maxsize = maxsize
-        self._entries: "OrderedDict[tuple, tuple]" = OrderedDict()
+        self._entries: "OrderedDict[tuple, object]" = OrderedDict()
+        self._sources: Tuple[tuple, Tuple[torch.Tensor, ...]] = ((), ())
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -534,9 +561,11 @@ class EvalCache:
     def __setstate__(self, state: dict) -> None:
         self.maxsize = state["maxsize"]
         self._entries = OrderedDict()
+        self._sources = ((), ())
 
     def clear(self) -> None:
         self._entries.clear()
+        self._sources = ((), ())
 
     @staticmethod
     def active(module: nn.Module, params: Sequence[torch.Tensor]) -> bool:
@@ -549,20 +578,28 @@ class EvalCache:
         needs_grad = torch.is_grad_enabled() and any(p.requires_grad for p in params)
         return not module.training and not needs_grad
 
+    def _check_sources(self, params: Sequence[torch.Tensor]) -> None:
+        """Drop every entry unless ``params`` equal the copy the entries were computed from."""
+        stamp = tuple((p.data_ptr(), p.device, p.dtype, p.shape) for p in params)
+        old_stamp, values = self._sources
+        if stamp == old_stamp and all(torch.equal(v, p) for v, p in zip(values, params)):
+            return
+        self._entries.clear()
+        with torch.inference_mode(False):  # a plain copy, comparable in and out of inference
+            self._sources = (stamp, tuple(p.detach().clone() for p in params))
+
     def get(self, key: tuple, params: Sequence[torch.Tensor], compute: Callable[..., T],
             *args) -> T:
         """The cached value for ``key`` if ``params`` are unchanged since, else
         ``compute(*args)`` (stored). Call only when :meth:`active`. (A function and its
         arguments, not a lambda: TorchScript parses the eager branch that calls this.)"""
+        self._check_sources(params)
         key = (key, torch.is_inference_mode_enabled())
-        stamp = tuple((p._version, p.data_ptr(), p.device, p.dtype) for p in params)
-        hit = self._entries.get(key)
-        if hit is not None and hit[0] == stamp:
+        if key in self._entries:
             self._entries.move_to_end(key)
-            return hit[1]
+            return self._entries[key]  # type: ignore[return-value]
         value = compute(*args)
-        self._entries[key] = (stamp, value)
-        self._entries.move_to_end(key)
+        self._entries[key] = value
         while len(self._entries) > self.maxsize:
             self._entries.popitem(last=False)
         return value

@@ -80,7 +80,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from timm.layers import DropPath, LayerNorm2d, to_2tuple, trunc_normal_
-from timm.models import generate_default_cfgs, register_model
+from timm.models import checkpoint_seq, generate_default_cfgs, register_model
 
 from .factory import create_timm_model
 from .forms import refuse_capture, register_forms
@@ -217,6 +217,10 @@ class ConvBlock(nn.Module):
                  drop_path: float = 0.0):
         super().__init__()
         hidden = int(dim * expansion)
+        # a module call before norm (the block input is an add or a LayerNorm2d permute in
+        # torch.fx graphs): mmengine's efficient_conv_bn_eval looks up the module feeding
+        # every BatchNorm of the graph
+        self.norm_in = nn.Identity()
         self.norm = nn.BatchNorm2d(dim)
         self.pw1 = nn.Conv2d(dim, hidden, 1)
         self.act1 = nn.GELU()
@@ -226,7 +230,7 @@ class ConvBlock(nn.Module):
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.pw2(self.act2(self.dw(self.act1(self.pw1(self.norm(x))))))
+        y = self.pw2(self.act2(self.dw(self.act1(self.pw1(self.norm(self.norm_in(x)))))))
         return x + self.drop_path(y)
 
     @torch.no_grad()
@@ -341,6 +345,12 @@ class LiSAStage(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.norm(self.blocks(self.downsample(x)))
 
+    @torch.jit.ignore
+    def forward_checkpointed(self, x: torch.Tensor) -> torch.Tensor:
+        """:meth:`forward` with each block recomputed in backward (timm's ``checkpoint_seq``;
+        the model's ``set_grad_checkpointing`` / mm ``with_cp``)."""
+        return self.norm(checkpoint_seq(self.blocks, self.downsample(x)))
+
 
 # --- models ------------------------------------------------------------------------
 
@@ -425,8 +435,8 @@ class LiSANet(_LiSAHeadMixin, nn.Module):
         drop_path_rate: stochastic depth, linearly increasing over all blocks.
         img_size: training resolution; sets the grid the LiSA kernels are stored at
             (any input size works; kernels are resized for other grids).
-        global_pool: ``'avg'`` or ``''`` (no pooling: with ``num_classes=0`` the model
-            returns the (B, C, H, W) map).
+        global_pool: ``'avg'`` (or timm's ``'max'``, ``'avgmax'``, ``'fast*'``) or ``''``
+            (no pooling: with ``num_classes=0`` the model returns the (B, C, H, W) map).
         eps: q/k L2-normalisation epsilon.
         device, dtype: where and in which precision to create the tensors (timm's
             factory arguments).

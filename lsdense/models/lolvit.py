@@ -661,8 +661,8 @@ class LOLViT(DenseBackboneMixin, nn.Module):
             freeze units are the stem conv, then one per level.
         drop_rate: dropout before the classifier.
         drop_path_rate: stochastic depth over all transformer layers.
-        global_pool: 'avg', or '' (no pooling: with ``num_classes=0`` the model
-            returns the (B, C, H, W) level-5 map).
+        global_pool: 'avg' (or timm's 'max', 'avgmax', 'fast*'), or '' (no pooling: with
+            ``num_classes=0`` the model returns the (B, C, H, W) level-5 map).
         device, dtype: where and in which precision to create the tensors (timm's
             factory arguments).
     """

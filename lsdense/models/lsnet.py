@@ -129,10 +129,13 @@ class LSConv(nn.Module):
         super().__init__()
         self.lkp = LKP(dim, lks=7, sks=3, groups=8)
         self.ska = SKA(ska_impl)
+        # a module call between SKA (a function in torch.fx graphs) and bn: mmengine's
+        # efficient_conv_bn_eval looks up the module feeding every BatchNorm of the graph
+        self.ska_out = nn.Identity()
         self.bn = nn.BatchNorm2d(dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.bn(self.ska(x, self.lkp(x))) + x
+        return self.bn(self.ska_out(self.ska(x, self.lkp(x)))) + x
 
 
 def _offset_index(h: int, w: int, device: Optional[torch.device] = None) -> torch.Tensor:
@@ -281,11 +284,13 @@ class LSNet(DenseBackboneMixin, nn.Module):
         in_chans: input channels.
         dense: return the stage maps (strides 8, 16, 32, 64) instead of logits.
         out_indices, frozen_stages, norm_eval: backbone contract (see layers.py).
+        drop_rate: dropout before the classifier (timm's ``drop_rate``; the official
+            model has none: 0).
         drop_path_rate: stochastic depth on the FFN residuals (0 in the paper).
         ska_impl: 'auto' | 'fast' | 'reference' SKA implementation.
         attn_bias_mode: 'matrix' (official) or 'table' bias resizing.
-        global_pool: 'avg', or '' (no pooling: with ``num_classes=0`` the model
-            returns the (B, C, H, W) stage-4 map).
+        global_pool: 'avg' (or timm's 'max', 'avgmax', 'fast*'), or '' (no pooling: with
+            ``num_classes=0`` the model returns the (B, C, H, W) stage-4 map).
         device, dtype: where and in which precision to create the tensors (timm's
             factory arguments).
     """
@@ -296,8 +301,9 @@ class LSNet(DenseBackboneMixin, nn.Module):
                  key_dim: Sequence[int] = (16, 16, 16, 16), img_size: int = 224,
                  num_classes: int = 1000, distillation: bool = False, in_chans: int = 3,
                  dense: bool = False, out_indices: Sequence[int] | None = None,
-                 frozen_stages: int = -1, norm_eval: bool = False, drop_path_rate: float = 0.0,
-                 ska_impl: str = "auto", attn_bias_mode: str = "matrix",
+                 frozen_stages: int = -1, norm_eval: bool = False, drop_rate: float = 0.0,
+                 drop_path_rate: float = 0.0, ska_impl: str = "auto",
+                 attn_bias_mode: str = "matrix",
                  global_pool: str = "avg", **kwargs):
         super().__init__()
         if kwargs:
@@ -330,6 +336,7 @@ class LSNet(DenseBackboneMixin, nn.Module):
             stages.append(stage)
         self.blocks1, self.blocks2, self.blocks3, self.blocks4 = stages
         self.feature_info = self._level_info(embed_dim, depth)
+        self.head_drop = nn.Dropout(drop_rate)
         self.head = self.head_dist = None
         self.reset_classifier(self.num_classes)
         self._setup_dense(out_indices, frozen_stages, norm_eval)
@@ -374,8 +381,9 @@ class LSNet(DenseBackboneMixin, nn.Module):
             if self.distillation and num_classes > 0 else None
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        """Pooling, then the average of ``head`` and ``head_dist`` (both, when training)."""
-        x = self._pool(x)
+        """Pooling, dropout (``head_drop``), then the average of ``head`` and ``head_dist``
+        (both, when training)."""
+        x = self.head_drop(self._pool(x))
         if pre_logits:
             return x
         head_dist = self.head_dist
