@@ -15,8 +15,8 @@ config's datasets and evaluators before any model is built and, per quirk, eithe
 * **stops** with one line per kind of problem naming the file, the field and the fix (boxes of
   negative or zero size, annotations of missing images, ...).
 
-All problems of all files are reported together in one :class:`PreflightError`. For mmseg
-configs the PNG masks (colour masks, missing, other size) and the class settings are checked.
+All problems of all files are reported together in one :class:`PreflightError`. mmseg's PNG
+masks are checked by :func:`lsdense.mm.checks.check_datasets`.
 The full list, with the public threads each quirk comes from: docs/mm.md, "Files from
 annotation tools".
 
@@ -40,12 +40,14 @@ from collections import Counter, OrderedDict
 from typing import Dict, List, Optional, Tuple
 from xml.etree import ElementTree as ET
 
+from .checks import (BACKGROUND_NAMES, PreflightError, dataset_classes, dataset_leaves,
+                     evaluators_for, framework_of, image_size, join_root, loaders_for, walk_config)
+
 __all__ = ["check_annotations", "check_coco_file", "check_voc_split"]
 
 FIXED_DIR = "fixed_annotations"
 _SIZE_CHECK_MAX = 10000
 _IMG_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
-_BACKGROUND = ("_background_", "__background__", "background")
 
 class _Log:
     """Problems (stop) and notes (read right) of one file, one line per kind."""
@@ -80,17 +82,6 @@ class _Log:
 
     def notes(self) -> List[str]:
         return self._lines(self.path, self._read)
-
-
-def _image_size(path: str) -> Optional[Tuple[int, int]]:
-    """(width, height) from the image header (Pillow reads the header only), or None."""
-    try:
-        from PIL import Image
-
-        with Image.open(path) as im:
-            return im.size
-    except (OSError, ValueError):
-        return None
 
 
 def _resolve(img_dir: str, file_name: str) -> Tuple[Optional[str], List[str]]:
@@ -184,7 +175,7 @@ def check_coco_file(path: str, img_dir: Optional[str] = None,
             log.read("categories[].name", "names with leading/trailing spaces stripped",
                      repr(name))
             c["name"] = name = name.strip()
-        if name.lower() in _BACKGROUND:
+        if name.strip("_ ").lower() in BACKGROUND_NAMES:
             if c.get("id") in used:
                 log.stop("categories[].name", f"annotations use the '{name}' category",
                          c.get("id"), "a background class is not an object: delete those "
@@ -245,7 +236,7 @@ def check_coco_file(path: str, img_dir: Optional[str] = None,
         w, h = im.get("width"), im.get("height")
         known = _number(w) and _number(h) and w > 0 and h > 0
         if img_dir is not None and (check_size or not known):
-            size = _image_size(osp.join(img_dir, im["file_name"]))
+            size = image_size(osp.join(img_dir, im["file_name"]))
         if not known:
             if size is None:
                 log.stop("images[].width/height", "images without width/height", fname,
@@ -404,7 +395,7 @@ def check_voc_split(ann_file: str, sub_root: str, classes, ann_subdir: str = "An
         except (TypeError, ValueError):
             W = H = 0
         if size is not None and (W <= 0 or H <= 0):
-            real = _image_size(jpg)
+            real = image_size(jpg)
             if real is None:
                 log.stop("size", "<size> empty or 0", where, "write the image's width/height")
             else:
@@ -481,32 +472,11 @@ def _tag(path: str) -> str:
 
 
 def _needs_masks(ds: dict, evaluators) -> bool:
-    from .checks import _walk
-
     pipe = any(d.get("type") == "LoadAnnotations" and d.get("with_mask")
-               for _, d in _walk(ds.get("pipeline", [])))
+               for _, d in walk_config(ds.get("pipeline", [])))
     segm = any("segm" in (m if isinstance(m, (list, tuple)) else [m])
                for e in evaluators for m in [e.get("metric", "bbox")])
     return pipe or segm
-
-
-def _evaluators(cfg, mode: str) -> List[dict]:
-    keys = ["val_evaluator"] if mode == "train" else ["test_evaluator"]
-    out = []
-    for k in keys:
-        ev = cfg.get(k)
-        out += [e for e in (ev if isinstance(ev, (list, tuple)) else [ev]) if isinstance(e, dict)]
-    return out
-
-
-def _classes(ds: dict) -> Optional[list]:
-    classes = (ds.get("metainfo") or {}).get("classes")
-    if classes is not None:
-        return list(classes)
-    from mmdet.registry import DATASETS
-
-    cls = DATASETS.get(ds.get("type")) if isinstance(ds.get("type"), str) else None
-    return list((getattr(cls, "METAINFO", None) or {}).get("classes", [])) or None
 
 
 def _is_a(cfg: dict, registry: str, base: str, exclude: str = "") -> bool:
@@ -522,121 +492,30 @@ def _is_a(cfg: dict, registry: str, base: str, exclude: str = "") -> bool:
         exclude and issubclass(cls, getattr(mod, exclude)))
 
 
-def _seg_map_problems(ds: dict, cls) -> List[str]:
-    """Every image of a folder-listed mmseg dataset has a class-id mask of its size.
-
-    Colour masks (CVAT's "Segmentation mask 1.1" export, cvat-ai/cvat#2390; labelme's
-    visualisations) are RGB: mmseg would read colours as ids. Palette PNGs (VOC) read as their
-    indices and are fine. Headers only (Pillow), no decoding.
-    """
-    import inspect
-
-    from .checks import _join
-
-    prefix = ds.get("data_prefix") or {}
-    if ds.get("ann_file") or not prefix.get("img_path") or not prefix.get("seg_map_path"):
-        return []
-    params = inspect.signature(cls.__init__).parameters
-    img_suffix = ds.get("img_suffix", params["img_suffix"].default if "img_suffix" in params
-                        else ".jpg")
-    seg_suffix = ds.get("seg_map_suffix", params["seg_map_suffix"].default
-                        if "seg_map_suffix" in params else ".png")
-    img_dir = _join(ds.get("data_root"), prefix["img_path"])
-    seg_dir = _join(ds.get("data_root"), prefix["seg_map_path"])
-    if not (osp.isdir(img_dir) and osp.isdir(seg_dir)):
-        return []  # check_datasets names the missing folder
-    log = _Log(seg_dir)
-    for f in sorted(os.listdir(img_dir)):
-        if not f.endswith(img_suffix):
-            continue
-        mask = osp.join(seg_dir, f[:-len(img_suffix)] + seg_suffix)
-        if not osp.isfile(mask):
-            log.stop("seg_map_path", "images without a mask", osp.basename(mask),
-                     "add the masks or remove the images")
-            continue
-        try:
-            from PIL import Image
-
-            with Image.open(mask) as m:
-                mode, msize = m.mode, m.size
-        except (OSError, ValueError):
-            continue  # undecodable: reported by file name during the run
-        if mode in ("RGB", "RGBA", "LA"):
-            log.stop("seg_map_path", f"colour masks ({mode}) where mmseg reads class ids",
-                     osp.basename(mask), "convert colours to a single-channel (or palette) "
-                     "PNG of class ids")
-        size = _image_size(osp.join(img_dir, f))
-        if size is not None and tuple(size) != tuple(msize):
-            log.stop("seg_map_path", "masks of another size than their image",
-                     f"{osp.basename(mask)}: {msize[0]}x{msize[1]} vs {size[0]}x{size[1]}",
-                     "re-export the masks at the image size")
-    return log.problems()
-
-
-def _seg_problems(key: str, ds: dict) -> List[str]:
-    """An mmseg dataset's own class list and ``reduce_zero_label``, checked before mmseg stops
-    at build time (``ValueError: new classes ... is not a subset``) or at the first sample
-    (``AssertionError`` of ``LoadAnnotations``)."""
-    import inspect
-
-    from mmseg.registry import DATASETS
-
-    from .checks import _walk
-
-    cls = DATASETS.get(ds.get("type")) if isinstance(ds.get("type"), str) else None
-    if not isinstance(cls, type):
-        return []
-    out = []
-    known = (getattr(cls, "METAINFO", None) or {}).get("classes")
-    classes = (ds.get("metainfo") or {}).get("classes")
-    absent = [c for c in classes or [] if known and c not in known]
-    if absent:
-        out.append(f"{key}.metainfo.classes: {absent[:5]} are not {ds['type']} classes (it can "
-                   f"only keep a subset of its own); for your own class list use "
-                   f"type='BaseSegDataset' with img_suffix/seg_map_suffix (docs/mm.md, "
-                   f"'Your own classes').")
-    out += _seg_map_problems(ds, cls)
-    param = inspect.signature(cls.__init__).parameters.get("reduce_zero_label")
-    reduce = ds.get("reduce_zero_label", param.default if param is not None else False)
-    for _, t in _walk(ds.get("pipeline") or [], "pipeline"):
-        given = t.get("reduce_zero_label") if t.get("type") == "LoadAnnotations" else None
-        if given is not None and bool(given) != bool(reduce):
-            out.append(f"{key}.pipeline: LoadAnnotations(reduce_zero_label={given}) but the "
-                       f"dataset has reduce_zero_label={reduce} (mmseg stops at the first "
-                       f"sample); set {key}.reduce_zero_label and drop it from LoadAnnotations, "
-                       f"which then follows the dataset.")
-    return out
-
-
-def check_annotations(cfg, mode: str = "train") -> None:
+def check_annotations(cfg, mode: str = "train", problems: Optional[List[str]] = None) -> None:
     """Check (and where lossless, fix) every annotation file of an mmdet config's datasets
     and evaluators; see the module docstring.
 
     Fixed copies go to ``<cfg.work_dir>/fixed_annotations/`` and the config is changed in
     place to read them (``ann_file`` of COCO datasets and evaluators naming that file,
     ``ann_subdir`` of VOC datasets). Paths that do not exist are left to
-    :func:`lsdense.mm.checks.check_datasets`, which names them. For mmseg configs (PNG masks)
-    the dataset's own classes and ``reduce_zero_label`` are checked instead.
+    :func:`lsdense.mm.checks.check_datasets`, which names them, as it checks mmseg's PNG
+    masks.
+
+    Args:
+        problems: where to add one line per kind of problem (``preflight`` passes its list);
+            ``None`` raises them.
 
     Raises:
-        PreflightError: one line per kind of problem, all files together.
+        PreflightError: one line per kind of problem, all files together (``problems`` None).
     """
     from mmengine.logging import print_log
 
-    from .checks import PreflightError, _datasets, _join, _loaders, framework_of
-
     if framework_of(cfg) == "mmseg":
-        problems = list(dict.fromkeys(  # a mask folder read by two loaders is reported once
-            p for loader in _loaders(cfg, mode)
-            for key, ds in _datasets(cfg[loader]["dataset"], f"{loader}.dataset")
-            for p in _seg_problems(key, ds)))
-        if problems:
-            raise PreflightError(f"{len(problems)} problem(s) in the dataset settings:\n  " +
-                                 "\n  ".join(problems))
-        return
+        return  # PNG masks: checks.check_datasets reads them (colours, sizes, label values)
     out_dir = osp.join(cfg.get("work_dir") or "./work_dirs", FIXED_DIR)
-    evaluators = _evaluators(cfg, mode)
-    problems: List[str] = []
+    evaluators = [ev for _, ev in evaluators_for(cfg, mode)]
+    found: List[str] = []
     notes: List[str] = []
     done: Dict[str, Optional[str]] = {}  # checked COCO file -> its fixed copy (None: as is)
 
@@ -645,7 +524,7 @@ def check_annotations(cfg, mode: str = "train") -> None:
         if key in done:
             return done[key]
         fixed, p, n = check_coco_file(path, img_dir, masks)
-        problems.extend(p)
+        found.extend(p)
         notes.extend(n)
         done[key] = None
         if fixed is not None:
@@ -654,31 +533,31 @@ def check_annotations(cfg, mode: str = "train") -> None:
             _write(done[key], json.dumps(fixed).encode())
         return done[key]
 
-    for loader in _loaders(cfg, mode):
-        for key, ds in _datasets(cfg[loader]["dataset"], f"{loader}.dataset"):
+    for loader in loaders_for(cfg, mode):
+        for key, ds in dataset_leaves(cfg[loader]["dataset"], f"{loader}.dataset"):
             root, ann = ds.get("data_root"), ds.get("ann_file")
             prefix = ds.get("data_prefix") or {}
-            if not ann or not osp.isfile(_join(root, ann)):
+            if not ann or not osp.isfile(join_root(root, ann)):
                 continue
-            path = _join(root, ann)
+            path = join_root(root, ann)
             if path.endswith(".json") and _is_a(ds, "DATASETS", "CocoDataset",
                                                 "CocoPanopticDataset"):
-                img_dir = _join(root, prefix.get("img", "")) if root or prefix.get("img") else ""
+                img_dir = join_root(root, prefix.get("img", "")) if root or prefix.get("img") else ""
                 fixed = coco(path, img_dir if osp.isdir(img_dir or ".") else None,
                              _needs_masks(ds, evaluators))
                 if fixed is not None:
                     ds["ann_file"] = fixed
             elif _is_a(ds, "DATASETS", "XMLDataset"):
-                sub = _join(root, prefix.get("sub_data_root", ""))
+                sub = join_root(root, prefix.get("sub_data_root", ""))
                 ann_subdir = ds.get("ann_subdir", "Annotations")
                 if not osp.isdir(osp.join(sub, ann_subdir)):
                     continue
-                classes = _classes(ds) or []
+                classes = dataset_classes(ds, "mmdet") or []
                 voc_key = f"{osp.abspath(path)}|{osp.abspath(osp.join(sub, ann_subdir))}|{classes}"
                 if voc_key not in done:  # a list read by two loaders is checked once
                     fixed, p, n = check_voc_split(path, sub, classes, ann_subdir,
                                                   ds.get("img_subdir", "JPEGImages"))
-                    problems.extend(p)
+                    found.extend(p)
                     notes.extend(n)
                     done[voc_key] = None
                     if fixed:
@@ -698,6 +577,7 @@ def check_annotations(cfg, mode: str = "train") -> None:
                 ev["ann_file"] = fixed
     for line in notes:
         print_log(f"lsdense pre-flight read: {line} -> fixed copy in {out_dir}", logger="current")
-    if problems:
-        raise PreflightError(f"{len(problems)} problem(s) in the annotation files:\n  " +
-                             "\n  ".join(problems))
+    if problems is not None:
+        problems.extend(found)
+    elif found:
+        raise PreflightError("\n".join(found))

@@ -34,11 +34,7 @@ from xml.etree import ElementTree as ET
 __all__ = ["PreflightError", "DatasetNotFoundError", "framework_of", "preflight",
            "check_custom_imports", "check_archs", "check_neck_channels", "check_datasets",
            "check_num_classes", "check_cpu_bf16", "check_evaluators", "check_backbone_args",
-           "check_checkpoint_files", "check_checkpoint_fit", "checkpoint_fit", "LSDENSE_MODULES"]
-
-# lsdense types a config may use, and the families of the backbones (for ``arch``)
-LSDENSE_MODULES = {"LSNetBackbone": "lsnet", "LOLViTBackbone": "lolvit",
-                   "LiSANetBackbone": "lisanet", "HyLiSANetBackbone": "hylisanet", "LSNetFPN": None}
+           "check_checkpoint_files", "check_checkpoint_fit", "checkpoint_fit", "lsdense_types"]
 # toy-data kind per dataset type (tools/make_toy_data.py KIND --out DATA_ROOT)
 _TOY_KIND = {"CocoDataset": "coco", "VOCDataset": "voc", "ADE20KDataset": "ade20k"}
 _WRAPPERS = ("dataset", "datasets")
@@ -61,22 +57,37 @@ def framework_of(cfg) -> str:
     return scope
 
 
-def _walk(node, path: str = "model") -> Iterator[Tuple[str, dict]]:
+def lsdense_types() -> Dict[str, type]:
+    """The lsdense classes a config may name, by type name: the backbones
+    (``backbones.BACKBONES``, which carry their family) and ``LSNetFPN``."""
+    from .backbones import BACKBONES
+    from .necks import LSNetFPN
+
+    return {c.__name__: c for c in (*BACKBONES, LSNetFPN)}
+
+
+def _backbone_type(d: dict) -> Optional[type]:
+    """The lsdense backbone class a config dict names, else None."""
+    cls = lsdense_types().get(d.get("type")) if isinstance(d.get("type"), str) else None
+    return cls if cls is not None and hasattr(cls, "family") else None
+
+
+def walk_config(node, path: str = "model") -> Iterator[Tuple[str, dict]]:
     """Every dict (with its dotted path) inside a config node."""
     if isinstance(node, dict):
         yield path, node
         for k, v in node.items():
-            yield from _walk(v, f"{path}.{k}")
+            yield from walk_config(v, f"{path}.{k}")
     elif isinstance(node, (list, tuple)):
         for i, v in enumerate(node):
-            yield from _walk(v, f"{path}[{i}]")
+            yield from walk_config(v, f"{path}[{i}]")
 
 
 def check_custom_imports(cfg, filename: str = "the config") -> None:
     """A config that uses lsdense types must import ``lsdense.<framework>``."""
     framework = framework_of(cfg)
-    used = sorted({d["type"] for _, d in _walk(cfg.get("model", {}))
-                   if isinstance(d.get("type"), str) and d["type"] in LSDENSE_MODULES})
+    used = sorted({d["type"] for _, d in walk_config(cfg.get("model", {}))
+                   if isinstance(d.get("type"), str) and d["type"] in lsdense_types()})
     if not used:
         return
     imports = (cfg.get("custom_imports") or {}).get("imports", [])
@@ -91,18 +102,16 @@ def check_custom_imports(cfg, filename: str = "the config") -> None:
 
 def check_archs(cfg) -> None:
     """Every lsdense backbone in the model names an existing ``arch``."""
-    from lsdense.models import variant_by_arch
 
-    for path, d in _walk(cfg.get("model", {})):
-        family = LSDENSE_MODULES.get(d.get("type")) if isinstance(d.get("type"), str) else None
-        if family is None:
+    for path, d in walk_config(cfg.get("model", {})):
+        cls = _backbone_type(d)
+        if cls is None:
             continue
-        if family == "lisanet" and d.get("hybrid", False):
-            family = "hylisanet"
-        arch = d.get("arch", {"lsnet": "t"}.get(family, "s"))
+        arch = d.get("arch") or getattr(cls, "default_arch", None) or \
+            inspect.signature(cls.__init__).parameters["arch"].default
         try:
-            variant_by_arch(family, arch)
-        except ValueError as err:
+            cls._core_args(arch)
+        except (ValueError, TypeError) as err:
             raise PreflightError(f"{path}: {err}") from None
 
 
@@ -147,10 +156,9 @@ def check_neck_channels(cfg) -> None:
     The backbone is built (no weights) to read its real ``out_channels``.
     """
     framework = framework_of(cfg)
-    for path, d in _walk(cfg.get("model", {})):
+    for path, d in walk_config(cfg.get("model", {})):
         backbone = d.get("backbone")
-        if not (isinstance(backbone, dict) and backbone.get("type") in LSDENSE_MODULES
-                and LSDENSE_MODULES[backbone["type"]] is not None):
+        if not (isinstance(backbone, dict) and _backbone_type(backbone) is not None):
             continue
         neck = d.get("neck")
         if neck is not None:
@@ -187,7 +195,7 @@ def check_neck_channels(cfg) -> None:
                                          f"{key}.in_channels")
 
 
-def _datasets(node: dict, path: str) -> Iterator[Tuple[str, dict]]:
+def dataset_leaves(node: dict, path: str) -> Iterator[Tuple[str, dict]]:
     """Leaf dataset configs inside wrappers (RepeatDataset, ConcatDataset, ...)."""
     inner = [(k, node[k]) for k in _WRAPPERS if k in node]
     if not inner:
@@ -196,12 +204,12 @@ def _datasets(node: dict, path: str) -> Iterator[Tuple[str, dict]]:
     for key, sub in inner:
         if isinstance(sub, (list, tuple)):
             for i, s in enumerate(sub):
-                yield from _datasets(s, f"{path}.{key}[{i}]")
+                yield from dataset_leaves(s, f"{path}.{key}[{i}]")
         else:
-            yield from _datasets(sub, f"{path}.{key}")
+            yield from dataset_leaves(sub, f"{path}.{key}")
 
 
-def _loaders(cfg, mode: str) -> List[str]:
+def loaders_for(cfg, mode: str) -> List[str]:
     names = ["train_dataloader", "val_dataloader"] if mode == "train" else ["test_dataloader"]
     return [n for n in names if cfg.get(n)]
 
@@ -210,10 +218,10 @@ def _all_datasets(cfg) -> List[Tuple[str, dict]]:
     """Every leaf dataset of the train, val and test loaders (what a fix must name so that
     training and testing both run)."""
     return [kd for n in ("train_dataloader", "val_dataloader", "test_dataloader") if cfg.get(n)
-            for kd in _datasets(cfg[n]["dataset"], f"{n}.dataset")]
+            for kd in dataset_leaves(cfg[n]["dataset"], f"{n}.dataset")]
 
 
-def _evaluators(cfg, mode: str) -> List[Tuple[str, dict]]:
+def evaluators_for(cfg, mode: str) -> List[Tuple[str, dict]]:
     """``(key, metric config)`` of the evaluators the run uses (a list evaluator is indexed)."""
     out = []
     for name in (["val_evaluator"] if mode == "train" else ["test_evaluator"]):
@@ -230,7 +238,7 @@ def _option_key(key: str) -> str:
     return key.replace("[", ".").replace("]", "")
 
 
-def _join(root: Optional[str], p: str) -> str:
+def join_root(root: Optional[str], p: str) -> str:
     return p if not root or osp.isabs(p) else osp.join(root, p)
 
 
@@ -254,14 +262,14 @@ def _read_annotation(path: str, ds: dict, key: str) -> Tuple[Optional[List[str]]
                 data = json.load(f)
             if not isinstance(data, dict) or "images" not in data:
                 raise ValueError("not a COCO-style file (no 'images' list)")
-            img_dir = _join(ds.get("data_root"), prefix.get("img", ""))
+            img_dir = join_root(ds.get("data_root"), prefix.get("img", ""))
             images = [osp.join(img_dir, im["file_name"]) for im in data["images"]]
             return [c["name"] for c in data.get("categories", [])], images, {}
         with open(path, encoding="utf-8") as f:  # VOC image-set list
             ids = [ln.strip() for ln in f if ln.strip()]
         images, names = [], {}
         if ds.get("type") == "VOCDataset" and ids:
-            sub = _join(ds.get("data_root"), prefix.get("sub_data_root", ""))
+            sub = join_root(ds.get("data_root"), prefix.get("sub_data_root", ""))
             for i in ids:
                 xml = osp.join(sub, "Annotations", f"{i}.xml")
                 if not osp.isfile(xml):
@@ -286,12 +294,11 @@ def _check_images(images: List[str], key: str, problems: List[str]) -> None:
                 empty.append(path)
         except FileNotFoundError:
             missing.append(path)
-    more = lambda n: f" and {n - 1} more" if n > 1 else ""  # noqa: E731
     if missing:
-        problems.append(f"Image missing: {missing[0]}{more(len(missing))} (listed by {key}). "
+        problems.append(f"Image missing: {missing[0]}{_more(len(missing))} (listed by {key}). "
                         f"Restore them or remove them from the annotations.")
     if empty:
-        problems.append(f"Image file is empty (corrupt): {empty[0]}{more(len(empty))} (listed by "
+        problems.append(f"Image file is empty (corrupt): {empty[0]}{_more(len(empty))} (listed by "
                         f"{key}). Replace them or remove them from the annotations.")
 
 
@@ -343,11 +350,18 @@ def _check_seg_dataset(key: str, ds: dict, framework: str, problems: List[str]) 
     image has its seg map, ``reduce_zero_label`` agrees between the dataset and its
     ``LoadAnnotations``, and the label values fit the classes (up to 20 maps read)."""
     prefix = ds.get("data_prefix") or {}
-    img_dir = _join(ds.get("data_root"), prefix.get("img_path", ""))
-    seg_dir = _join(ds.get("data_root"), prefix["seg_map_path"]) \
+    img_dir = join_root(ds.get("data_root"), prefix.get("img_path", ""))
+    seg_dir = join_root(ds.get("data_root"), prefix["seg_map_path"]) \
         if prefix.get("seg_map_path") else None
     img_suffix = _init_default(ds, framework, "img_suffix", ".jpg")
     seg_suffix = _init_default(ds, framework, "seg_map_suffix", ".png")
+    known = (getattr(_dataset_class(ds, framework), "METAINFO", None) or {}).get("classes")
+    absent = [c for c in (ds.get("metainfo") or {}).get("classes") or [] if known and c not in known]
+    if absent:  # mmseg: "ValueError: new classes ... is not a subset" when the dataset is built
+        problems.append(f"{key}.metainfo.classes: {absent[:5]} are not {ds.get('type')} classes "
+                        f"(it keeps only a subset of its own). For your own class list use "
+                        f"type='BaseSegDataset' with img_suffix/seg_map_suffix (docs/mm.md, "
+                        f"'Your own classes').")
     imgs = _files(img_dir)
     found = _suffix_problem(key, "img_suffix", img_suffix, img_dir, imgs)
     if found:
@@ -361,13 +375,70 @@ def _check_seg_dataset(key: str, ds: dict, framework: str, problems: List[str]) 
     if found and not any(f.endswith(seg_suffix) for f in segs):
         problems.append(found)
         return
-    maps = [osp.join(seg_dir, f[:-len(img_suffix)] + seg_suffix) for f in read]
-    absent = [m for m in maps if not osp.isfile(m)]
+    pairs = [(osp.join(img_dir, f), osp.join(seg_dir, f[:-len(img_suffix)] + seg_suffix))
+             for f in read]
+    absent = [m for _, m in pairs if not osp.isfile(m)]
     if absent:
-        problems.append(f"Seg map missing: {absent[0]}" + (f" and {len(absent) - 1} more"
-                        if len(absent) > 1 else "") + f" ({key}: every image of {img_dir} needs "
-                        f"<name>{seg_suffix} in {seg_dir}). Add them or remove those images.")
-    _check_reduce_zero_label(key, ds, framework, [m for m in maps if osp.isfile(m)][:20], problems)
+        problems.append(f"Seg map missing: {absent[0]}{_more(len(absent))} ({key}: every image "
+                        f"of {img_dir} needs <name>{seg_suffix} in {seg_dir}). Add them or "
+                        f"remove those images.")
+    maps = _check_seg_headers(key, [(i, m) for i, m in pairs if osp.isfile(m)], problems)
+    _check_reduce_zero_label(key, ds, framework, maps[:20], problems)
+
+
+def _more(n: int) -> str:
+    return f" and {n - 1} more" if n > 1 else ""
+
+
+# what Pillow raises for a file it cannot read; ImportError too: once Ultralytics is imported,
+# PIL.Image.open retries an unidentified file with the pi-heif plugin and, without it, raises
+# ModuleNotFoundError (ultralytics/utils/patches.py, image_open)
+UNREADABLE_IMAGE = (OSError, ValueError, ImportError)
+
+
+def image_size(path: str) -> Optional[Tuple[int, int]]:
+    """(width, height) from the image header (Pillow reads the header only), or None."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            return im.size
+    except UNREADABLE_IMAGE:
+        return None
+
+
+def _check_seg_headers(key: str, pairs: List[Tuple[str, str]], problems: List[str]) -> List[str]:
+    """Every seg map holds class ids (not colours) at its image's size; headers only.
+
+    Colour masks (CVAT's "Segmentation mask 1.1" export, cvat-ai/cvat#2390; labelme's
+    visualisations) are RGB, which mmseg would read as ids; palette PNGs (VOC) read as their
+    indices and are fine. Returns the maps that passed.
+    """
+    from PIL import Image
+
+    colour, resized, good = [], [], []
+    for img, m in pairs:
+        try:
+            with Image.open(m) as im:
+                mode, size = im.mode, im.size
+        except UNREADABLE_IMAGE:
+            good.append(m)  # unreadable: the values check names it
+            continue
+        isize = image_size(img)
+        if mode in ("RGB", "RGBA", "LA", "CMYK"):
+            colour.append(f"{m} ({mode})")
+        elif isize is not None and tuple(isize) != tuple(size):
+            resized.append(f"{m} ({size[0]}x{size[1]}, its image {isize[0]}x{isize[1]})")
+        else:
+            good.append(m)
+    if colour:
+        problems.append(f"Seg map in colour: {colour[0]}{_more(len(colour))} ({key}): mmseg "
+                        f"reads one class id per pixel. Convert the colours to a single-channel "
+                        f"(or palette) PNG of class ids.")
+    if resized:
+        problems.append(f"Seg map of another size than its image: {resized[0]}"
+                        f"{_more(len(resized))} ({key}). Re-export the masks at the image size.")
+    return good
 
 
 # a first class of one of these names means label 0 is a class of the list (as labelme's
@@ -388,7 +459,7 @@ def _check_reduce_zero_label(key: str, ds: dict, framework: str, maps: List[str]
                 f"stops at the first sample). Set both the same: --cfg-options "
                 f"{okey}.reduce_zero_label={t['reduce_zero_label']}, or drop it from "
                 f"LoadAnnotations (it then follows the dataset).")
-    classes = _dataset_classes(ds, framework)
+    classes = dataset_classes(ds, framework)
     if not maps or classes is None:
         return
     full = ((getattr(_dataset_class(ds, framework), "METAINFO", None) or {}).get("classes"))
@@ -401,7 +472,7 @@ def _check_reduce_zero_label(key: str, ds: dict, framework: str, maps: List[str]
     for m in maps:
         try:
             label = np.asarray(Image.open(m))
-        except (OSError, ValueError) as err:
+        except UNREADABLE_IMAGE as err:
             problems.append(f"Seg map unreadable: {m} ({key}): {err}")
             return
         if label.ndim != 2:
@@ -459,8 +530,8 @@ def check_datasets(cfg, mode: str = "train", problems: Optional[List[str]] = Non
     framework = framework_of(cfg)
     categories: Dict[str, List[str]] = {}
     seen = set()
-    for loader in _loaders(cfg, mode):
-        for key, ds in _datasets(cfg[loader]["dataset"], f"{loader}.dataset"):
+    for loader in loaders_for(cfg, mode):
+        for key, ds in dataset_leaves(cfg[loader]["dataset"], f"{loader}.dataset"):
             root, ann = ds.get("data_root"), ds.get("ann_file")
             prefix = ds.get("data_prefix") or {}
             if root and not osp.isdir(root):
@@ -469,13 +540,13 @@ def check_datasets(cfg, mode: str = "train", problems: Optional[List[str]] = Non
                 seen.add(root)
                 continue
             bad = False
-            if ann and not osp.isfile(_join(root, ann)):
-                if _join(root, ann) not in seen:
-                    own.append(_missing(_join(root, ann), "ann_file", key, ds))
-                seen.add(_join(root, ann))
+            if ann and not osp.isfile(join_root(root, ann)):
+                if join_root(root, ann) not in seen:
+                    own.append(_missing(join_root(root, ann), "ann_file", key, ds))
+                seen.add(join_root(root, ann))
                 bad = True
             for name, sub in prefix.items():
-                path = _join(root, sub) if sub else root
+                path = join_root(root, sub) if sub else root
                 if path and not osp.isdir(path):
                     if path not in seen:
                         own.append(_missing(path, f"data_prefix.{name}", key, ds))
@@ -485,14 +556,14 @@ def check_datasets(cfg, mode: str = "train", problems: Optional[List[str]] = Non
                 continue
             if ann:
                 try:
-                    names, images, objects = _read_annotation(_join(root, ann), ds, key)
+                    names, images, objects = _read_annotation(join_root(root, ann), ds, key)
                 except PreflightError as err:
                     own.append(str(err))
                     continue
                 if names is not None:
                     categories[key] = names
                 if found is not None:
-                    found[key] = (_join(root, ann), objects)
+                    found[key] = (join_root(root, ann), objects)
                 _check_images(images, key, own)
             elif prefix.get("img_path") and framework == "mmseg":
                 _check_seg_dataset(key, ds, framework, own)
@@ -506,12 +577,12 @@ def check_evaluators(cfg, mode: str, problems: List[str]) -> None:
     base configs fix ``val_evaluator.ann_file = data_root + '...'`` when the config is
     read, so moving ``data_root`` does not move it."""
     loader = "val_dataloader" if mode == "train" else "test_dataloader"
-    leaves = list(_datasets(cfg[loader]["dataset"], f"{loader}.dataset")) if cfg.get(loader) else []
-    for key, ev in _evaluators(cfg, mode):
+    leaves = list(dataset_leaves(cfg[loader]["dataset"], f"{loader}.dataset")) if cfg.get(loader) else []
+    for key, ev in evaluators_for(cfg, mode):
         ann = ev.get("ann_file")
         if not ann:
             continue
-        ds_anns = [_join(d.get("data_root"), d["ann_file"]) for _, d in leaves if d.get("ann_file")]
+        ds_anns = [join_root(d.get("data_root"), d["ann_file"]) for _, d in leaves if d.get("ann_file")]
         guess = ds_anns[0] if len(ds_anns) == 1 else "<data_root>/annotations/<file>.json"
         if not osp.isfile(ann):
             problems.append(f"{key}.ann_file not found: {ann} (the {ev.get('type')} reads it; "
@@ -543,7 +614,7 @@ def _dataset_class(ds: dict, framework: str):
     return DATASETS.get(ds.get("type")) if isinstance(ds.get("type"), str) else None
 
 
-def _dataset_classes(ds: dict, framework: str) -> Optional[Sequence[str]]:
+def dataset_classes(ds: dict, framework: str) -> Optional[Sequence[str]]:
     classes = (ds.get("metainfo") or {}).get("classes")
     if classes is not None:
         return list(classes)
@@ -574,12 +645,12 @@ def check_num_classes(cfg, mode: str = "train",
     in the data (COCO categories; VOC object names), with one fix naming every key."""
     own = problems if problems is not None else []
     framework = framework_of(cfg)
-    heads = [(p, d["num_classes"]) for p, d in _walk(cfg.get("model", {}))
+    heads = [(p, d["num_classes"]) for p, d in walk_config(cfg.get("model", {}))
              if isinstance(d.get("num_classes"), int)]
     reported = set()
-    for loader in _loaders(cfg, mode):
-        for key, ds in _datasets(cfg[loader]["dataset"], f"{loader}.dataset"):
-            classes = _dataset_classes(ds, framework)
+    for loader in loaders_for(cfg, mode):
+        for key, ds in dataset_leaves(cfg[loader]["dataset"], f"{loader}.dataset"):
+            classes = dataset_classes(ds, framework)
             if classes is None:
                 continue
             shown = ", ".join(map(repr, classes[:8])) + (", ..." if len(classes) > 8 else "")
@@ -653,14 +724,14 @@ def _missing_data_fix(cfg, problems: List[str]) -> Optional[str]:
     root = roots.pop()
     opts = [f"{_option_key(k)}.data_root=DIR" for k, _ in _all_datasets(cfg)]
     for name in ("val_evaluator", "test_evaluator"):
-        for key, ev in _evaluators(cfg, "train" if name == "val_evaluator" else "test"):
+        for key, ev in evaluators_for(cfg, "train" if name == "val_evaluator" else "test"):
             ann = ev.get("ann_file")
             if ann:
                 rel = ann[len(root):] if ann.startswith(root) else osp.basename(ann)
                 opts.append(f"{key}.ann_file=DIR/{rel.lstrip('/')}")
     framework = framework_of(cfg)
-    classes = [c for _, d in _all_datasets(cfg) for c in [_dataset_classes(d, framework)] if c]
-    heads = [p for p, d in _walk(cfg.get("model", {})) if isinstance(d.get("num_classes"), int)]
+    classes = [c for _, d in _all_datasets(cfg) for c in [dataset_classes(d, framework)] if c]
+    heads = [p for p, d in walk_config(cfg.get("model", {})) if isinstance(d.get("num_classes"), int)]
     also = (f"; if its classes are not the config's {len(classes[0])}, also set "
             f"metainfo.classes of each dataset below and num_classes=N in "
             f"{', '.join(heads)}" if classes and heads else "")
@@ -670,33 +741,22 @@ def _missing_data_fix(cfg, problems: List[str]) -> Optional[str]:
 
 
 def check_backbone_args(cfg) -> None:
-    """Every lsdense backbone gets only arguments its class takes. The usual cause of an
-    unknown one: a config changing the type of a base config's backbone without
-    ``_delete_=True``, so the base backbone's arguments (ResNet's ``depth``, ...) stay."""
-    framework = framework_of(cfg)
-    if framework == "mmdet":
-        from mmdet.registry import MODELS
-    else:
-        from mmseg.registry import MODELS
-    for path, d in _walk(cfg.get("model", {})):
-        if not isinstance(d.get("type"), str) or d["type"] not in LSDENSE_MODULES:
-            continue
-        cls = MODELS.get(d["type"])
+    """Every lsdense backbone gets only arguments its class takes, refused in the class's own
+    words (``backbones.refuse_unknown_args``). The usual cause of an unknown one: a config
+    changing the type of a base config's backbone without ``_delete_=True``, so the base
+    backbone's arguments (ResNet's ``depth``, ...) stay."""
+    from .backbones import refuse_unknown_args
+
+    for path, d in walk_config(cfg.get("model", {})):
+        cls = _backbone_type(d)
         if cls is None:
-            continue  # check_custom_imports names the missing import
-        # __init__, not the class: LiSANetBackbone's __new__ takes **kwargs to pick LiSANet-I
-        params = {k: p for k, p in inspect.signature(cls.__init__).parameters.items()
-                  if k != "self"}
-        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
             continue
-        unknown = [k for k in d if k not in params and k not in ("type", "_delete_")]
-        if unknown:
-            raise PreflightError(
-                f"{path}: {d['type']} takes no argument {', '.join(map(repr, unknown))}: left "
-                f"from the base config's backbone when the type is switched without "
-                f"`_delete_=True`. Write {path.split('.')[-1]}=dict(_delete_=True, "
-                f"type='{d['type']}', ...) to replace it (or remove those keys); "
-                f"{d['type']} takes {', '.join(params)}.")
+        own = [k for k in inspect.signature(cls.__init__).parameters if k not in ("self", "kwargs")]
+        try:
+            refuse_unknown_args(cls.__name__, own, {k: v for k, v in d.items()
+                                                    if k not in own and k not in ("type", "_delete_")})
+        except TypeError as err:
+            raise PreflightError(f"{path}: {err}") from None
 
 
 def _checkpoint_sources(cfg, mode: str, checkpoint: Optional[str]) -> List[Tuple[str, str, bool]]:
@@ -708,14 +768,14 @@ def _checkpoint_sources(cfg, mode: str, checkpoint: Optional[str]) -> List[Tuple
         out.append(("load_from", str(cfg.load_from), False))
     if mode != "train":  # Runner.test loads the checkpoint only: init_cfg is not read
         return out
-    for path, d in _walk(cfg.get("model", {})):
+    for path, d in walk_config(cfg.get("model", {})):
         init = d.get("init_cfg")
         inits = init if isinstance(init, (list, tuple)) else [init]
         for i, ic in enumerate(inits):
             if isinstance(ic, dict) and ic.get("type") == "Pretrained" and ic.get("checkpoint"):
                 key = f"{path}.init_cfg" + (f"[{i}]" if isinstance(init, (list, tuple)) else "")
                 out.append((f"{key}.checkpoint", str(ic["checkpoint"]),
-                            d.get("type") in LSDENSE_MODULES))
+                            d.get("type") in lsdense_types()))
     return out
 
 
@@ -783,11 +843,8 @@ def checkpoint_fit(cfg, path: str) -> Tuple[int, int, List[str], List[str], List
     """
     from lsdense.models.checkpoint import read_checkpoint, unwrap_state_dict
 
-    from .backbones import drop_body_prefix
-
     sd = unwrap_state_dict(read_checkpoint(path))
     sd = {k[len("module."):] if k.startswith("module.") else k: v for k, v in sd.items()}
-    drop_body_prefix(sd, "backbone.")
     model = _build_model_shapes(cfg)
     own = model.state_dict()
     missing = [k for k in own if k not in sd]
@@ -878,7 +935,7 @@ def preflight(cfg, mode: str = "train", filename: str = "the config",
         and run(check_archs, cfg) and run(check_neck_channels, cfg)
     from .annotations import check_annotations  # annotation tools' exports: read or stop
 
-    run(check_annotations, cfg, mode)  # first: the checks below read its fixed copies
+    check_annotations(cfg, mode, problems)  # first: the checks below read its fixed copies
     objects: Dict[str, Tuple[str, dict]] = {}
     names = check_datasets(cfg, mode, problems, objects)
     check_evaluators(cfg, mode, problems)
