@@ -198,7 +198,8 @@ def test_quickstarts_train_batchnorm_from_scratch(stem):
 # The custom_keys each backbone family's configs wrote by hand before the exemptions came from
 # no_weight_decay() (lsdense.mm.optim): the reference the resolved groups must still equal.
 _HAND_WRITTEN_KEYS = {"LSNetBackbone": ("attention_biases",), "LOLViTBackbone": ("drelu.dp",),
-                      "LiSANetBackbone": ("attn.r1", "attn.r2")}
+                      "LiSANetBackbone": ("attn.r1", "attn.r2"),
+                      "HyLiSANetBackbone": ("attn.r1", "attn.r2")}
 
 
 # One config per kind of optimizer groups: each backbone family (HyLiSANet's conv stages

@@ -16,7 +16,7 @@ import lsdense.mmseg  # noqa: F401  (and with mmseg)
 
 BLOCK_CLASSES = {"Block", "GhostBottleneck", "LOLViTBlock", "LiSABlock", "ConvBlock"}
 BACKBONES = [("LSNetBackbone", "t"), ("LOLViTBackbone", "s"), ("HyLiSANetBackbone", "s"),
-             ("LiSANetBackbone", "s"), ("LiSANetBackbone", "i")]
+             ("LiSANetBackbone", "s"), ("LiSANetIBackbone", "i")]
 
 
 def build(cfg, framework="mmdet"):

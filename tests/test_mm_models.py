@@ -22,8 +22,8 @@ from mmengine.registry import init_default_scope  # noqa: E402
 
 import lsdense.mmdet  # noqa: E402,F401  (registers in mmdet)
 import lsdense.mmseg  # noqa: E402,F401  (registers in mmseg)
-from lsdense.mm.backbones import (HyLiSANetBackbone, LiSANetBackbone, LOLViTBackbone,  # noqa: E402
-                                  LSNetBackbone)
+from lsdense.mm.backbones import (HyLiSANetBackbone, LiSANetBackbone, LiSANetIBackbone,  # noqa: E402
+                                  LOLViTBackbone, LSNetBackbone)
 from lsdense.mm.checks import check_neck_channels  # noqa: E402
 from lsdense.mm.necks import LSNetFPN  # noqa: E402
 
@@ -150,8 +150,8 @@ def test_registered_in_both_frameworks():
 @pytest.mark.parametrize("cls,kwargs,channels,strides", [
     (LSNetBackbone, dict(arch="t"), [64, 128, 256, 384], [8, 16, 32, 64]),
     (LOLViTBackbone, dict(arch="s"), [64, 96, 128], [8, 16, 32]),
-    (LiSANetBackbone, dict(arch="s", hybrid=True), [64, 128, 320, 384], [4, 8, 16, 32]),
-    (LiSANetBackbone, dict(arch="i"), [192], [16]),
+    (LiSANetBackbone, dict(arch="s"), [64, 128, 320, 384], [4, 8, 16, 32]),
+    (LiSANetIBackbone, dict(arch="i"), [192], [16]),
     (HyLiSANetBackbone, dict(arch="s"), [64, 128, 320, 384], [4, 8, 16, 32]),  # the YOLO name too
 ])
 def test_backbone_outputs(cls, kwargs, channels, strides):
@@ -283,7 +283,7 @@ def test_unknown_arch_message():
     with pytest.raises(ValueError, match=r"Unknown arch 'q' for lsnet\. Valid archs: b, s, t"):
         LSNetBackbone("q")
     with pytest.raises(ValueError, match="Valid archs: b, s"):
-        LiSANetBackbone("i", hybrid=True)
+        HyLiSANetBackbone("i")
     cfg = Config.fromfile(str(ROOT / "configs" / "retinanet_lsnet_t_coco.py"))
     cfg.model.backbone.arch = "q"
     with pytest.raises(ValueError, match="Unknown arch 'q'"):

@@ -1,7 +1,6 @@
 """Weights in MMDetection / MMSegmentation runs: ``Pretrained`` from an http(s) URL through
 torch.hub's cache (a local server started here; offline afterwards), backbone keys in the
-official layout both ways (our detector checkpoints as backbone weights; old ``body.`` files
-still load), and resuming every mmengine parameter scheduler under weights-only loading."""
+official layout both ways (our detector checkpoints as backbone weights), and resuming every mmengine parameter scheduler under weights-only loading."""
 from __future__ import annotations
 
 import functools
@@ -21,7 +20,8 @@ from mmengine.config import Config  # noqa: E402
 from mmengine.registry import init_default_scope  # noqa: E402
 
 import lsdense.mmdet  # noqa: E402,F401
-from lsdense.mm.backbones import LiSANetBackbone, LOLViTBackbone, LSNetBackbone  # noqa: E402
+from lsdense.mm.backbones import (HyLiSANetBackbone, LiSANetBackbone, LiSANetIBackbone,  # noqa: E402
+                                   LOLViTBackbone, LSNetBackbone)
 from lsdense.models.checkpoint import url_cache_path  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -150,9 +150,12 @@ def test_mm_backbone_is_the_core_model_with_official_keys():
     assert ours == official
     assert issubclass(LSNetBackbone, LSNet) and issubclass(LSNetBackbone, BaseModule)
     assert isinstance(LOLViTBackbone("s"), LOLViT)
-    assert isinstance(LiSANetBackbone("s", hybrid=True), LiSANet)
-    iso = LiSANetBackbone("i")
+    assert isinstance(HyLiSANetBackbone("s"), LiSANet)
+    iso = LiSANetIBackbone("i")
     assert isinstance(iso, LiSANetI) and iso.out_channels == [192]
+    with pytest.raises(TypeError, match=r"LiSANetBackbone builds LiSANet models; arch 'i' is a "
+                                        r"LiSANetI: use type='LiSANetIBackbone'\."):
+        LiSANetBackbone("i")
 
 
 def _detector(out_indices=None):
@@ -194,30 +197,6 @@ def test_detector_checkpoint_is_backbone_weights_and_back(tmp_path):
     want = det.backbone.state_dict()
     assert "blocks4.3.mixer.m.attention_biases" in want
     assert [k for k, v in fresh.backbone.state_dict().items() if not torch.equal(v, want[k])] == []
-
-
-def test_old_body_checkpoints_still_load(tmp_path):
-    """Files from the wrapper layout (backbone.body.*) load everywhere: init_cfg with and
-    without prefix, mmengine's load_checkpoint (load_from, resume) and load_state_dict."""
-    from mmengine.runner.checkpoint import load_checkpoint as mm_load
-
-    det = _detector()
-    det.load_state_dict(_randomised(det.state_dict()))
-    old = {(f"backbone.body.{k[len('backbone.'):]}" if k.startswith("backbone.") else k): v
-           for k, v in det.state_dict().items()}
-    path = tmp_path / "old.pth"
-    torch.save({"meta": {}, "state_dict": old}, path)
-    want = det.backbone.state_dict()
-    for prefix in ("backbone.", None):
-        m = LSNetBackbone("t", init_cfg=dict(type="Pretrained", checkpoint=str(path), prefix=prefix))
-        m.init_weights()
-        assert all(torch.equal(v, want[k]) for k, v in m.state_dict().items()), prefix
-    fresh = _detector()
-    mm_load(fresh, str(path), map_location="cpu", strict=True)
-    assert all(torch.equal(v, det.state_dict()[k]) for k, v in fresh.state_dict().items())
-    fresh = _detector()
-    fresh.load_state_dict(old, strict=True)
-    assert torch.equal(fresh.backbone.patch_embed[0].c.weight, det.backbone.patch_embed[0].c.weight)
 
 
 def test_prefix_that_no_key_has_is_named(tmp_path):

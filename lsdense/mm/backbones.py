@@ -60,24 +60,7 @@ from lsdense.models.lolvit import LOLViT
 from lsdense.models.lsnet import LSNet
 
 __all__ = ["LSNetBackbone", "LOLViTBackbone", "LiSANetBackbone", "HyLiSANetBackbone",
-           "LiSANetIBackbone", "drop_body_prefix", "apply_norm_cfg", "FOREIGN_ARCH_ARGS"]
-
-_OLD_PREFIX = "body."  # where lsdense <= 0.1's mm wrapper kept the network
-
-
-def drop_body_prefix(state_dict: Dict[str, torch.Tensor], prefix: str = "") -> List[str]:
-    """Rename ``<prefix>body.<key>`` to ``<prefix><key>`` in place (old lsdense mm files).
-
-    Returns the renamed (new) keys.
-    """
-    old = prefix + _OLD_PREFIX
-    renamed = []
-    for key in [k for k in state_dict if k.startswith(old)]:
-        new = prefix + key[len(old):]
-        state_dict[new] = state_dict.pop(key)
-        renamed.append(new)
-    return renamed
-
+           "LiSANetIBackbone", "BACKBONES", "apply_norm_cfg", "FOREIGN_ARCH_ARGS"]
 
 class _ForwardTo(logging.Handler):
     """Hands the ``lsdense`` logger's records to mmengine's current logger (its file and
@@ -203,8 +186,12 @@ class _MMBackbone:
         arguments, then ``kwargs``; ``dense=True``."""
         variant = variant_by_arch(family or cls.family, arch)
         if not issubclass(cls, variant.model_cls):
-            raise TypeError(f"{cls.__name__} builds {variant.model_cls.__name__} models; "
-                            f"arch {arch!r} is not one of them.")
+            other = [c.__name__ for c in BACKBONES if c.family == variant.family
+                     and issubclass(c, variant.model_cls)]
+            core = next(c for c in cls.__mro__ if c.__module__.startswith("lsdense.models"))
+            raise TypeError(f"{cls.__name__} builds {core.__name__} models; arch "
+                            f"{arch!r} is a {variant.model_cls.__name__}: use type="
+                            f"{other[0] if other else variant.model_cls.__name__!r}.")
         return {**variant.model_args, **variant.dense_args, **kwargs, "dense": True}
 
     # mm arguments every class takes besides its own (see the module docstring)
@@ -242,14 +229,6 @@ class _MMBackbone:
         self._freeze_stages()  # type: ignore[attr-defined]  (rebuilt norms of frozen stages)
         self.with_cp = bool(with_cp)
         self.set_grad_checkpointing(self.with_cp)  # type: ignore[attr-defined]
-
-    def adapt_state_dict(self, state_dict: Dict[str, torch.Tensor],
-                         own: Dict[str, torch.Tensor]) -> Tuple[dict, List[str], List[str]]:
-        """The core's adaptation (a load-time hook, see ``DenseBackboneMixin``), after
-        dropping the ``body.`` level of old lsdense mm files."""
-        sd = dict(state_dict)
-        drop_body_prefix(sd)
-        return super().adapt_state_dict(sd, own)  # type: ignore[misc]
 
     def init_weights(self) -> None:
         """Run mmengine's other initialisers, then load ``Pretrained`` with lsdense's loader."""
@@ -371,7 +350,7 @@ class _LiSAMMBackbone(_MMBackbone):
     family = "lisanet"
     default_arch = "s"
 
-    def __init__(self, arch: Optional[str] = None, hybrid: bool = False,
+    def __init__(self, arch: Optional[str] = None,
                  out_indices: Optional[Sequence[int]] = None, frozen_stages: int = -1,
                  norm_eval: bool = False, drop_path_rate: float = 0.0,
                  init_cfg: Optional[dict] = None, with_cp: bool = False,
@@ -380,27 +359,21 @@ class _LiSAMMBackbone(_MMBackbone):
                  **kwargs) -> None:
         self._check_mm_args(kwargs, drop_rate, attn_drop_rate)
         arch = arch or self.default_arch
-        hybrid = hybrid or self.family == "hylisanet"
         super().__init__(**self._core_args(
-            arch, family="hylisanet" if hybrid else "lisanet", out_indices=out_indices,
-            frozen_stages=frozen_stages, norm_eval=norm_eval, drop_path_rate=drop_path_rate,
-            in_chans=in_channels))
+            arch, out_indices=out_indices, frozen_stages=frozen_stages, norm_eval=norm_eval,
+            drop_path_rate=drop_path_rate, in_chans=in_channels))
         self._setup_mm(arch, init_cfg, with_cp, norm_cfg, pretrained)
-        self.hybrid = hybrid
 
 
 class LiSANetBackbone(_LiSAMMBackbone, LiSANet, BaseModule):
     """LiSANet / HyLiSANet / LiSANet-I backbone.
 
-    ``arch`` is ``'s'``, ``'b'`` (LiSANet, strides 4-32) or ``'i'`` (the isotropic
-    LiSANet-I, one stride-16 level: the constructor then returns a
-    :class:`LiSANetIBackbone`, the mm class of that core model). HyLiSANet
-    (convolutional first two stages) is :class:`HyLiSANetBackbone`, the type name the
-    YOLO YAMLs use too; ``hybrid=True`` here is its older spelling, kept for configs.
+    ``arch`` is ``'s'`` or ``'b'`` (strides 4-32). HyLiSANet (convolutional first two
+    stages) is :class:`HyLiSANetBackbone`, the isotropic LiSANet-I
+    :class:`LiSANetIBackbone`: the type names the YOLO YAMLs use too.
 
     Args:
-        arch: ``'s'``, ``'b'`` or ``'i'`` (default ``'s'``).
-        hybrid: build HyLiSANet instead of LiSANet (deprecated: use HyLiSANetBackbone).
+        arch: ``'s'`` or ``'b'`` (default ``'s'``).
         out_indices: levels to return, default all.
         frozen_stages: -1 .. 4 (0 = the stride-4 patch embedding).
         norm_eval: BatchNorm (HyLiSANet conv blocks) in eval mode while training.
@@ -409,25 +382,25 @@ class LiSANetBackbone(_LiSAMMBackbone, LiSANet, BaseModule):
             see :class:`LSNetBackbone`.
     """
 
-    def __new__(cls, arch: Optional[str] = None, *args, **kwargs):
-        if cls is LiSANetBackbone and arch == "i":  # another core class: build its mm class
-            return LiSANetIBackbone(arch, *args, **kwargs)
-        return super().__new__(cls)
-
 
 class HyLiSANetBackbone(LiSANetBackbone):
     """HyLiSANet backbone (LiSA paper): archs ``'s'``, ``'b'``; strides 4-32.
 
-    Arguments as :class:`LiSANetBackbone` (``hybrid`` is implied).
+    Arguments as :class:`LiSANetBackbone`.
     """
 
     family = "hylisanet"
 
 
 class LiSANetIBackbone(_LiSAMMBackbone, LiSANetI, BaseModule):
-    """The isotropic LiSANet-I (``LiSANetBackbone(arch='i')`` builds this); one stride-16 level.
+    """The isotropic LiSANet-I backbone: arch ``'i'``; one stride-16 level per block.
 
-    Arguments as :class:`LiSANetBackbone` (``arch`` ``'i'``; ``hybrid`` must be False).
+    Arguments as :class:`LiSANetBackbone` (``arch`` ``'i'``).
     """
 
     default_arch = "i"
+
+
+# every mm backbone class, registered under its own name (register.py); the family table of
+# the pre-flight (checks.lsdense_types) is read from these classes
+BACKBONES = (LSNetBackbone, LOLViTBackbone, LiSANetBackbone, HyLiSANetBackbone, LiSANetIBackbone)

@@ -11,9 +11,9 @@ def _register(registry, classes) -> None:
 
 
 def _backbones():
-    from .backbones import HyLiSANetBackbone, LiSANetBackbone, LOLViTBackbone, LSNetBackbone
+    from .backbones import BACKBONES
 
-    return [LSNetBackbone, LOLViTBackbone, LiSANetBackbone, HyLiSANetBackbone]
+    return list(BACKBONES)
 
 
 def _register_optim() -> None:
@@ -27,7 +27,7 @@ def _register_optim() -> None:
 
 
 def register_mmdet() -> None:
-    """Register the four backbones and ``LSNetFPN`` in ``mmdet.registry.MODELS``,
+    """Register the backbones (``backbones.BACKBONES``) and ``LSNetFPN`` in ``mmdet.registry.MODELS``,
     ``VOCClassNamesHook`` in ``HOOKS`` and
     ``NoWeightDecayOptimWrapperConstructor`` in mmengine's ``OPTIM_WRAPPER_CONSTRUCTORS``."""
     from mmdet.registry import HOOKS, MODELS
@@ -43,7 +43,7 @@ def register_mmdet() -> None:
 
 
 def register_mmseg() -> None:
-    """Register the four backbones in ``mmseg.registry.MODELS``, ``AlignResize`` in
+    """Register the backbones (``backbones.BACKBONES``) in ``mmseg.registry.MODELS``, ``AlignResize`` in
     ``TRANSFORMS``, ``CudnnDeterministicHook`` in ``HOOKS`` and
     ``NoWeightDecayOptimWrapperConstructor`` in mmengine's ``OPTIM_WRAPPER_CONSTRUCTORS``."""
     from mmseg.registry import HOOKS, MODELS, TRANSFORMS

@@ -6,4 +6,4 @@
 # Same recipe and widths as fpn_lisanet_s_ade20k.py; HyLiSANet swaps stages 1-2 for conv blocks.
 _base_ = './fpn_lisanet_s_ade20k.py'
 
-model = dict(backbone=dict(hybrid=True))
+model = dict(backbone=dict(type='HyLiSANetBackbone'))  # the same arguments as LiSANetBackbone

@@ -6,4 +6,4 @@
 # Same recipe and widths as mask-rcnn_lisanet_s_coco.py; HyLiSANet swaps stages 1-2 for conv blocks.
 _base_ = './mask-rcnn_lisanet_s_coco.py'
 
-model = dict(backbone=dict(hybrid=True))
+model = dict(backbone=dict(type='HyLiSANetBackbone'))  # the same arguments as LiSANetBackbone

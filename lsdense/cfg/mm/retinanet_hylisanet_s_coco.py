@@ -8,4 +8,4 @@
 # Same recipe and widths as retinanet_lisanet_s_coco.py; HyLiSANet swaps stages 1-2 for conv blocks.
 _base_ = './retinanet_lisanet_s_coco.py'
 
-model = dict(backbone=dict(hybrid=True))
+model = dict(backbone=dict(type='HyLiSANetBackbone'))  # the same arguments as LiSANetBackbone
