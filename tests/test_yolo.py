@@ -252,6 +252,26 @@ def test_pt_round_trip_safe_load_and_onnx_parity(trained_pt, toy):
     assert out["maxdiff"] <= 1e-4 * max(1.0, out["scale"])
 
 
+@pytest.mark.parametrize("yaml", ["yolov8n-lsnet_t", "yolov8n-lolvit_s", "yolov8n-lisanet_s",
+                                  "yolov8n-hylisanet_s", "ayolom-n-lolvit_s"])
+def test_safe_load_allow_list_covers_every_module_of_built_models(yaml):
+    """``register.PICKLED_MODULES`` / ``PICKLED_TIMM_LAYERS`` (what a weights-only load of a .pt
+    allows) hold every class outside torch and Ultralytics of each family's model, in its
+    training form and its export form (a prepared model may be saved too)."""
+    import copy
+
+    from lsdense.models import prepare_export
+    from lsdense.yolo import AYOLOM
+    from lsdense.yolo.register import _lsdense_classes
+
+    path = str(ROOT / "configs" / "yolo" / f"{yaml}.yaml")
+    model = (AYOLOM(path) if yaml.startswith("ayolom") else YOLO(path)).model
+    classes = {type(m) for net in (model, prepare_export(copy.deepcopy(model).eval()))
+               for m in net.modules()}
+    outside = {c for c in classes if not c.__module__.startswith(("torch.", "ultralytics."))}
+    assert outside and not outside - set(_lsdense_classes()), outside - set(_lsdense_classes())
+
+
 def test_pt_needs_registration_only_for_safe_load(trained_pt):
     code = "from ultralytics import YOLO; import sys; print(type(YOLO(sys.argv[1]).model.model[0]).__name__)"
     ok = subprocess.run([sys.executable, "-c", code, str(trained_pt)], capture_output=True, text=True,
@@ -275,11 +295,11 @@ def _variant_model(name: str, shipped: bool = True) -> dict:
     if shipped and name in _SHIPPED:
         return yaml.safe_load((CFG / f"yolov8n-{name}.yaml").read_text())
     from lsdense.models import get_variant
-    from lsdense.yolo.swap import _FAMILY_MODULE
+    from lsdense.yolo.modules import FAMILY_MODULE
 
     v = get_variant(name)
     chans = create_backbone(name).out_channels  # default levels (LiSANet-I: its last block)
-    rows = [[-1, 1, _FAMILY_MODULE[v.family], [v.arch]]]
+    rows = [[-1, 1, FAMILY_MODULE[v.family], [v.arch]]]
     rows += [[0, 1, "Index", [c, i]] for i, c in enumerate(chans)]
     last = list(range(1, len(chans) + 1))[-3:]
     return {"nc": 2, "backbone": rows, "head": [[last, 1, "Detect", ["nc"]]]}

@@ -18,6 +18,25 @@ __all__ = ["check_data_yaml", "check_image_channels", "check_label_file", "check
            "parse_label_rows", "preflight"]
 
 
+def _ultralytics_checked(d: dict, path: str, name: str) -> dict:
+    """Ultralytics' own ``check_det_dataset`` on ``d`` (keys, ``names``/``nc``, ``path``
+    resolved as training resolves it), without download: the splits are swapped for an
+    existing absolute path so that it does not stop at a missing one (the callers check them
+    against the returned ``path``). Raises ValueError naming ``name``."""
+    from ultralytics.data.utils import check_det_dataset
+
+    probe = {**d, "path": path, **{k: "/" for k in ("train", "val")}}
+    with tempfile.TemporaryDirectory() as tmp:
+        f = Path(tmp) / "data.yaml"
+        f.write_text(yaml.safe_dump(probe))
+        try:
+            out = check_det_dataset(str(f), autodownload=False)
+        except (SyntaxError, TypeError) as err:
+            raise ValueError(f"{name}: {' '.join(str(err).replace(str(f), name).split())}") from err
+    out.pop("yaml_file", None)  # the probe's temporary file
+    return out
+
+
 def check_data_yaml(data: Union[str, Path, dict], keys: Iterable[str] = ("train", "val")) -> dict:
     """Ultralytics' ``check_det_dataset`` (keys, ``names``/``nc``, ``path`` resolved as training
     resolves it) without downloading, plus the one check it lacks: every split path exists.
@@ -34,9 +53,6 @@ def check_data_yaml(data: Union[str, Path, dict], keys: Iterable[str] = ("train"
         ValueError: the YAML is missing, lacks a split key, is malformed, or names paths that
             do not exist.
     """
-    import tempfile
-
-    from ultralytics.data.utils import check_det_dataset
     from ultralytics.utils.checks import check_yaml
 
     if isinstance(data, dict):
@@ -55,16 +71,7 @@ def check_data_yaml(data: Union[str, Path, dict], keys: Iterable[str] = ("train"
     if absent:
         raise ValueError(f"Dataset YAML {name} has no {', '.join(absent)} key: add the split's "
                          f"image folder(s) relative to 'path'.")
-    # Ultralytics validates and resolves 'path'; the splits are swapped for an existing absolute
-    # path so that it does not stop at a missing one, and are then checked against its root.
-    probe = {**d, "path": d.get("path") or str(base), **{k: "/" for k in ("train", "val")}}
-    with tempfile.TemporaryDirectory() as tmp:
-        f = Path(tmp) / "data.yaml"
-        f.write_text(yaml.safe_dump(probe))
-        try:
-            out = check_det_dataset(str(f), autodownload=False)
-        except (SyntaxError, TypeError) as err:
-            raise ValueError(f"Dataset YAML {name}: {err}") from err
+    out = _ultralytics_checked(d, d.get("path") or str(base), f"Dataset YAML {name}")
     root = Path(out["path"])
     missing = []
     for k in keys:
@@ -75,7 +82,6 @@ def check_data_yaml(data: Union[str, Path, dict], keys: Iterable[str] = ("train"
         raise ValueError(f"Dataset YAML {name} names paths that do not exist:\n  " +
                          "\n  ".join(missing) + f"\n(relative paths are resolved against path: "
                          f"{root}). Fix 'path' or the split entries.")
-    out.pop("yaml_file", None)  # the probe's temporary file
     out["path"] = str(root)
     return out
 
@@ -330,7 +336,7 @@ def preflight(data: Union[str, Path], task: str = "detect", keys: Iterable[str] 
     Raises:
         ValueError: one line per problem (``<yaml> <key>: <value>: <problem>: <fix>``).
     """
-    from ultralytics.data.utils import check_det_dataset, img2label_paths
+    from ultralytics.data.utils import img2label_paths
     from ultralytics.utils import LOGGER
     from ultralytics.utils.checks import check_yaml
 
@@ -353,15 +359,11 @@ def preflight(data: Union[str, Path], task: str = "detect", keys: Iterable[str] 
     problems += more
     for n in notes:
         LOGGER.info(f"lsdense: {n}")
-    probe = {**d, "path": str(root), **{k: "/" for k in ("train", "val")}}
-    with tempfile.TemporaryDirectory() as tmp:
-        f = Path(tmp) / "data.yaml"
-        f.write_text(yaml.safe_dump(probe))
-        try:
-            out = check_det_dataset(str(f), autodownload=False)
-        except (SyntaxError, TypeError) as err:
-            problems.append(f"{name}: {' '.join(str(err).replace(str(f), name).split())}")
-            out = dict(probe, names={}, nc=None)
+    try:
+        out = _ultralytics_checked(d, str(root), name)
+    except ValueError as err:
+        problems.append(str(err))
+        out = dict(d, path=str(root), names={}, nc=None)
     nc = out.get("nc")
     kpt = out.get("kpt_shape")
     if task == "pose" and not kpt:

@@ -195,13 +195,18 @@ def estimate_seconds(k_train: float = 1.0) -> float:
 
 
 def run(work_dir: Union[PathLike, None] = None, epochs: int = DEMO_EPOCHS, imgsz: int = DEMO_IMGSZ,
-        progress: Optional[Callable[[str], None]] = None) -> dict:
+        progress: Optional[Callable[[str], None]] = None,
+        real_images: Optional[Dict[str, List[Path]]] = None) -> dict:
     """Train both demo models on toy data, draw their predictions; return metrics and paths.
+
+    Args:
+        real_images: ``{'photos': [...], 'bdd100k': [...]}`` real images to draw predictions on
+            too (``tools/demo.py`` passes those of ``../shared/realdata``).
 
     Returns:
         ``{'detector', 'multitask'}`` metrics, ``'fps'`` {batch: images/s}, ``'sizes'``
         (:func:`detector_sizes`), ``'vis'`` {name: folder of drawings}: ``toy_detector``,
-        ``toy_multitask``, and when the real data is there ``real_photos_detector``,
+        ``toy_multitask``, and with ``real_images`` ``real_photos_detector``,
         ``real_photos_multitask``, ``real_bdd100k_multitask``; and ``'work_dir'``.
     """
     say = progress or (lambda s: None)
@@ -209,7 +214,6 @@ def run(work_dir: Union[PathLike, None] = None, epochs: int = DEMO_EPOCHS, imgsz
 
     from ultralytics import YOLO
 
-    from lsdense.realdata import demo_images
     from lsdense.toydata.bdd import make_bdd100k
 
     from .multitask import AYOLOM
@@ -240,7 +244,7 @@ def run(work_dir: Union[PathLike, None] = None, epochs: int = DEMO_EPOCHS, imgsz
     predict_to_files(det, toy_val, res["vis"]["toy_detector"], imgsz=imgsz)
     res["vis"]["toy_multitask"] = vis / "toy_multitask"
     predict_to_files(mt, toy_val, res["vis"]["toy_multitask"], imgsz=imgsz)
-    real = demo_images()
+    real = real_images or {}
     # real images at a larger size than the toy scenes: 1280x720 frames at 128 px hold nothing
     for key, model, images in (("real_photos_detector", det, real.get("photos")),
                                ("real_photos_multitask", mt, real.get("photos")),

@@ -152,6 +152,8 @@ class HyLiSANetBackbone(LSDenseBackbone):
 
 BACKBONE_MODULES = {cls.__name__: cls for cls in
                     (LSNetBackbone, LOLViTBackbone, LiSANetBackbone, HyLiSANetBackbone)}
+# the YAML module name that builds each lsdense family (LiSANet-I: LiSANetBackbone, arch 'i')
+FAMILY_MODULE = {cls.family: name for name, cls in BACKBONE_MODULES.items()}
 
 
 class AdaptiveConcat(nn.Module):

@@ -49,7 +49,6 @@ from __future__ import annotations
 import functools
 import importlib
 import inspect
-import pkgutil
 from copy import deepcopy
 from pathlib import Path
 from typing import Callable, Dict, List, Tuple
@@ -159,29 +158,28 @@ def check_model_yaml(d: dict) -> None:
                         f"[{src}, 1, Index, [{chans[index]}, {index}]] (backbone channels: {chans}).")
 
 
+# the modules whose nn.Module classes an lsdense Ultralytics model holds (the backbones, their
+# fast and export forms, the YOLO rows and the A-YOLOM model), and the timm layers they use
+PICKLED_MODULES = ("lsdense.models.layers", "lsdense.models.ska", "lsdense.models.lisa",
+                   "lsdense.models.lsnet", "lsdense.models.lolvit", "lsdense.models.lisanet",
+                   "lsdense.models.forms", "lsdense.yolo.modules", "lsdense.yolo.multitask.model")
+PICKLED_TIMM_LAYERS = ("DropPath", "Mlp", "SqueezeExcite", "LayerNorm2d", "Sigmoid")  # Sigmoid: in SqueezeExcite
+
+
 def _lsdense_classes() -> List[type]:
-    """Classes an lsdense Ultralytics checkpoint may pickle (for weights_only): nn.Module
-    subclasses, and the (always empty when pickled) eval-mode cache the backbones hold."""
-    import lsdense
+    """Classes an lsdense Ultralytics checkpoint may pickle (for weights_only): the nn.Module
+    classes defined in :data:`PICKLED_MODULES`, :data:`PICKLED_TIMM_LAYERS`, and the (always
+    empty when pickled) eval-mode cache the backbones hold."""
     import timm.layers
 
     from lsdense.models.layers import EvalCache
 
-    for info in pkgutil.walk_packages(lsdense.__path__, "lsdense."):
-        if info.name.startswith(("lsdense.models.", "lsdense.yolo.")):
-            try:
-                importlib.import_module(info.name)
-            except ImportError:  # another adapter whose framework is not installed
-                continue
-    found, todo = [], [nn.Module]
-    while todo:
-        for sub in todo.pop().__subclasses__():
-            todo.append(sub)
-            if sub.__module__.startswith("lsdense."):
-                found.append(sub)
-    found += [c for c in vars(timm.layers).values()
-              if inspect.isclass(c) and issubclass(c, nn.Module)]
-    return found + [EvalCache]
+    found = []
+    for name in PICKLED_MODULES:
+        mod = importlib.import_module(name)
+        found += [c for c in vars(mod).values() if inspect.isclass(c)
+                  and issubclass(c, nn.Module) and c.__module__ == name]
+    return found + [getattr(timm.layers, n) for n in PICKLED_TIMM_LAYERS] + [EvalCache]
 
 
 def _quote_backbone_strings(d: dict) -> None:
@@ -293,13 +291,26 @@ def _fusing(fuse: Callable) -> Callable:
     return fuse_with_lsdense
 
 
+# Ultralytics' export formats that go through TensorFlow (tflite through litert-torch in 8.4)
+_TF_FORMATS = ("tflite", "saved_model", "pb", "edgetpu", "tfjs")
+
+
 def _exporting(call: Callable) -> Callable:
     """``Exporter.__call__`` that exports an export-form copy of a model holding lsdense
     backbones (:func:`lsdense.models.forms.prepare_export`); other models pass unchanged."""
     @functools.wraps(call)
     def export_with_lsdense(self, model=None, *args, **kwargs):
-        if isinstance(model, nn.Module) and any(isinstance(m, M.LSDenseBackbone)
-                                                for m in model.modules()):
+        rows = [m for m in model.modules() if isinstance(m, M.LSDenseBackbone)] \
+            if isinstance(model, nn.Module) else []
+        fmt = str(getattr(self.args, "format", "")).lower()
+        lisa = sorted({m.variant for m in rows if m.family in ("lisanet", "hylisanet")})
+        if lisa and fmt in _TF_FORMATS:
+            raise ValueError(
+                f"format={fmt!r} is not supported for {', '.join(lisa)}: the TensorFlow "
+                f"converters take 11 to more than 15 minutes per LiSA block and the result does "
+                f"not run (its GELU becomes the Select-TF op FlexErf; docs/deploy.md, 'Not done "
+                f"yet'). Export format='onnx', 'openvino' or 'ncnn' instead.")
+        if rows:
             model = prepare_export(deepcopy(model))
         return call(self, model, *args, **kwargs)
     export_with_lsdense.__lsdense_wrapped__ = True

@@ -19,11 +19,11 @@ import yaml
 from lsdense.cfg import yolo_yaml
 from lsdense.models import get_variant
 
-from .modules import BACKBONE_MODULES, run_layers
+from .modules import FAMILY_MODULE, run_layers
 
-__all__ = ["swap_backbone", "load_model_yaml", "dump_model_yaml", "backbone_row_strides"]
+__all__ = ["swap_backbone", "load_model_yaml", "dump_model_yaml", "backbone_row_strides",
+           "apply_scale"]
 
-_FAMILY_MODULE = {cls.family: name for name, cls in BACKBONE_MODULES.items()}
 _NO_CLAMP = {"Index", "Concat", "Detect", "Segment", "Pose", "OBB", "v10Detect", "SegHead", "AGate",
              "AdaptiveConcat", "SegHeadLinear"}
 
@@ -61,7 +61,7 @@ def backbone_row_strides(d: dict, imgsz: int = 256) -> List[int]:
     return strides
 
 
-def _apply_scale(d: dict, scale: Optional[str]) -> dict:
+def apply_scale(d: dict, scale: Optional[str]) -> dict:
     """Turn ``scales`` + scale letter into explicit multiples (the output file name may lack the letter)."""
     scales = d.pop("scales", None)
     d.pop("scale", None)
@@ -131,10 +131,10 @@ def swap_backbone(model: Union[str, Path, dict], backbone: str, pretrained: Opti
                          f"has levels at strides {sorted(levels)} only (no {missing}): "
                          f"{_stride_hint(used, missing, levels)}.")
     out_indices = [levels[s][0] for s in used]
-    module = _FAMILY_MODULE.get(variant.family)
+    module = FAMILY_MODULE.get(variant.family)
     if module is None:
         raise ValueError(f"No Ultralytics backbone module for family {variant.family!r}; "
-                         f"known: {sorted(_FAMILY_MODULE)}.")
+                         f"known: {sorted(FAMILY_MODULE)}.")
     args: list = [variant.arch]
     if pretrained or out_indices != list(range(len(levels))):
         args += [pretrained, out_indices]
@@ -160,7 +160,7 @@ def swap_backbone(model: Union[str, Path, dict], backbone: str, pretrained: Opti
     for key in ("yaml_file", "channels"):
         d.pop(key, None)
     d["lsdense_backbone"] = variant.name
-    return _apply_scale(d, scale)
+    return apply_scale(d, scale)
 
 
 def dump_model_yaml(d: dict, path: Union[str, Path, None] = None, comment: str = "") -> str:

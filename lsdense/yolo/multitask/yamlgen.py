@@ -21,8 +21,8 @@ from typing import Dict, List, Optional
 
 from lsdense.models import get_variant
 
-from ..modules import BACKBONE_MODULES
-from ..swap import _apply_scale, dump_model_yaml
+from ..modules import FAMILY_MODULE
+from ..swap import apply_scale, dump_model_yaml
 
 __all__ = ["ayolom_yaml", "write_ayolom_yaml", "shipped_ayolom_yamls", "STYLES"]
 
@@ -34,14 +34,13 @@ _YOLOV8_BACKBONE = [  # Ultralytics yolov8.yaml backbone (P1 row 0, P2 row 2, P3
 ]
 _YOLOV8_LEVELS = {1: 0, 2: 2, 3: 4, 4: 6, 5: 9}
 _SCALES = {"n": [0.33, 0.25, 1024], "s": [0.33, 0.50, 1024]}  # yolov8.yaml
-_FAMILY_MODULE = {cls.family: name for name, cls in BACKBONE_MODULES.items()}
 
 
 def _lsdense_backbone(name: str):
     v = get_variant(name)
     info = v.feature_info  # the registry's answer: nothing is built
     levels = [(i, f) for i, f in enumerate(info) if f["reduction"] in (2, 4, 8, 16, 32)]
-    rows = [[-1, 1, _FAMILY_MODULE[v.family], [v.arch, None, [i for i, _ in levels]]]]
+    rows = [[-1, 1, FAMILY_MODULE[v.family], [v.arch, None, [i for i, _ in levels]]]]
     pmap = {}
     for pos, (_, f) in enumerate(levels):
         rows.append([0, 1, "Index", [f["num_chs"], pos]])
@@ -117,7 +116,7 @@ def ayolom_yaml(backbone: str = "yolov8", scale: str = "n", nc: int = 1,
         add(branch_out[task], 1, head, [1])
     d = {"nc": nc, "seg_tasks": list(tasks), "seg_loss": style, "scales": {scale: _SCALES[scale]},
          "backbone": rows[:nb], "head": rows[nb:]}
-    return _apply_scale(d, scale)
+    return apply_scale(d, scale)
 
 
 def write_ayolom_yaml(path: str, backbone: str = "yolov8", scale: str = "n", nc: int = 1,
