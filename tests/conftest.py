@@ -6,12 +6,15 @@
   affine parameters (seeded), so that a mistake in folding them into a conv shows.
 * ``mm_toy_data``: toy COCO / ADE20K / VOC sets (``lsdense.toydata``) written once per session.
 
+``tools/`` is on ``sys.path``: ``import benchmark``, ``from realdata import ...`` (checkout only).
+
 Ultralytics runs offline, never installs packages and keeps its settings in a temporary
 folder, for every test module (set here, before any test module imports ultralytics).
 """
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 from pathlib import Path
 from typing import Callable
@@ -20,6 +23,8 @@ import pytest
 import torch
 import torch.nn as nn
 
+# the checkout's tools (benchmark.py, realdata.py: not in the wheel) import as modules
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
 os.environ.setdefault("YOLO_OFFLINE", "1")  # no network: fonts/weights/datasets are never fetched
 os.environ.setdefault("YOLO_AUTOINSTALL", "False")
 os.environ.setdefault("YOLO_CONFIG_DIR", tempfile.mkdtemp(prefix="yolo-cfg-"))

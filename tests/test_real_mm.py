@@ -45,7 +45,7 @@ def _real_photos(tmp: Path) -> list:
     PNG and a JPEG stored sideways with EXIF orientation 6 (displayed 810 x 1080)."""
     from PIL import Image
 
-    from lsdense.realdata import real_images
+    from realdata import real_images
 
     src = Image.open(REAL / "photos" / "bus.jpg")
     src.convert("L").save(tmp / "bus_gray.png")

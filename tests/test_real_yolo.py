@@ -14,7 +14,7 @@ import yaml  # noqa: E402
 from PIL import Image  # noqa: E402
 
 import lsdense.yolo  # noqa: E402,F401
-from lsdense.realdata import coco8_overfit_yaml, real_images  # noqa: E402
+from realdata import coco8_overfit_yaml, real_images  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL = ROOT.parent / "shared" / "realdata"

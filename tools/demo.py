@@ -171,6 +171,8 @@ def main(argv=None):
     _say(f"estimate: about {format_seconds(sum(est.values()))} in all ("
          + ", ".join(f"{k} {format_seconds(v)}" for k, v in est.items())
          + "; a rough guess from the probe, corrected after each part)")
+    from realdata import demo_images  # tools/realdata.py (../shared/realdata, when present)
+
     t0 = time.time()
     real_drawn = False
     if "mm" in args.only:
@@ -178,7 +180,7 @@ def main(argv=None):
         from lsdense.mm.demo import run as run_mm
         print("=== [1/3] MMDetection + MMSegmentation on toy COCO / ADE20K, then real photos ===",
               flush=True)
-        figures = run_mm(args.work_dir / "mm", progress=_say)
+        figures = run_mm(args.work_dir / "mm", progress=_say, real_images=demo_images())
         _print_mm(figures)
         real_drawn |= any("real" in k for k in figures["vis"])
         clock.finish("mm", time.time() - t_part)
@@ -187,7 +189,7 @@ def main(argv=None):
         from lsdense.yolo.demo import run as run_yolo
         print("=== [2/3] Ultralytics: LOLViT-S YOLO + A-YOLOM on toy BDD100K, then real photos "
               "and BDD100K frames ===", flush=True)
-        res = run_yolo(args.work_dir / "yolo", progress=_say)
+        res = run_yolo(args.work_dir / "yolo", progress=_say, real_images=demo_images())
         _print_yolo(res)
         real_drawn |= any("real" in k for k in res["vis"])
         clock.finish("yolo", time.time() - t_part)

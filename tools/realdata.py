@@ -1,7 +1,8 @@
 """The real samples of ``../shared/realdata`` (issue 9): where they are, and ready-to-train copies.
 
-The folder sits next to the repository (``<repo>/../shared/realdata``, where CI finds it);
-``LSDENSE_REALDATA`` points elsewhere. Its files are read-only: a tool that writes next
+A checkout-only helper of the tests, ``tools/demo.py`` and ``configs/real/`` (not in the wheel:
+the folder is this project's development data). It sits next to the repository
+(``<repo>/../shared/realdata``, where CI finds it); ``LSDENSE_REALDATA`` points elsewhere. Its files are read-only: a tool that writes next
 to its data (Ultralytics' label caches) gets a copy (:func:`coco8_overfit_yaml`).
 Nothing here needs a framework; the mm configs that use the sets are ``configs/real/``.
 """

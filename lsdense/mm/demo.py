@@ -137,13 +137,16 @@ def draw_seg(config: Union[str, Path], checkpoint: str, images: Iterable[Union[s
 
 
 def run(work_dir: Union[str, Path] = "work_dirs/demo", num_vis: int = 6,
-        progress: Optional[Callable[[str], None]] = None) -> Dict[str, object]:
+        progress: Optional[Callable[[str], None]] = None,
+        real_images: Optional[Dict[str, List[Path]]] = None) -> Dict[str, object]:
     """Run the quickstart; return figures and the folders of drawn predictions.
 
     Args:
         work_dir: everything (toy data, logs, checkpoints, PNGs) goes here.
         num_vis: toy validation images drawn with predictions, per task.
         progress: called with a line before each long step (``print`` in ``tools/demo.py``).
+        real_images: ``{set name: image paths}`` drawn with both models' predictions too
+            (``tools/demo.py`` passes the photos and BDD100K frames of ``../shared/realdata``).
 
     Returns:
         ``bbox_mAP``, ``bbox_mAP_50``, ``mIoU``, ``aAcc``, ``det_seconds``, ``seg_seconds``,
@@ -163,9 +166,7 @@ def run(work_dir: Union[str, Path] = "work_dirs/demo", num_vis: int = 6,
     work = Path(work_dir).resolve()
     t0 = time.time()
     figures: Dict[str, object] = {"vis": {}}
-    from lsdense.realdata import demo_images
-
-    real = demo_images()
+    real = real_images or {}
     jobs = (("det", "coco", make_coco, "val2017/*.jpg"),
             ("seg", "ade20k", make_ade20k, "images/validation/*.jpg"))
     for task, kind, make, val_glob in jobs:

@@ -11,9 +11,14 @@
 #   * schedule: AdamW lr 2e-3 with clipping, 20-iteration warm-up, poly decay over 100
 #     iterations of batch 4 (the whole set).
 _base_ = ['../quickstart/fpn_lsnet_t_toyade20k.py']
-from lsdense.realdata import realdata_root  # noqa: E402  (plain data code)
+import os  # noqa: E402
 
-data_root = f'{realdata_root("seg_voc_ade")}/ADEChallengeData2016/'  # LSDENSE_REALDATA or ../shared/realdata
+# ../shared/realdata next to the checkout (physical path: configs/ links to lsdense/cfg/mm), or
+# LSDENSE_REALDATA; checkout-only configs (not in the wheel)
+realdata = os.environ.get('LSDENSE_REALDATA') or \
+    os.path.realpath('{{ fileDirname }}/../../../../../shared/realdata')
+
+data_root = f'{realdata}/seg_voc_ade/ADEChallengeData2016/'
 classes = ('person', 'chair', 'car', 'sofa', 'bus', 'bottle', 'animal')
 img_scale = (320, 240)
 max_iters = 100

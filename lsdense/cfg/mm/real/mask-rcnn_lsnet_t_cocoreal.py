@@ -12,9 +12,14 @@
 #   * no flip; AdamW lr 2e-3 with clipping, batch 7 (the 6 labelled photos), 20-iteration warm-up,
 #     150 epochs with a step at 120.
 _base_ = ['../quickstart/mask-rcnn_lsnet_t_toycoco.py']
-from lsdense.realdata import realdata_root  # noqa: E402  (plain data code)
+import os  # noqa: E402
 
-data_root = f'{realdata_root("coco_real")}/'  # LSDENSE_REALDATA or ../shared/realdata
+# ../shared/realdata next to the checkout (physical path: configs/ links to lsdense/cfg/mm), or
+# LSDENSE_REALDATA; checkout-only configs (not in the wheel)
+realdata = os.environ.get('LSDENSE_REALDATA') or \
+    os.path.realpath('{{ fileDirname }}/../../../../../shared/realdata')
+
+data_root = f'{realdata}/coco_real/'
 classes = ('person', 'car', 'motorcycle', 'bus', 'cat', 'bear', 'handbag', 'skateboard', 'bottle',
            'couch', 'bed', 'remote')
 img_scale = (320, 256)

@@ -9,9 +9,14 @@
 #   * schedule: AdamW lr 2e-3 (batch 4 = the whole set), 20-iteration warm-up, 60 epochs of
 #     one iteration with a step at 50.
 _base_ = ['../quickstart/retinanet_lsnet_t_toyvoc.py']
-from lsdense.realdata import realdata_root  # noqa: E402  (plain data code)
+import os  # noqa: E402
 
-data_root = f'{realdata_root("voc0712_real")}/VOCdevkit/'  # LSDENSE_REALDATA or ../shared/realdata
+# ../shared/realdata next to the checkout (physical path: configs/ links to lsdense/cfg/mm), or
+# LSDENSE_REALDATA; checkout-only configs (not in the wheel)
+realdata = os.environ.get('LSDENSE_REALDATA') or \
+    os.path.realpath('{{ fileDirname }}/../../../../../shared/realdata')
+
+data_root = f'{realdata}/voc0712_real/VOCdevkit/'
 classes = ('dog', 'person', 'train', 'chair')
 img_scale = (320, 256)
 max_epochs = 60
