@@ -70,8 +70,17 @@ def test_openvino(name, randomize_bn):
     model, x, ref = _model(name, randomize_bn)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        compiled = ov.Core().compile_model(ov.convert_model(model, example_input=(x,)), "CPU")
+        compiled = ov.Core().compile_model(ov.convert_model(model, example_input=(x,)), "CPU",
+                                           {"INFERENCE_PRECISION_HINT": "f32"})
     _assert_close(list(compiled(x.numpy()).values()), ref, 1e-4)
+
+
+def _openvino_default_is_bf16() -> bool:
+    """OpenVINO runs bf16 by default on CPUs with bf16 units (AMX / AVX512-BF16), and so does
+    Ultralytics' OpenVINO backend, which sets no precision on x86 Linux (docs/deploy.md)."""
+    import openvino as ov
+
+    return ov.Core().get_property("CPU", "INFERENCE_PRECISION_HINT") == ov.Type.bf16
 
 
 def _ncnn_run(model: nn.Module, x: torch.Tensor, out: Path) -> list:
@@ -126,11 +135,16 @@ def yolo_dir(tmp_path_factory):
 
 
 @pytest.mark.parametrize("fmt", FORMATS + ["coreml"])
-@pytest.mark.parametrize("swap", ["yolov8n-lsnet_t", "yolov8n-lolvit_s"])
+@pytest.mark.parametrize("swap", ["yolov8n-lsnet_t", "yolov8n-lolvit_s", "yolov8n-lisanet_s",
+                                  "yolov8n-hylisanet_s"])
 def test_ultralytics_export_runs_in_its_runtime(swap, fmt, yolo_dir, monkeypatch):
     """``YOLO(yaml).export(format=...)`` then the artifact in Ultralytics' own backend: the
     raw predictions equal PyTorch's, and ``YOLO(artifact).predict`` on a photo gives the
-    boxes the PyTorch model gives (CoreML: conversion only, its runtime needs macOS)."""
+    boxes the PyTorch model gives (CoreML: conversion only, its runtime needs macOS).
+
+    The LiSA swaps get a one-block body of the same widths (``SMALL_LISA``) in their YAML row:
+    every operator and stage transition, at a fraction of pnnx's time on the full model (the
+    full-depth ONNX export: ``test_onnx.py``)."""
     pytest.importorskip("ultralytics")
     if fmt in ("openvino", "ncnn", "coreml"):
         pytest.importorskip({"openvino": "openvino", "ncnn": "pnnx", "coreml": "coremltools"}[fmt])
@@ -141,6 +155,9 @@ def test_ultralytics_export_runs_in_its_runtime(swap, fmt, yolo_dir, monkeypatch
     monkeypatch.chdir(yolo_dir)
     torch.manual_seed(0)
     yolo = YOLO(str(ROOT / "configs" / "yolo" / f"{swap}.yaml"))
+    row = yolo.model.model[0]
+    if "lisanet" in swap:
+        row.body = create_backbone(row.variant, out_indices=row.body.out_indices, **SMALL_LISA)
     head = yolo.model.model[-1]
     with torch.no_grad():  # confident classes, so that predict returns boxes to compare
         for seq in head.cv3:
@@ -162,7 +179,10 @@ def test_ultralytics_export_runs_in_its_runtime(swap, fmt, yolo_dir, monkeypatch
         got = AutoBackend(artifact, device=torch.device("cpu"), verbose=False)(x)
     got = got[0] if isinstance(got, (list, tuple)) else got
     got = got.numpy() if isinstance(got, torch.Tensor) else np.asarray(got)
-    assert got.shape == want.shape and np.abs(got - want).max() <= 1e-4 * np.abs(want).max()
+    # Ultralytics' OpenVINO backend keeps OpenVINO's default precision: bf16 on CPUs with bf16
+    # units (measured: 2.5e-4 to 4.2e-4 of the output scale here); fp32 elsewhere
+    rel = 1e-2 if fmt == "openvino" and _openvino_default_is_bf16() else 1e-4
+    assert got.shape == want.shape and np.abs(got - want).max() <= rel * np.abs(want).max()
     if PHOTO.exists():
         args = dict(imgsz=64, conf=0.5, max_det=5, verbose=False, device="cpu")
         boxes = YOLO(artifact, task="detect").predict(str(PHOTO), **args)[0].boxes
@@ -193,7 +213,32 @@ def test_ayolom_artifact_predicts_pytorch_masks(fmt, yolo_dir, monkeypatch):
     got = AYOLOM(str(artifact)).predict(str(PHOTO), **args)[0]
     want = model.predict(str(PHOTO), **args)[0]
     assert set(got.seg_masks) == set(want.seg_masks) == {"drivable", "lane"}
+    bf16 = fmt == "openvino" and _openvino_default_is_bf16()
     for task, mask in want.seg_masks.items():
-        assert torch.equal(got.seg_masks[task], mask), task
+        if bf16:  # bf16 round-off moves a few pixels at the class borders
+            agree = (got.seg_masks[task] == mask).float().mean().item()
+            assert agree >= 0.99, (task, agree)
+        else:
+            assert torch.equal(got.seg_masks[task], mask), task
     assert any(0 < m.float().mean() < 1 for m in want.seg_masks.values())  # not all one class
     assert len(got.boxes) == len(want.boxes)
+
+
+@pytest.mark.parametrize("fmt", ["tflite", "saved_model"])
+def test_tensorflow_formats_refuse_the_lisa_family_before_converting(fmt, yolo_dir, monkeypatch):
+    """TFLite / SavedModel of a LiSA swap stop in one line naming the measured reason and the
+    formats that work, before Ultralytics starts a converter (docs/deploy.md)."""
+    pytest.importorskip("ultralytics")
+    import lsdense.yolo  # noqa: F401  (registers the modules and the exporter hook)
+    from ultralytics import YOLO
+
+    monkeypatch.chdir(yolo_dir)
+    yolo = YOLO(str(ROOT / "configs" / "yolo" / "yolov8n-hylisanet_s.yaml"))
+    with pytest.raises(ValueError) as err:
+        yolo.export(format=fmt, imgsz=64, verbose=False)
+    assert str(err.value) == (
+        f"format={fmt!r} is not supported for hylisanet_s: the TensorFlow converters take 11 to "
+        f"more than 15 minutes per LiSA block and the result does not run (its GELU becomes the "
+        f"Select-TF op FlexErf; docs/deploy.md, 'Not done yet'). Export format='onnx', "
+        f"'openvino' or 'ncnn' instead.")
+    assert not list(Path(yolo_dir).glob(f"*{fmt}*"))  # nothing written
