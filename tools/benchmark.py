@@ -188,7 +188,11 @@ def build_yolo(cfg: str, fused: bool, device: torch.device) -> nn.Module:
     """An Ultralytics detection model from a YAML (ours via ``lsdense.yolo``, or stock)."""
     import lsdense.yolo  # noqa: F401  (registers our backbone modules with Ultralytics)
     from ultralytics import YOLO
+    from ultralytics.nn.modules import Detect
     model = YOLO(cfg).model.to(device).float().eval()
+    for m in model.modules():  # the head returns its predictions only, as Ultralytics exports
+        if isinstance(m, Detect):  # it (tracers take no (tensor, list) output): every path alike
+            m.export, m.format = True, "onnx"
     # Ultralytics' fuse() folds our backbones too once lsdense.yolo is imported (register())
     return model.fuse(verbose=False) if fused else model
 
