@@ -135,8 +135,8 @@ def yolo_dir(tmp_path_factory):
 
 
 @pytest.mark.parametrize("fmt", FORMATS + ["coreml"])
-@pytest.mark.parametrize("swap", ["yolov8n-lsnet_t", "yolov8n-lolvit_s", "yolov8n-lisanet_s",
-                                  "yolov8n-hylisanet_s"])
+@pytest.mark.parametrize("swap", ["yolov8n-lsnet_t", "yolov8n-lolvit_s", *[
+    pytest.param(s, marks=pytest.mark.slow) for s in ("yolov8n-lisanet_s", "yolov8n-hylisanet_s")]])
 def test_ultralytics_export_runs_in_its_runtime(swap, fmt, yolo_dir, monkeypatch):
     """``YOLO(yaml).export(format=...)`` then the artifact in Ultralytics' own backend: the
     raw predictions equal PyTorch's, and ``YOLO(artifact).predict`` on a photo gives the

@@ -3,7 +3,8 @@ real set of ../shared/realdata and is evaluated on the same images (an overfit c
 annotations -> reader -> training -> metric). Each test states the metric a randomly initialised
 model gets and the one measured after training (docs/realdata.md), and asserts a level well above
 the first. Iterations, not seconds, are fixed (the schedules in configs/real/). ``make test``
-runs the case marked fast; ``make test-real`` runs all (``-m real_slow``)."""
+runs the readers; ``make test-slow`` (CI) the VOC and ADE overfits too; ``make test-real``
+runs all, the COCO overfits (``real_slow``) included."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -172,6 +173,7 @@ def test_mask_rcnn_overfits_real_coco_boxes_and_masks(tmp_path):
     assert m["coco/bbox_mAP"] >= 0.4 and m["coco/segm_mAP"] >= 0.35
 
 
+@pytest.mark.slow  # ~50 s: make test-slow (CI runs it)
 def test_retinanet_overfits_real_voc0712(tmp_path):
     """4 real VOC 07+12 photos (float-coordinate XML included), 60 iterations of batch 4.
     Random init: VOC mAP 0.000; measured: 1.000 (docs/realdata.md); asserted >= 0.6. Then the
@@ -189,6 +191,7 @@ def test_retinanet_overfits_real_voc0712(tmp_path):
     _assert_drawn_at_displayed_size(images, draw_det(config, m["ckpt"], images, tmp_path / "vis"))
 
 
+@pytest.mark.slow  # ~70 s
 def test_semantic_fpn_overfits_real_ade_layout(tmp_path):
     """4 real photos, ADE-150 ids, 7 classes, 100 iterations of batch 4 at ~320 x 240.
     Random init: mIoU 4.55; measured: 82.48 (docs/realdata.md); asserted >= 50. Then the

@@ -41,6 +41,7 @@ def test_coco8_copy_has_an_absolute_path_and_every_label(coco8):
     assert len(rows) == 30  # the official COCO8: 8 photos, 30 boxes (README)
 
 
+@pytest.mark.slow  # ~45 s: make test-slow (CI runs it)
 def test_yolov8n_lsnet_t_overfits_real_coco8_and_draws_real_photos(coco8, tmp_path):
     """40 epochs x 4 iterations (batch 2) at 160 px. Random init: mAP50 0.000; measured: mAP50
     0.671, mAP50-95 0.571 (docs/realdata.md); asserted >= 0.3."""

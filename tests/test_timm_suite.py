@@ -90,6 +90,7 @@ def run_suite(run_dir: Path, models: str) -> dict:
     return results
 
 
+@pytest.mark.slow  # ~45 s: make test-slow (CI runs it)
 def test_timm_model_suite(tmp_path):
     """Every selected test of timm's own suite passes on the lsdense models (no skips)."""
     prepare_run_dir(tmp_path)
