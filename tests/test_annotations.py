@@ -17,11 +17,12 @@ import pytest
 pytest.importorskip("mmdet")
 
 from lsdense.mm.checks import PreflightError  # noqa: E402
-from realdata import realdata_root  # noqa: E402
+from realdata import REALDATA, realdata_root  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-COCO = Path(realdata_root("coco_real"))
-VOC = Path(realdata_root("voc0712_real"))
+REAL = Path(os.environ.get("LSDENSE_REALDATA") or REALDATA)  # absent: every test here skips
+COCO = REAL / "coco_real"
+VOC = REAL / "voc0712_real"
 pytestmark = pytest.mark.skipif(not (COCO.is_dir() and VOC.is_dir()),
                                 reason="../shared/realdata not present")
 
@@ -347,7 +348,7 @@ def test_voc_quirk_stops_with_one_line(tmp_path, quirk):
 # check must agree with Ultralytics' own reader (verify_image_label): same boxes where it reads
 # the file, one line naming file:row where it would drop the image (or keep a box of no area).
 
-YOLO = Path(realdata_root("coco8_yolo"))
+YOLO = REAL / "coco8_yolo"
 _POLY = "45 0.2 0.6 0.7 0.6 0.7 0.9 0.2 0.9"  # a polygon row: its box is 0.45 0.75 0.5 0.3
 
 
@@ -638,3 +639,26 @@ def test_unreadable_image_after_ultralytics_import_is_reported_not_raised(tmp_pa
 
     Image.new("L", (7, 5)).save(good)
     assert image_size(str(good)) == (7, 5)
+
+
+def test_semantic_fpn_settings_checked_for_datasets_with_an_ann_file(tmp_path):
+    """mmseg's PascalVOCDataset reads an ann_file (a split list): its class list and
+    reduce_zero_label are checked as for folder-listed datasets, whatever else is missing."""
+    ds = dict(type="PascalVOCDataset", data_root=str(tmp_path / "VOC2012"),
+              ann_file="ImageSets/Segmentation/val.txt", metainfo=dict(classes=("cat", "scratch")),
+              data_prefix=dict(img_path="JPEGImages", seg_map_path="SegmentationClass"),
+              pipeline=[dict(type="LoadImageFromFile"),
+                        dict(type="LoadAnnotations", reduce_zero_label=True),
+                        dict(type="PackSegInputs")])
+    cfg = _shipped("fpn_lsnet_t_ade20k.py", {"model.decode_head.num_classes": 2,
+                                             "test_dataloader.dataset": ds})
+    from lsdense.mm.checks import preflight
+
+    with pytest.raises(PreflightError) as err:
+        preflight(cfg, "test")
+    lines = str(err.value).splitlines()
+    key = "test_dataloader.dataset"
+    assert any(ln.startswith(f"{key}.metainfo.classes: ['scratch'] are not PascalVOCDataset "
+                             f"classes") for ln in lines), lines
+    assert any(ln.startswith(f"{key}.pipeline[1] (LoadAnnotations) has reduce_zero_label=True "
+                             f"but the dataset reads reduce_zero_label=False") for ln in lines), lines

@@ -9,7 +9,7 @@ of the file are extended (``FEAT_INTER_FILTERS`` += the lsdense modules, so that
 ``tests/timm_suite/lsdense_timm_conftest.py`` (copied in as ``conftest.py``)
 keeps only the lsdense models and leaves out the tests that download pretrained
 weights. The full run and its results are in
-``docs/timm.md``; here a subset of models keeps ``make test`` short: one per
+``docs/timm.md``; here (the slow tier, ``make test-slow``) a subset of models: one per
 family and kind (hierarchical, hybrid, isotropic), every test function.
 """
 import os
@@ -19,6 +19,7 @@ import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import pytest
 import timm
 
 REPO = Path(__file__).resolve().parents[1]

@@ -4,7 +4,8 @@ Import ``lsdense.mmdet`` or ``lsdense.mmseg`` (e.g. through a config's
 ``custom_imports``) to register the modules; this package itself imports
 nothing from mm* until one of its submodules is used:
 
-* :mod:`.backbones`: ``LSNetBackbone``, ``LOLViTBackbone``, ``LiSANetBackbone``, ``HyLiSANetBackbone``
+* :mod:`.backbones`: ``LSNetBackbone``, ``LOLViTBackbone``, ``LiSANetBackbone``, ``HyLiSANetBackbone``,
+  ``LiSANetIBackbone``
 * :mod:`.necks`: ``LSNetFPN`` (mmdet only)
 * :mod:`.transforms`: ``AlignResize``, ``CudnnDeterministicHook`` (mmseg; official LSNet recipe)
 * :mod:`.register`: registration in each framework's ``MODELS``

@@ -40,12 +40,15 @@ from collections import Counter, OrderedDict
 from typing import Dict, List, Optional, Tuple
 from xml.etree import ElementTree as ET
 
-from .checks import (BACKGROUND_NAMES, PreflightError, dataset_classes, dataset_leaves,
+from .checks import (PreflightError, dataset_classes, dataset_leaves,
                      evaluators_for, framework_of, image_size, join_root, loaders_for, walk_config)
 
 __all__ = ["check_annotations", "check_coco_file", "check_voc_split"]
 
 FIXED_DIR = "fixed_annotations"
+# the placeholder categories labelme2coco & co. write for label 0 (not the wider list that
+# checks.BACKGROUND_NAMES reads from a mask's class names: COCO-Stuff has a real 'unlabeled')
+_BACKGROUND = ("_background_", "__background__", "background")
 _SIZE_CHECK_MAX = 10000
 _IMG_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 
@@ -175,7 +178,7 @@ def check_coco_file(path: str, img_dir: Optional[str] = None,
             log.read("categories[].name", "names with leading/trailing spaces stripped",
                      repr(name))
             c["name"] = name = name.strip()
-        if name.strip("_ ").lower() in BACKGROUND_NAMES:
+        if name.lower() in _BACKGROUND:
             if c.get("id") in used:
                 log.stop("categories[].name", f"annotations use the '{name}' category",
                          c.get("id"), "a background class is not an object: delete those "

@@ -14,10 +14,6 @@ Each registered class *is* the core model (``LSNetBackbone`` subclasses
 state-dict keys have the official layout: a detector saved by ``tools/train.py``
 holds ``backbone.patch_embed...``, as the official LSNet dense checkpoints do,
 and either file serves as backbone weights of the other without conversion.
-Files of lsdense <= 0.1, whose mm backbone held the network as ``body``
-(``backbone.body.*``), still load: the core's load-time adaptation
-(:meth:`adapt_state_dict`; mmengine's ``load_from`` / resume, ``init_cfg``) drops
-the ``body.`` level.
 
 ``init_cfg=dict(type='Pretrained', checkpoint=PATH_OR_URL, prefix=None)`` is
 served by :func:`lsdense.models.load_checkpoint` instead of mmengine's loader:
@@ -170,7 +166,7 @@ def apply_norm_cfg(model: nn.Module, norm_cfg: Optional[dict]) -> int:
 
 
 class _MMBackbone:
-    """mmengine's side of an lsdense backbone: ``init_cfg`` and old-layout loading.
+    """mmengine's side of an lsdense backbone: ``init_cfg`` and the mm arguments.
 
     Mixed in before the core model class, with :class:`BaseModule` after it (the
     core's ``super().__init__()`` reaches ``BaseModule.__init__``).
@@ -195,8 +191,6 @@ class _MMBackbone:
         return {**variant.model_args, **variant.dense_args, **kwargs, "dense": True}
 
     # mm arguments every class takes besides its own (see the module docstring)
-    MM_ARGS = ("with_cp", "norm_cfg", "pretrained", "in_channels", "drop_rate",
-               "attn_drop_rate", "init_cfg")
 
     @classmethod
     def _check_mm_args(cls, kwargs: dict, drop_rate: float, attn_drop_rate: float) -> None:
@@ -369,8 +363,8 @@ class LiSANetBackbone(_LiSAMMBackbone, LiSANet, BaseModule):
     """LiSANet / HyLiSANet / LiSANet-I backbone.
 
     ``arch`` is ``'s'`` or ``'b'`` (strides 4-32). HyLiSANet (convolutional first two
-    stages) is :class:`HyLiSANetBackbone`, the isotropic LiSANet-I
-    :class:`LiSANetIBackbone`: the type names the YOLO YAMLs use too.
+    stages) is :class:`HyLiSANetBackbone` (the YOLO YAMLs' name too), the isotropic
+    LiSANet-I :class:`LiSANetIBackbone`.
 
     Args:
         arch: ``'s'`` or ``'b'`` (default ``'s'``).

@@ -57,13 +57,13 @@ def framework_of(cfg) -> str:
     return scope
 
 
-def lsdense_types() -> Dict[str, type]:
-    """The lsdense classes a config may name, by type name: the backbones
-    (``backbones.BACKBONES``, which carry their family) and ``LSNetFPN``."""
+def lsdense_types() -> Dict[str, Optional[type]]:
+    """The lsdense types a config may name: the backbone classes (``backbones.BACKBONES``,
+    which carry their family) and ``LSNetFPN`` (mmdet only: named, not imported, so that an
+    mmseg-only installation runs the checks)."""
     from .backbones import BACKBONES
-    from .necks import LSNetFPN
 
-    return {c.__name__: c for c in (*BACKBONES, LSNetFPN)}
+    return {**{c.__name__: c for c in BACKBONES}, "LSNetFPN": None}
 
 
 def _backbone_type(d: dict) -> Optional[type]:
@@ -128,10 +128,7 @@ def _backbone_channels(backbone: dict, framework: str, path: str) -> List[int]:
     try:
         return list(MODELS.build({**backbone, "init_cfg": None}).out_channels)
     except (ValueError, TypeError) as err:  # bad out_indices, frozen_stages, ... named by the model
-        hint = (" (an argument left from the base config's backbone? Switch the type with "
-                "backbone=dict(_delete_=True, ...))"
-                if "unexpected keyword argument" in str(err) else "")
-        raise PreflightError(f"{path}.backbone: {err}{hint}") from None
+        raise PreflightError(f"{path}.backbone: {err}") from None
 
 
 def _channel_error(path: str, consumer: dict, configured, backbone: dict, real: List[int],
@@ -345,16 +342,10 @@ def _suffix_problem(key: str, field: str, suffix: str, folder: str, files: List[
             f"{suffix}, or keep one suffix per folder and set {_option_key(key)}.{field}.")
 
 
-def _check_seg_dataset(key: str, ds: dict, framework: str, problems: List[str]) -> None:
-    """mmseg folder datasets: the image / seg-map suffixes match the files on disk, every
-    image has its seg map, ``reduce_zero_label`` agrees between the dataset and its
-    ``LoadAnnotations``, and the label values fit the classes (up to 20 maps read)."""
-    prefix = ds.get("data_prefix") or {}
-    img_dir = join_root(ds.get("data_root"), prefix.get("img_path", ""))
-    seg_dir = join_root(ds.get("data_root"), prefix["seg_map_path"]) \
-        if prefix.get("seg_map_path") else None
-    img_suffix = _init_default(ds, framework, "img_suffix", ".jpg")
-    seg_suffix = _init_default(ds, framework, "seg_map_suffix", ".png")
+def _check_seg_settings(key: str, ds: dict, framework: str, problems: List[str]) -> None:
+    """Every mmseg dataset (folder-listed or with an ``ann_file``): its class list is a subset
+    of its type's own, and ``reduce_zero_label`` agrees between the dataset and its
+    ``LoadAnnotations`` (mmseg would stop when the dataset is built, or at the first sample)."""
     known = (getattr(_dataset_class(ds, framework), "METAINFO", None) or {}).get("classes")
     absent = [c for c in (ds.get("metainfo") or {}).get("classes") or [] if known and c not in known]
     if absent:  # mmseg: "ValueError: new classes ... is not a subset" when the dataset is built
@@ -362,18 +353,50 @@ def _check_seg_dataset(key: str, ds: dict, framework: str, problems: List[str]) 
                         f"(it keeps only a subset of its own). For your own class list use "
                         f"type='BaseSegDataset' with img_suffix/seg_map_suffix (docs/mm.md, "
                         f"'Your own classes').")
+    rzl = bool(_init_default(ds, framework, "reduce_zero_label", False))
+    for i, t in enumerate(ds.get("pipeline") or []):
+        if isinstance(t, dict) and t.get("type") == "LoadAnnotations" \
+                and t.get("reduce_zero_label") is not None and bool(t["reduce_zero_label"]) != rzl:
+            problems.append(
+                f"{key}.pipeline[{i}] (LoadAnnotations) has reduce_zero_label="
+                f"{t['reduce_zero_label']} but the dataset reads reduce_zero_label={rzl} (mmseg "
+                f"stops at the first sample). Set both the same: --cfg-options "
+                f"{_option_key(key)}.reduce_zero_label={t['reduce_zero_label']}, or drop it from "
+                f"LoadAnnotations (it then follows the dataset).")
+
+
+def _check_seg_dataset(key: str, ds: dict, framework: str, problems: List[str],
+                       checked: Optional[set] = None) -> None:
+    """mmseg folder datasets: the image / seg-map suffixes match the files on disk, every
+    image has its seg map (in class ids, at its image's size), and the label values fit the
+    classes and ``reduce_zero_label`` (up to 20 maps read). The files of folders that
+    ``checked`` already holds, read the same way (train and val reading one folder), are not
+    reported again; the suffix lines name every dataset key (each needs its fix)."""
+    prefix = ds.get("data_prefix") or {}
+    img_dir = join_root(ds.get("data_root"), prefix.get("img_path", ""))
+    seg_dir = join_root(ds.get("data_root"), prefix["seg_map_path"]) \
+        if prefix.get("seg_map_path") else None
+    img_suffix = _init_default(ds, framework, "img_suffix", ".jpg")
+    seg_suffix = _init_default(ds, framework, "seg_map_suffix", ".png")
     imgs = _files(img_dir)
     found = _suffix_problem(key, "img_suffix", img_suffix, img_dir, imgs)
     if found:
         problems.append(found)
-    read = [f for f in imgs if f.endswith(img_suffix)]
-    _check_images([osp.join(img_dir, f) for f in read], key, problems)
-    if seg_dir is None or not osp.isdir(seg_dir):
-        return
-    segs = _files(seg_dir)
-    found = _suffix_problem(key, "seg_map_suffix", seg_suffix, seg_dir, segs)
+    segs = _files(seg_dir) if seg_dir is not None and osp.isdir(seg_dir) else None
+    found = segs is not None and _suffix_problem(key, "seg_map_suffix", seg_suffix, seg_dir, segs)
     if found and not any(f.endswith(seg_suffix) for f in segs):
         problems.append(found)
+        segs = None
+    same = (osp.realpath(img_dir), seg_dir and osp.realpath(seg_dir), img_suffix, seg_suffix,
+            bool(_init_default(ds, framework, "reduce_zero_label", False)),
+            tuple(dataset_classes(ds, framework) or ()))
+    if checked is not None:
+        if same in checked:
+            return  # the same files read the same way: reported under the first dataset
+        checked.add(same)
+    read = [f for f in imgs if f.endswith(img_suffix)]
+    _check_images([osp.join(img_dir, f) for f in read], key, problems)
+    if segs is None:
         return
     pairs = [(osp.join(img_dir, f), osp.join(seg_dir, f[:-len(img_suffix)] + seg_suffix))
              for f in read]
@@ -383,7 +406,7 @@ def _check_seg_dataset(key: str, ds: dict, framework: str, problems: List[str]) 
                         f"of {img_dir} needs <name>{seg_suffix} in {seg_dir}). Add them or "
                         f"remove those images.")
     maps = _check_seg_headers(key, [(i, m) for i, m in pairs if osp.isfile(m)], problems)
-    _check_reduce_zero_label(key, ds, framework, maps[:20], problems)
+    _check_label_values(key, ds, framework, maps[:20], problems)
 
 
 def _more(n: int) -> str:
@@ -446,19 +469,11 @@ def _check_seg_headers(key: str, pairs: List[Tuple[str, str]], problems: List[st
 BACKGROUND_NAMES = ("background", "bg", "unlabeled", "unlabelled", "void")
 
 
-def _check_reduce_zero_label(key: str, ds: dict, framework: str, maps: List[str],
-                             problems: List[str]) -> None:
+def _check_label_values(key: str, ds: dict, framework: str, maps: List[str],
+                        problems: List[str]) -> None:
+    """The seg maps' values fit the classes and ``reduce_zero_label``."""
     rzl = bool(_init_default(ds, framework, "reduce_zero_label", False))
     okey = _option_key(key)
-    for i, t in enumerate(ds.get("pipeline") or []):
-        if isinstance(t, dict) and t.get("type") == "LoadAnnotations" \
-                and t.get("reduce_zero_label") is not None and bool(t["reduce_zero_label"]) != rzl:
-            problems.append(
-                f"{key}.pipeline[{i}] (LoadAnnotations) has reduce_zero_label="
-                f"{t['reduce_zero_label']} but the dataset reads reduce_zero_label={rzl} (mmseg "
-                f"stops at the first sample). Set both the same: --cfg-options "
-                f"{okey}.reduce_zero_label={t['reduce_zero_label']}, or drop it from "
-                f"LoadAnnotations (it then follows the dataset).")
     classes = dataset_classes(ds, framework)
     if not maps or classes is None:
         return
@@ -529,11 +544,13 @@ def check_datasets(cfg, mode: str = "train", problems: Optional[List[str]] = Non
     own = problems if problems is not None else []
     framework = framework_of(cfg)
     categories: Dict[str, List[str]] = {}
-    seen = set()
+    seen, seg_checked = set(), set()
     for loader in loaders_for(cfg, mode):
         for key, ds in dataset_leaves(cfg[loader]["dataset"], f"{loader}.dataset"):
             root, ann = ds.get("data_root"), ds.get("ann_file")
             prefix = ds.get("data_prefix") or {}
+            if framework == "mmseg":
+                _check_seg_settings(key, ds, framework, own)
             if root and not osp.isdir(root):
                 if root not in seen:
                     own.append(_missing(root, "data_root", key, ds))
@@ -566,7 +583,7 @@ def check_datasets(cfg, mode: str = "train", problems: Optional[List[str]] = Non
                     found[key] = (join_root(root, ann), objects)
                 _check_images(images, key, own)
             elif prefix.get("img_path") and framework == "mmseg":
-                _check_seg_dataset(key, ds, framework, own)
+                _check_seg_dataset(key, ds, framework, own, seg_checked)
             if problems is None and own:
                 raise PreflightError(own[0])
     return categories
@@ -833,7 +850,7 @@ def checkpoint_fit(cfg, path: str) -> Tuple[int, int, List[str], List[str], List
 
     The model is built on PyTorch's ``meta`` device (no memory, no weights: shapes only);
     checkpoint keys are taken as mmengine's ``load_from`` takes them (``state_dict`` inside,
-    ``module.`` stripped; lsdense's old ``backbone.body.`` layout renamed). LSNet's
+    ``module.`` stripped). LSNet's
     ``attention_biases`` tables count as fitting at any size (the load hook resizes them).
 
     Returns:

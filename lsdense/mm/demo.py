@@ -8,8 +8,8 @@
    :func:`lsdense.mm.runner.test`, and draws predictions on validation images (PNG) with
    mmdet's own inference API and visualizer;
 3. does the same for Semantic FPN + LSNet-T (``fpn_lsnet_t_toyade20k.py``, mIoU);
-4. runs both toy-trained models on the real photos and BDD100K frames of
-   ``../shared/realdata`` (when present) and draws their predictions next to the toy ones
+4. runs both toy-trained models on the real images given (``tools/demo.py`` passes the
+   photos and BDD100K frames of ``../shared/realdata`` when present) and draws their predictions next to the toy ones
    (poor predictions: the models saw only toy shapes; the drawing shows real images read
    and drawn correctly);
 5. returns the figures and the folders of drawings (``tools/demo.py`` prints them).
@@ -150,8 +150,8 @@ def run(work_dir: Union[str, Path] = "work_dirs/demo", num_vis: int = 6,
 
     Returns:
         ``bbox_mAP``, ``bbox_mAP_50``, ``mIoU``, ``aAcc``, ``det_seconds``, ``seg_seconds``,
-        ``seconds``; ``vis``: {name: folder}, ``det_toy``/``seg_toy`` and, when the real data is
-        there, ``det_real_photos``, ``det_real_bdd100k``, ``seg_real_photos``, ``seg_real_bdd100k``.
+        ``seconds``; ``vis``: {name: folder}, ``det_toy``/``seg_toy`` and, with ``real_images``,
+        ``det_real_photos``, ``det_real_bdd100k``, ``seg_real_photos``, ``seg_real_bdd100k``.
     """
     from lsdense.toydata.ade import make_ade20k
     from lsdense.toydata.coco import make_coco

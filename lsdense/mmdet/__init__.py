@@ -4,7 +4,8 @@ Use it from a config::
 
     custom_imports = dict(imports=['lsdense.mmdet'], allow_failed_imports=False)
 
-It registers ``LSNetBackbone``, ``LOLViTBackbone``, ``LiSANetBackbone``, ``HyLiSANetBackbone`` and the
+It registers ``LSNetBackbone``, ``LOLViTBackbone``, ``LiSANetBackbone``, ``HyLiSANetBackbone``,
+``LiSANetIBackbone`` and the
 ``LSNetFPN`` neck in ``mmdet.registry.MODELS`` and lets torch's weights-only
 loader read mmengine checkpoints (see :mod:`lsdense.mm`).
 """
@@ -16,8 +17,9 @@ from lsdense.mm.register import register_mmdet  # noqa: E402
 
 register_mmdet()
 
-from lsdense.mm.backbones import (HyLiSANetBackbone, LiSANetBackbone, LOLViTBackbone,  # noqa: E402
-                                  LSNetBackbone)
+from lsdense.mm.backbones import (HyLiSANetBackbone, LiSANetBackbone,  # noqa: E402
+                                  LiSANetIBackbone, LOLViTBackbone, LSNetBackbone)
 from lsdense.mm.necks import LSNetFPN  # noqa: E402
 
-__all__ = ["LSNetBackbone", "LOLViTBackbone", "LiSANetBackbone", "HyLiSANetBackbone", "LSNetFPN"]
+__all__ = ["LSNetBackbone", "LOLViTBackbone", "LiSANetBackbone", "HyLiSANetBackbone",
+           "LiSANetIBackbone", "LSNetFPN"]

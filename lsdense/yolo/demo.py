@@ -4,8 +4,8 @@ BDD100K, then both run on real photos and real BDD100K frames.
 ``run(work_dir)`` writes toy road scenes, trains both models briefly on CPU, measures their
 metrics, the A-YOLOM FPS at batch 1 and 32 and the LOLViT-S/X detector sizes against the
 LOLViT paper's targets, and draws predictions (boxes; drivable area and lane lines) on the
-toy validation scenes and on the real images of ``../shared/realdata`` (``photos/`` and
-``bdd100k_real/``). Toy data and a few epochs: the numbers show the pipeline works, not the
+toy validation scenes and on the real images it is given (``tools/demo.py`` passes those of
+``../shared/realdata``: ``photos/`` and ``bdd100k_real/``). Toy data and a few epochs: the numbers show the pipeline works, not the
 papers' accuracy, and predictions on real photos are poor. It returns numbers and paths;
 ``tools/demo.py`` prints them. It sets no environment variables: to keep Ultralytics offline
 and its settings out of the home directory, set ``YOLO_OFFLINE=1``, ``YOLO_AUTOINSTALL=False``

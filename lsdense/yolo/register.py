@@ -22,8 +22,8 @@
 6. wraps ``Exporter.__call__`` (:func:`_exporting`): every export format gets a copy of
    the model prepared by :func:`lsdense.models.forms.prepare_export` (backbones fused,
    custom operators in their export form: rank <= 4 real ops), so ONNX, TorchScript,
-   OpenVINO, ncnn, CoreML and TFLite artifacts hold no op their runtime lacks; the
-   caller's model is left as it was;
+   OpenVINO, ncnn and CoreML artifacts hold no op their runtime lacks; the caller's model is
+   left as it was; the TensorFlow / LiteRT exporters refuse LiSA models before converting;
 7. adds an ``on_train_start`` callback to Ultralytics' default callbacks that
    marks the YAML of the model being trained with ``lsdense_trained: true``
    (:func:`mark_trained`); checkpoints carry the mark in ``model.yaml``;
@@ -291,30 +291,40 @@ def _fusing(fuse: Callable) -> Callable:
     return fuse_with_lsdense
 
 
-# Ultralytics' export formats that go through TensorFlow (tflite through litert-torch in 8.4)
-_TF_FORMATS = ("tflite", "saved_model", "pb", "edgetpu", "tfjs")
-
-
 def _exporting(call: Callable) -> Callable:
     """``Exporter.__call__`` that exports an export-form copy of a model holding lsdense
     backbones (:func:`lsdense.models.forms.prepare_export`); other models pass unchanged."""
     @functools.wraps(call)
     def export_with_lsdense(self, model=None, *args, **kwargs):
-        rows = [m for m in model.modules() if isinstance(m, M.LSDenseBackbone)] \
-            if isinstance(model, nn.Module) else []
-        fmt = str(getattr(self.args, "format", "")).lower()
-        lisa = sorted({m.variant for m in rows if m.family in ("lisanet", "hylisanet")})
-        if lisa and fmt in _TF_FORMATS:
-            raise ValueError(
-                f"format={fmt!r} is not supported for {', '.join(lisa)}: the TensorFlow "
-                f"converters take 11 to more than 15 minutes per LiSA block and the result does "
-                f"not run (its GELU becomes the Select-TF op FlexErf; docs/deploy.md, 'Not done "
-                f"yet'). Export format='onnx', 'openvino' or 'ncnn' instead.")
-        if rows:
+        if isinstance(model, nn.Module) and any(isinstance(m, M.LSDenseBackbone)
+                                                for m in model.modules()):
             model = prepare_export(deepcopy(model))
         return call(self, model, *args, **kwargs)
     export_with_lsdense.__lsdense_wrapped__ = True
     return export_with_lsdense
+
+
+# Ultralytics' exporters that go through TensorFlow or LiteRT: every format name that reaches
+# them (tflite, tfjs, saved_model, pb, edgetpu, their near-misses) is normalised before
+TF_EXPORTERS = ("export_litert", "export_saved_model")
+
+
+def _refusing_lisa(export: Callable) -> Callable:
+    """An Ultralytics TensorFlow/LiteRT exporter that stops, before converting, for a model
+    holding a LiSA-family backbone (measured: docs/deploy.md, 'Not done yet')."""
+    @functools.wraps(export)
+    def export_or_refuse(self, *args, **kwargs):
+        lisa = sorted({m.variant for m in self.model.modules() if isinstance(m, M.LSDenseBackbone)
+                       and m.family in ("lisanet", "hylisanet")})
+        if lisa:
+            raise ValueError(
+                f"format={self.args.format!r} is not supported for {', '.join(lisa)}: the "
+                f"TensorFlow converters take 11 to more than 15 minutes per LiSA block and the "
+                f"result does not run (its GELU becomes the Select-TF op FlexErf; docs/deploy.md, "
+                f"'Not done yet'). Export format='onnx', 'openvino' or 'ncnn' instead.")
+        return export(self, *args, **kwargs)
+    export_or_refuse.__lsdense_wrapped__ = True
+    return export_or_refuse
 
 
 _GFLOPS_CACHE: Dict[Tuple[str, int, int, int], float] = {}
@@ -402,6 +412,10 @@ def register() -> None:
 
     if not hasattr(Exporter.__call__, "__lsdense_wrapped__"):
         Exporter.__call__ = _exporting(Exporter.__call__)
+    for name in TF_EXPORTERS:
+        method = getattr(Exporter, name, None)
+        if method is not None and not hasattr(method, "__lsdense_wrapped__"):
+            setattr(Exporter, name, _refusing_lisa(method))
     from ultralytics.utils.callbacks.base import default_callbacks
 
     if mark_trained not in default_callbacks["on_train_start"]:
