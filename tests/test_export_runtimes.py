@@ -224,8 +224,9 @@ def test_ayolom_artifact_predicts_pytorch_masks(fmt, yolo_dir, monkeypatch):
     assert len(got.boxes) == len(want.boxes)
 
 
-@pytest.mark.parametrize("fmt,name", [("tflite", "litert"), ("saved_model", "saved_model"),
-                                      ("saved-model", "saved_model"), ("edgetpu", "edgetpu")])
+@pytest.mark.parametrize("fmt,name", [
+    ("tflite", "'litert' (Ultralytics' name for tflite and tfjs)"), ("saved_model", "'saved_model'"),
+    ("saved-model", "'saved_model'"), ("edgetpu", "'edgetpu'")])
 def test_tensorflow_formats_refuse_the_lisa_family_before_converting(fmt, name, yolo_dir,
                                                                      monkeypatch):
     """TFLite / LiteRT / SavedModel / Edge TPU of a LiSA swap, under any name Ultralytics maps
@@ -240,7 +241,7 @@ def test_tensorflow_formats_refuse_the_lisa_family_before_converting(fmt, name, 
     with pytest.raises(ValueError) as err:
         yolo.export(format=fmt, imgsz=64, verbose=False)
     assert str(err.value) == (
-        f"format={name!r} is not supported for hylisanet_s: the TensorFlow converters take 11 to "
+        f"format={name} is not supported for hylisanet_s: the TensorFlow converters take 11 to "
         f"more than 15 minutes per LiSA block and the result does not run (its GELU becomes the "
         f"Select-TF op FlexErf; docs/deploy.md, 'Not done yet'). Export format='onnx', "
         f"'openvino' or 'ncnn' instead.")

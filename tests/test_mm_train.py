@@ -343,6 +343,29 @@ def test_make_toy_data_cli(tmp_path):
     assert "2007_" in data
 
 
+def test_toy_data_never_written_into_a_dataset(mm_toy_data, tmp_path, capsys):
+    """A new user's path (issue 22): an ann_file typo under a real dataset root. The message
+    offers toy data only for a missing data root, and make_toy_data refuses a folder that
+    holds files (it used to write its annotations over the real ones)."""
+    real = tmp_path / "coco"
+    shutil.copytree(mm_toy_data / "coco", real)
+    before = {p: p.read_bytes() for p in (real / "annotations").glob("*.json")}
+    opts = {**toy_data_options("coco", real), "train_dataloader.dataset.ann_file":
+            "annotations/instances_trian2017.json"}
+    with pytest.raises(PreflightError) as err:
+        train(DET, work_dir=tmp_path / "w", cfg_options=opts)
+    line = next(ln for ln in str(err.value).splitlines() if "instances_trian2017" in ln)
+    assert line.startswith(f"Dataset path not found: {real}/annotations/instances_trian2017.json "
+                           f"(ann_file of train_dataloader.dataset). Point the config at")
+    assert "make_toy_data" not in str(err.value)
+    with pytest.raises(SystemExit) as stop:
+        _tool("make_toy_data")(["coco", "--out", str(real)])
+    assert stop.value.code == 2
+    assert f"--out {real} already holds files: toy data would be written over them" in \
+        capsys.readouterr().err
+    assert {p: p.read_bytes() for p in (real / "annotations").glob("*.json")} == before
+
+
 def test_neck_channels_not_matching_the_backbone_before_training(tmp_path, capsys):
     """The usual mistake after changing a backbone: the neck keeps the old in_channels. The
     error names the neck, its channels and the backbone's real ones, before any data is read or
@@ -456,6 +479,33 @@ def _preflight_problems(config, opts: dict, mode: str = "train", checkpoint=None
     except PreflightError as err:
         return str(err).splitlines()
     return []
+
+
+def test_switched_backbone_keeping_the_base_init_cfg_is_named_before_training(mm_toy_data,
+                                                                               tmp_path):
+    """A config switching LSNet-T to LOLViT-S without ``_delete_=True`` keeps the base config's
+    LSNet-T init_cfg; with that file on disk the pre-flight loads it into the new backbone and
+    names the cause and both fixes (it used to fail inside the runner with a traceback)."""
+    from lsdense.mm.backbones import LSNetBackbone
+
+    weights = tmp_path / "lsnet_t_backbone.pth"
+    torch.save({"state_dict": LSNetBackbone("t").state_dict()}, weights)
+    base = tmp_path / "retinanet_lsnet_t_pretrained.py"  # as the paper configs: LSNet-T weights
+    base.write_text(f"_base_ = ['{DET}']\nmodel = dict(backbone=dict(init_cfg=dict(_delete_=True, "
+                    f"type='Pretrained', checkpoint='{weights}')))\n")
+    config = tmp_path / "retinanet_lolvit.py"
+    config.write_text(
+        f"_base_ = ['{base}']\n"
+        "model = dict(backbone=dict(type='LOLViTBackbone', arch='s', out_indices=(1, 2, 3, 4)),\n"
+        "             neck=dict(in_channels=[48, 64, 96, 128]))\n")
+    problems = _preflight_problems(config, toy_data_options("coco", mm_toy_data / "coco"))
+    assert len(problems) == 1, problems
+    assert problems[0].startswith("model.backbone.init_cfg.checkpoint: Checkpoint matches no key "
+                                  "of LOLViTBackbone")
+    assert problems[0].endswith(
+        "An init_cfg left from the base config's backbone when the type was switched? Write "
+        "backbone=dict(_delete_=True, type='LOLViTBackbone', ...), or train from scratch: "
+        "--cfg-options model.backbone.init_cfg=None.")
 
 
 @needs_real

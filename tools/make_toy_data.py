@@ -7,11 +7,13 @@
     python tools/make_toy_data.py all     --out data/toy        (each under its default name)
 
 ``--out`` is the ``data_root`` a config reads (the quickstart configs use the
-paths above). ``--num-train`` / ``--num-val`` set the split sizes.
+paths above). ``--num-train`` / ``--num-val`` set the split sizes. A folder that already
+holds files is refused (toy files would replace a real dataset's annotations).
 """
 from __future__ import annotations
 
 import argparse
+import os
 import os.path as osp
 import sys
 from typing import List, Optional
@@ -48,8 +50,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     kinds = list(KINDS) if args.kind == "all" else [args.kind]
-    for kind in kinds:
-        out = osp.join(args.out, KINDS[kind][0]) if args.kind == "all" else args.out
+    outs = {k: osp.join(args.out, KINDS[k][0]) if args.kind == "all" else args.out for k in kinds}
+    full = [o for o in outs.values() if osp.isdir(o) and os.listdir(o)]
+    if full:
+        p.error(f"--out {full[0]} already holds files: toy data would be written over them (a "
+                f"real dataset's annotation files included). Give a new or empty folder.")
+    for kind, out in outs.items():
         make(kind, out, args.num_train, args.num_val, args.seed)
         print(f"toy {kind} -> {out}")
     return 0

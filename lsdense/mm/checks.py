@@ -242,11 +242,12 @@ def join_root(root: Optional[str], p: str) -> str:
 def _missing(path: str, what: str, key: str, ds: dict) -> str:
     kind = _TOY_KIND.get(ds.get("type"))
     root = ds.get("data_root") or osp.dirname(path)
+    # toy data only where there is no data: never into an existing dataset folder
     hint = (f"Make the toy {kind} data there with `python tools/make_toy_data.py {kind} "
-            f"--out {root}`, or " if kind else "")
+            f"--out {root}`, or " if kind and what == "data_root" else "")
     field = "data_root" if what == "data_root" else what
-    return (f"Dataset path not found: {path} ({what} of {key}). {hint}point the config at your "
-            f"copy: --cfg-options {_option_key(key)}.{field}=...")
+    fix = f"{hint}point the config at your copy: --cfg-options {_option_key(key)}.{field}=..."
+    return f"Dataset path not found: {path} ({what} of {key}). {fix[0].upper()}{fix[1:]}"
 
 
 def _read_annotation(path: str, ds: dict, key: str) -> Tuple[Optional[List[str]], List[str], dict]:
@@ -776,13 +777,15 @@ def check_backbone_args(cfg) -> None:
             raise PreflightError(f"{path}: {err}") from None
 
 
-def _checkpoint_sources(cfg, mode: str, checkpoint: Optional[str]) -> List[Tuple[str, str, bool]]:
-    """``(key, path, read by lsdense's loader)`` of every checkpoint the run reads."""
+def _checkpoint_sources(cfg, mode: str, checkpoint: Optional[str]
+                        ) -> List[Tuple[str, str, Optional[dict]]]:
+    """``(key, path, the lsdense backbone config that reads it, else None)`` of every
+    checkpoint the run reads."""
     out = []
     if checkpoint is not None:
-        out.append(("checkpoint", str(checkpoint), False))
+        out.append(("checkpoint", str(checkpoint), None))
     elif mode == "train" and cfg.get("load_from"):
-        out.append(("load_from", str(cfg.load_from), False))
+        out.append(("load_from", str(cfg.load_from), None))
     if mode != "train":  # Runner.test loads the checkpoint only: init_cfg is not read
         return out
     for path, d in walk_config(cfg.get("model", {})):
@@ -792,7 +795,7 @@ def _checkpoint_sources(cfg, mode: str, checkpoint: Optional[str]) -> List[Tuple
             if isinstance(ic, dict) and ic.get("type") == "Pretrained" and ic.get("checkpoint"):
                 key = f"{path}.init_cfg" + (f"[{i}]" if isinstance(init, (list, tuple)) else "")
                 out.append((f"{key}.checkpoint", str(ic["checkpoint"]),
-                            d.get("type") in lsdense_types()))
+                            d if _backbone_type(d) is not None else None))
     return out
 
 
@@ -801,23 +804,29 @@ def check_checkpoint_files(cfg, mode: str, checkpoint: Optional[str],
     """``--checkpoint`` / ``load_from`` / (training) every ``init_cfg`` checkpoint exists, is a
     torch file, and a URL is in torch.hub's cache or downloads now (offline: one line naming
     the cache path to put the file at). Other schemes (``open-mmlab://``) are mmengine's to
-    read, except in an lsdense backbone's ``init_cfg``, whose loader reads paths and URLs."""
+    read, except in an lsdense backbone's ``init_cfg``, whose loader reads paths and URLs; a
+    file there must also fit the backbone (loaded into a fresh one: a config that switched the
+    backbone type without ``_delete_=True`` keeps the base backbone's weights)."""
     from lsdense.models.checkpoint import check_checkpoint_file, is_url, read_checkpoint, \
         url_cache_path
 
     for key, path, ours in _checkpoint_sources(cfg, mode, checkpoint):
+        scratch = f"train from scratch: --cfg-options {key.rsplit('.', 1)[0]}=None"
         if "://" in path and not is_url(path):  # open-mmlab://, torchvision://, s3:// ...
             if ours:
                 problems.append(f"{key}={path!r} uses a scheme lsdense's loader does not read; "
                                 f"give a local path or an http(s):// URL.")
             continue  # mmengine's CheckpointLoader reads them for other modules
         if is_url(path):
-            if url_cache_path(path).is_file():
-                continue
-            try:
-                read_checkpoint(path)
-            except (ConnectionError, ValueError) as err:
-                problems.append(f"{key}: {str(err).splitlines()[0]}")
+            if not url_cache_path(path).is_file():
+                try:
+                    read_checkpoint(path)
+                except (ConnectionError, ValueError) as err:
+                    problems.append(f"{key}: {str(err).splitlines()[0]}"
+                                    + (f" Or {scratch}." if key.endswith("init_cfg.checkpoint")
+                                       else ""))
+                    continue
+            _check_backbone_fit(key, ours, scratch, problems)
             continue
         if not osp.isfile(path):
             if key == "checkpoint":
@@ -826,14 +835,32 @@ def check_checkpoint_files(cfg, mode: str, checkpoint: Optional[str],
                 fix = "fix the path, or drop it: --cfg-options load_from=None"
             else:
                 fix = (f"download it there, name its http(s) URL instead (downloaded once and "
-                       f"cached), or train from scratch: --cfg-options "
-                       f"{key.rsplit('.', 1)[0]}=None")
+                       f"cached), or {scratch}")
             problems.append(f"{key}={path}: checkpoint not found; {fix}")
             continue
         try:
             check_checkpoint_file(path)
         except ValueError as err:
             problems.append(f"{key}: {err}")
+            continue
+        _check_backbone_fit(key, ours, scratch, problems)
+
+
+def _check_backbone_fit(key: str, backbone: Optional[dict], scratch: str,
+                        problems: List[str]) -> None:
+    """An lsdense backbone's ``init_cfg`` file loads into that backbone (built on the CPU and
+    loaded by its own ``init_weights``, as the run will)."""
+    if backbone is None:
+        return
+    cls = _backbone_type(backbone)
+    try:
+        cls(**{k: v for k, v in backbone.items() if k not in ("type", "_delete_")}).init_weights()
+    except (ValueError, TypeError, KeyError) as err:  # arguments: check_backbone_args names them
+        if isinstance(err, ValueError):
+            problems.append(
+                f"{key}: {str(err).splitlines()[0]} An init_cfg left from the base config's "
+                f"backbone when the type was switched? Write backbone=dict(_delete_=True, "
+                f"type='{cls.__name__}', ...), or {scratch}.")
 
 
 def _group(keys: Sequence[str]) -> str:

@@ -317,8 +317,10 @@ def _refusing_lisa(export: Callable) -> Callable:
         lisa = sorted({m.variant for m in self.model.modules() if isinstance(m, M.LSDenseBackbone)
                        and m.family in ("lisanet", "hylisanet")})
         if lisa:
+            fmt = repr(self.args.format) + (" (Ultralytics' name for tflite and tfjs)"
+                                            if self.args.format == "litert" else "")
             raise ValueError(
-                f"format={self.args.format!r} is not supported for {', '.join(lisa)}: the "
+                f"format={fmt} is not supported for {', '.join(lisa)}: the "
                 f"TensorFlow converters take 11 to more than 15 minutes per LiSA block and the "
                 f"result does not run (its GELU becomes the Select-TF op FlexErf; docs/deploy.md, "
                 f"'Not done yet'). Export format='onnx', 'openvino' or 'ncnn' instead.")
