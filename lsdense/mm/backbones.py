@@ -41,9 +41,8 @@ import copy
 import logging
 import warnings
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Iterator, List, Optional, Sequence, Union
 
-import torch
 import torch.nn as nn
 from mmengine.logging import MMLogger, print_log
 from mmengine.model import BaseModule

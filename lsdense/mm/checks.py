@@ -86,8 +86,9 @@ def walk_config(node, path: str = "model") -> Iterator[Tuple[str, dict]]:
 def check_custom_imports(cfg, filename: str = "the config") -> None:
     """A config that uses lsdense types must import ``lsdense.<framework>``."""
     framework = framework_of(cfg)
+    types = lsdense_types()
     used = sorted({d["type"] for _, d in walk_config(cfg.get("model", {}))
-                   if isinstance(d.get("type"), str) and d["type"] in lsdense_types()})
+                   if isinstance(d.get("type"), str) and d["type"] in types})
     if not used:
         return
     imports = (cfg.get("custom_imports") or {}).get("imports", [])
@@ -448,10 +449,9 @@ def _check_seg_headers(key: str, pairs: List[Tuple[str, str]], problems: List[st
         except UNREADABLE_IMAGE:
             good.append(m)  # unreadable: the values check names it
             continue
-        isize = image_size(img)
         if mode in ("RGB", "RGBA", "LA", "CMYK"):
             colour.append(f"{m} ({mode})")
-        elif isize is not None and tuple(isize) != tuple(size):
+        elif (isize := image_size(img)) is not None and tuple(isize) != tuple(size):
             resized.append(f"{m} ({size[0]}x{size[1]}, its image {isize[0]}x{isize[1]})")
         else:
             good.append(m)
